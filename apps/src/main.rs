@@ -1,0 +1,25 @@
+//! `homa`: the HOMA apps and operator tools, one subcommand each.
+
+use clap::{Parser, Subcommand};
+
+mod demo;
+
+/// HOMA: stream processing of burger orders and Excel usage on Apache Kafka.
+#[derive(Debug, Parser)]
+#[command(name = "homa", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run HOMA end to end on an embedded default, with no broker to install.
+    Demo(demo::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Demo(args) => demo::run(&args),
+    }
+}

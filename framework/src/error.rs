@@ -1,0 +1,32 @@
+//! The one error type of the crate; each variant names the operation that failed and where.
+
+use std::path::PathBuf;
+
+/// An error from HOMA.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A RocksDB operation on the store at `path` failed.
+    #[error("state store at {path}: {operation} failed: {source}")]
+    Store {
+        /// The directory of the store.
+        path: PathBuf,
+        /// What was being done (`open`, `put`, `get`, ...).
+        operation: &'static str,
+        /// RocksDB's own error.
+        #[source]
+        source: rocksdb::Error,
+    },
+    /// A store read back something other than what was written to it.
+    #[error("state store at {path}: read back {found:?} for key {key:?}, wrote {expected:?}")]
+    StoreMismatch {
+        /// The directory of the store.
+        path: PathBuf,
+        /// The key that was read.
+        key: Vec<u8>,
+        /// The value that was written.
+        expected: Vec<u8>,
+        /// The value that came back, if any.
+        found: Option<Vec<u8>>,
+    },
+}

@@ -1,0 +1,298 @@
+//! The harness for tests against a real Apache Kafka broker.
+//!
+//! [`kafka()`] gives the broker every test of a run shares: the one at
+//! `HOMA_BOOTSTRAP_SERVERS` when that is set (as the project's test command sets it),
+//! otherwise one this test binary starts through `scripts/kafka` on free ports, which the
+//! script stops as soon as the binary exits, however it ends.
+//!
+//! Tests never share topics or groups: [`Kafka::create_topic`] and [`unique_name`] add a
+//! random suffix, so tests run in parallel against one broker.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Message};
+
+/// The variable that points the tests at a running broker instead of starting one.
+pub const BOOTSTRAP_ENV: &str = "HOMA_BOOTSTRAP_SERVERS";
+
+/// How long admin calls and waits on the broker may take before a test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A broker the tests talk to.
+#[derive(Debug)]
+pub struct Kafka {
+    bootstrap_servers: String,
+}
+
+/// The broker of this test run, started on first use unless `HOMA_BOOTSTRAP_SERVERS` is set.
+///
+/// # Panics
+/// When no broker can be started: every test of the run needs one, and the message says why.
+pub fn kafka() -> &'static Kafka {
+    static KAFKA: OnceLock<Result<Kafka, String>> = OnceLock::new();
+    let kafka = KAFKA.get_or_init(|| {
+        match std::env::var(BOOTSTRAP_ENV) {
+            Ok(servers) if !servers.trim().is_empty() => Ok(servers),
+            _ => start_broker().map_err(|e| format!("{e:#}")),
+        }
+        .map(|bootstrap_servers| Kafka { bootstrap_servers })
+    });
+    match kafka {
+        Ok(kafka) => kafka,
+        Err(e) => panic!("no Kafka broker for the integration tests: {e}"),
+    }
+}
+
+/// Starts a broker through `scripts/kafka` on two free ports, owned by this process.
+fn start_broker() -> anyhow::Result<String> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka");
+    let (port, controller_port) = (free_port()?, free_port()?);
+    let output = Command::new("bash")
+        .arg(&script)
+        .args(["start", "--port", &port.to_string()])
+        .args(["--controller-port", &controller_port.to_string()])
+        .args(["--owner-pid", &std::process::id().to_string()])
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} start failed ({}): {}{}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(format!("127.0.0.1:{port}"))
+}
+
+/// A port that nothing listens on right now.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("binding a free local port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// `prefix` followed by a random suffix, for topics, groups and application ids that no
+/// other test (or earlier run against the same broker) uses.
+pub fn unique_name(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &id[..12])
+}
+
+impl Kafka {
+    /// The `bootstrap.servers` of this broker.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap_servers
+    }
+
+    /// A client configuration pointing at this broker.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        config
+    }
+
+    /// Creates a topic named `prefix-<random>` with `partitions` partitions and waits until
+    /// the broker reports its partitions; returns the name.
+    pub fn create_topic(&self, prefix: &str, partitions: i32) -> anyhow::Result<String> {
+        let name = unique_name(prefix);
+        let admin: AdminClient<DefaultClientContext> = self
+            .client_config()
+            .create()
+            .context("creating an admin client")?;
+        let topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+        let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+        let results = futures_executor::block_on(admin.create_topics([&topic], &options))
+            .with_context(|| format!("creating topic {name}"))?;
+        for result in results {
+            if let Err((topic, code)) = result {
+                bail!("creating topic {topic} with {partitions} partitions: {code}");
+            }
+        }
+        self.wait_for_partitions(&name, partitions)?;
+        Ok(name)
+    }
+
+    /// Waits until the metadata of `topic` shows `partitions` partitions with leaders.
+    fn wait_for_partitions(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
+        let consumer: BaseConsumer = self.client_config().create()?;
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5));
+            let ready = metadata.as_ref().is_ok_and(|m| {
+                m.topics().iter().any(|t| {
+                    t.name() == topic
+                        && t.error().is_none()
+                        && t.partitions().len() == partitions as usize
+                        && t.partitions().iter().all(|p| p.leader() >= 0)
+                })
+            });
+            if ready {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "topic {topic} did not show {partitions} partitions with leaders within {TIMEOUT:?}: {metadata:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Produces `records` (key, value) to `topic`, partitioned by key as Kafka's default
+    /// partitioner does, and returns once every record is acknowledged by the broker.
+    pub fn produce<K, V>(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = (K, V)>,
+    ) -> anyhow::Result<u64>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let producer: BaseProducer<DeliveryCounter> = self
+            .client_config()
+            .set("linger.ms", "5")
+            .set("enable.idempotence", "true")
+            .create_with_context(DeliveryCounter::default())
+            .context("creating a producer")?;
+        let mut sent = 0_u64;
+        for (key, value) in records {
+            let mut record = BaseRecord::to(topic)
+                .key(key.as_ref())
+                .payload(value.as_ref());
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        producer.poll(Duration::from_millis(10));
+                    }
+                    Err((e, _)) => bail!("producing record {sent} to {topic}: {e}"),
+                }
+            }
+            sent += 1;
+        }
+        producer
+            .flush(TIMEOUT)
+            .with_context(|| format!("flushing {sent} records to {topic}"))?;
+        let context = producer.context();
+        if let Some(error) = context.first_error() {
+            bail!(
+                "{} of {sent} records to {topic} failed; the first: {error}",
+                context.failed()
+            );
+        }
+        ensure!(
+            context.delivered() == sent,
+            "{sent} records sent to {topic}, {} acknowledged",
+            context.delivered()
+        );
+        Ok(sent)
+    }
+
+    /// A consumer in `group`, reading from the earliest offset, with the range assignor
+    /// (as HOMA's runtime uses). Further settings can be added before `create()`.
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("group.id", group)
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "range")
+            .set("enable.partition.eof", "false");
+        config
+    }
+
+    /// Reads `topic` from the start until `count` records have arrived, as a consumer of a
+    /// fresh group; returns (key, value) pairs in the order each partition gave them.
+    pub fn consume(&self, topic: &str, count: usize) -> anyhow::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let consumer: BaseConsumer = self
+            .consumer_config(&unique_name("homa-test-reader"))
+            .create()
+            .context("creating a consumer")?;
+        consumer.subscribe(&[topic])?;
+        let deadline = Instant::now() + TIMEOUT;
+        let mut records = Vec::with_capacity(count);
+        while records.len() < count {
+            ensure!(
+                Instant::now() < deadline,
+                "read {} of {count} records from {topic} within {TIMEOUT:?}",
+                records.len()
+            );
+            if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+                let message = message.with_context(|| format!("consuming {topic}"))?;
+                records.push((
+                    message.key().unwrap_or_default().to_vec(),
+                    message.payload().unwrap_or_default().to_vec(),
+                ));
+            }
+        }
+        Ok(records)
+    }
+}
+
+/// Counts the delivery reports of a producer and keeps the first error.
+#[derive(Debug, Default)]
+pub struct DeliveryCounter {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl DeliveryCounter {
+    /// Records acknowledged by the broker.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Records whose delivery failed.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// The first delivery error, if any.
+    pub fn first_error(&self) -> Option<String> {
+        self.first_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl ClientContext for DeliveryCounter {}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((error, message)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let mut first = self
+                    .first_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                first.get_or_insert_with(|| {
+                    format!("{error} ({}/{})", message.topic(), message.partition())
+                });
+            }
+        }
+    }
+}
