@@ -1,6 +1,10 @@
-# Sourced by scripts/test and .ci/run so that every build of this workspace sees the same
-# C/C++ compiler settings: a change of CC or CXX makes cargo rebuild librdkafka and RocksDB.
-# ccache, where installed, keeps those C/C++ builds across clean target dirs.
-if command -v ccache >/dev/null 2>&1; then
-    export CC="${CC:-ccache gcc}" CXX="${CXX:-ccache g++}"
+# Sourced by scripts/test and .ci/run. Where ccache is installed, its compiler links come
+# first on PATH, so the C/C++ builds of librdkafka and RocksDB are cached across clean target
+# dirs. PATH, unlike CC or CXX, is not part of cargo's fingerprint of those builds: a plain
+# `cargo build` or `cargo test` without this file reuses the same compiled libraries.
+if [[ -d /usr/lib/ccache ]]; then
+    case ":$PATH:" in
+        *:/usr/lib/ccache:*) ;;
+        *) export PATH="/usr/lib/ccache:$PATH" ;;
+    esac
 fi
