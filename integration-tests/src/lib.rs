@@ -58,9 +58,19 @@ pub fn kafka() -> &'static Kafka {
     }
 }
 
+/// The root of the repository this test runs from.
+///
+/// Read at run time (cargo sets `CARGO_MANIFEST_DIR` for the tests it runs): a test binary
+/// reused from a shared target dir may have been compiled in another checkout.
+pub fn repo_root() -> PathBuf {
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir.join("..")
+}
+
 /// Starts a broker through `scripts/kafka` on two free ports, owned by this process.
 fn start_broker() -> anyhow::Result<String> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka");
+    let script = repo_root().join("scripts/kafka");
     let (port, controller_port) = (free_port()?, free_port()?);
     let output = Command::new("bash")
         .arg(&script)

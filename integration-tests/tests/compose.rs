@@ -2,14 +2,11 @@
 //! it against what the README promises a user with Docker: the services, their health
 //! checks, the published ports, and the bootstrap and Schema Registry addresses.
 
-use std::path::PathBuf;
-
+use homa_integration_tests::repo_root;
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn repo_file(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(name);
+    let path = repo_root().join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
