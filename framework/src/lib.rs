@@ -14,7 +14,9 @@
 //! ```
 
 pub mod error;
+pub mod header;
 pub mod native;
+pub mod serde;
 
 pub use error::Error;
 
