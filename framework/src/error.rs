@@ -6,6 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A setting of the application is missing, unknown or invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// A RocksDB operation on the store at `path` failed.
     #[error("state store at {path}: {operation} failed: {source}")]
     Store {

@@ -13,6 +13,7 @@
 //! assert!(version.starts_with('2'));
 //! ```
 
+pub mod config;
 pub mod error;
 pub mod header;
 pub mod native;
