@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod header;
 pub mod native;
+pub mod processor;
 pub mod serde;
 
 pub use error::Error;

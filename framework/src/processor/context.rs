@@ -1,0 +1,154 @@
+//! `ProcessorContext`: a processor's view of its task.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::node::Downstream;
+use super::punctuation::Scheduler;
+use super::{ProcessError, PunctuationType, Record, RecordMetadata, ScheduleId};
+
+/// What the processors of one task share: where the current record came from, the task's
+/// clocks, and its punctuation schedules. Lives on the task's thread.
+#[derive(Debug)]
+pub(crate) struct TaskState {
+    pub(crate) application_id: Arc<str>,
+    pub(crate) metadata: RefCell<Option<RecordMetadata>>,
+    /// The largest timestamp seen; -1 until the first record, as Kafka Streams.
+    pub(crate) stream_time: Cell<i64>,
+    pub(crate) wall_clock: Cell<i64>,
+    pub(crate) scheduler: RefCell<Scheduler>,
+}
+
+impl TaskState {
+    pub(crate) fn new(application_id: Arc<str>, wall_clock: i64) -> Self {
+        Self {
+            application_id,
+            metadata: RefCell::new(None),
+            stream_time: Cell::new(-1),
+            wall_clock: Cell::new(wall_clock),
+            scheduler: RefCell::new(Scheduler::default()),
+        }
+    }
+}
+
+/// A child a processor forwards to.
+pub(crate) struct Child<K, V> {
+    pub(crate) name: Arc<str>,
+    pub(crate) sink: Rc<dyn Downstream<K, V>>,
+}
+
+/// A processor's view of its task: forwards records to the processor's children, tells where
+/// the current record came from, and schedules punctuation.
+pub struct ProcessorContext<K, V> {
+    node: usize,
+    name: Arc<str>,
+    children: Vec<Child<K, V>>,
+    task: Rc<TaskState>,
+}
+
+impl<K, V> std::fmt::Debug for ProcessorContext<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessorContext")
+            .field("node", &self.name)
+            .field(
+                "children",
+                &self.children.iter().map(|c| &c.name).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> ProcessorContext<K, V> {
+    pub(crate) fn new(
+        node: usize,
+        name: Arc<str>,
+        children: Vec<Child<K, V>>,
+        task: Rc<TaskState>,
+    ) -> Self {
+        Self {
+            node,
+            name,
+            children,
+            task,
+        }
+    }
+
+    /// The name of this processor's node in the topology.
+    pub fn node_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The names of the children this processor forwards to, in the order they were added.
+    pub fn child_names(&self) -> impl Iterator<Item = &str> {
+        self.children.iter().map(|c| &*c.name)
+    }
+
+    /// The application's `application.id`.
+    pub fn application_id(&self) -> &str {
+        &self.task.application_id
+    }
+
+    /// Topic, partition and offset of the record being processed; `None` while punctuating.
+    pub fn record_metadata(&self) -> Option<RecordMetadata> {
+        self.task.metadata.borrow().clone()
+    }
+
+    /// The task's stream time: the largest record timestamp seen so far, -1 before any.
+    pub fn stream_time(&self) -> i64 {
+        self.task.stream_time.get()
+    }
+
+    /// The wall-clock time in ms since the epoch (the test driver's clock in tests).
+    pub fn wall_clock_time(&self) -> i64 {
+        self.task.wall_clock.get()
+    }
+
+    /// Asks for [`Processor::punctuate`](super::Processor::punctuate) every `interval` of
+    /// `kind`'s clock, until cancelled or the task closes.
+    pub fn schedule(&mut self, interval: Duration, kind: PunctuationType) -> ScheduleId {
+        let now = self.task.wall_clock.get();
+        self.task
+            .scheduler
+            .borrow_mut()
+            .schedule(self.node, kind, interval, now)
+    }
+
+    /// Cancels a schedule made with [`schedule`](Self::schedule).
+    pub fn cancel(&mut self, schedule: ScheduleId) {
+        self.task.scheduler.borrow_mut().cancel(schedule);
+    }
+}
+
+impl<K: Clone, V: Clone> ProcessorContext<K, V> {
+    /// Forwards `record` to every child, in the order they were added.
+    ///
+    /// # Errors
+    /// The first error of a child; later children do not see the record.
+    pub fn forward(&mut self, record: Record<K, V>) -> Result<(), ProcessError> {
+        if let Some((last, rest)) = self.children.split_last() {
+            for child in rest {
+                child.sink.process(record.clone())?;
+            }
+            last.sink.process(record)?;
+        }
+        Ok(())
+    }
+
+    /// Forwards `record` to the child named `child` only.
+    ///
+    /// # Errors
+    /// When this processor has no child of that name, or the child's error.
+    pub fn forward_to(&mut self, child: &str, record: Record<K, V>) -> Result<(), ProcessError> {
+        match self.children.iter().find(|c| &*c.name == child) {
+            Some(c) => c.sink.process(record),
+            None => Err(format!(
+                "processor {} has no child {child:?}; its children are {:?}",
+                self.name,
+                self.child_names().collect::<Vec<_>>()
+            )
+            .into()),
+        }
+    }
+}
