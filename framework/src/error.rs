@@ -9,6 +9,9 @@ pub enum Error {
     /// A setting of the application is missing, unknown or invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// A topology has a mistake.
+    #[error(transparent)]
+    Topology(#[from] crate::topology::TopologyError),
     /// A RocksDB operation on the store at `path` failed.
     #[error("state store at {path}: {operation} failed: {source}")]
     Store {

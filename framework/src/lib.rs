@@ -19,6 +19,7 @@ pub mod header;
 pub mod native;
 pub mod processor;
 pub mod serde;
+pub mod topology;
 
 pub use error::Error;
 

@@ -36,6 +36,8 @@ mod punctuation;
 mod record;
 
 pub use context::ProcessorContext;
+pub(crate) use context::{Child, TaskState};
+pub(crate) use node::{Downstream, NodeHandle, ProcessorNode};
 pub use punctuation::{PunctuationType, ScheduleId};
 pub use record::{Record, RecordMetadata};
 

@@ -1,0 +1,163 @@
+//! The logical graph of a topology: named nodes, their edges, and how each is instantiated
+//! in a task.
+
+use std::any::{Any, TypeId, type_name};
+use std::fmt;
+use std::sync::Arc;
+
+use super::TopologyError;
+use super::task_builder::TaskBuilder;
+
+/// A node's place in the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct NodeId(pub(crate) usize);
+
+/// The record type `(K, V)` a node takes or forwards, for checking edges at build time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordType {
+    id: TypeId,
+    name: &'static str,
+}
+
+impl RecordType {
+    pub(crate) fn of<K: 'static, V: 'static>() -> Self {
+        Self {
+            id: TypeId::of::<(K, V)>(),
+            name: type_name::<(K, V)>(),
+        }
+    }
+}
+
+impl fmt::Debug for RecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// What kind of node, as `describe()` tells them apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NodeKind {
+    /// Reads `topics`.
+    Source { topics: Vec<String> },
+    /// Runs a processor.
+    Processor,
+    /// Writes to `topic` (or to a topic chosen per record, when `None`).
+    Sink { topic: Option<String> },
+}
+
+/// Instantiates a node for a task: returns `Rc<dyn Downstream<KIn, VIn>>` in a box (or the
+/// source's entry point, for sources). Runs once per node per task, never per record.
+pub(crate) type BuildFn = Arc<dyn Fn(&mut TaskBuilder<'_>, NodeId) -> Box<dyn Any> + Send + Sync>;
+
+/// A node of the graph.
+#[derive(Clone)]
+pub(crate) struct GraphNode {
+    pub(crate) name: Arc<str>,
+    pub(crate) kind: NodeKind,
+    pub(crate) parents: Vec<NodeId>,
+    pub(crate) children: Vec<NodeId>,
+    /// What the node takes; `None` for sources, which take bytes.
+    pub(crate) input: Option<RecordType>,
+    /// What the node forwards; `None` for sinks.
+    pub(crate) output: Option<RecordType>,
+    pub(crate) build: BuildFn,
+}
+
+impl fmt::Debug for GraphNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GraphNode")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("parents", &self.parents)
+            .field("children", &self.children)
+            .field("input", &self.input)
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The nodes of a topology, in the order they were added.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Graph {
+    nodes: Vec<GraphNode>,
+}
+
+impl Graph {
+    /// Adds a node under parents that exist already; names must be unique.
+    pub(crate) fn add(
+        &mut self,
+        name: &str,
+        kind: NodeKind,
+        parents: &[NodeId],
+        input: Option<RecordType>,
+        output: Option<RecordType>,
+        build: BuildFn,
+    ) -> Result<NodeId, TopologyError> {
+        if name.is_empty() {
+            return Err(TopologyError::EmptyName);
+        }
+        if self.find(name).is_some() {
+            return Err(TopologyError::DuplicateName {
+                name: name.to_string(),
+            });
+        }
+        let id = NodeId(self.nodes.len());
+        for &parent in parents {
+            let Some(node) = self.nodes.get_mut(parent.0) else {
+                return Err(TopologyError::UnknownNode {
+                    name: format!("#{}", parent.0),
+                    referenced_by: name.to_string(),
+                });
+            };
+            node.children.push(id);
+        }
+        self.nodes.push(GraphNode {
+            name: name.into(),
+            kind,
+            parents: parents.to_vec(),
+            children: Vec::new(),
+            input,
+            output,
+            build,
+        });
+        Ok(id)
+    }
+
+    /// The node named `name`.
+    pub(crate) fn find(&self, name: &str) -> Option<NodeId> {
+        self.nodes.iter().position(|n| &*n.name == name).map(NodeId)
+    }
+
+    pub(crate) fn node(&self, id: NodeId) -> &GraphNode {
+        &self.nodes[id.0]
+    }
+
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = (NodeId, &GraphNode)> {
+        self.nodes.iter().enumerate().map(|(i, n)| (NodeId(i), n))
+    }
+
+    /// Checks that every edge joins a parent to a child of the same record type, and that
+    /// sinks have no children and sources no parents.
+    pub(crate) fn validate(&self) -> Result<(), TopologyError> {
+        for (_, node) in self.nodes() {
+            for &child in &node.children {
+                let child = self.node(child);
+                if node.output.is_none() || child.input.is_none() || node.output != child.input {
+                    return Err(TopologyError::TypeMismatch {
+                        parent: node.name.to_string(),
+                        forwards: node
+                            .output
+                            .map_or("nothing (a sink)", |t| t.name)
+                            .to_string(),
+                        child: child.name.to_string(),
+                        takes: child
+                            .input
+                            .map_or("bytes (a source)", |t| t.name)
+                            .to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}

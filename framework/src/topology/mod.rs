@@ -1,0 +1,195 @@
+//! Topologies: the graph of sources, processors and sinks that a `StreamsBuilder` records,
+//! checked when it is built, and instantiated once per task.
+//!
+//! The graph is logical: nodes carry their names, edges and record types, and a build
+//! function that makes the node's instance for a task. A task builds its instances children
+//! first, so each processor holds typed handles to its children and forwards by direct call.
+
+// Wired into tasks by the runtime and the test driver, which come next; until then only
+// this module's tests drive it.
+#[allow(dead_code)]
+mod graph;
+#[allow(dead_code)]
+mod task_builder;
+
+/// A mistake in a topology, found when it is built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopologyError {
+    /// Two nodes (or a node and a store) have the same name.
+    #[error(
+        "topology: the name {name:?} is used twice; names of processors, sources and sinks must be unique"
+    )]
+    DuplicateName {
+        /// The name.
+        name: String,
+    },
+    /// A node was given an empty name.
+    #[error("topology: a node name is empty")]
+    EmptyName,
+    /// A node refers to a parent (or store) that does not exist.
+    #[error("topology: {referenced_by} refers to {name}, which does not exist")]
+    UnknownNode {
+        /// The missing node.
+        name: String,
+        /// The node that refers to it.
+        referenced_by: String,
+    },
+    /// A parent forwards records of another type than its child takes.
+    #[error("topology: {parent} forwards {forwards} but its child {child} takes {takes}")]
+    TypeMismatch {
+        /// The parent node.
+        parent: String,
+        /// The record type `(K, V)` the parent forwards.
+        forwards: String,
+        /// The child node.
+        child: String,
+        /// The record type `(K, V)` the child takes.
+        takes: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use super::graph::{Graph, NodeKind, RecordType};
+    use super::task_builder::{TaskBuilder, processor_build};
+    use super::*;
+    use crate::processor::{ProcessError, Processor, ProcessorContext, Record, TaskState};
+
+    /// Applies a function to values and forwards.
+    struct MapValues(fn(&str) -> String);
+
+    impl Processor<String, String> for MapValues {
+        fn process(
+            &mut self,
+            r: Record<String, String>,
+            ctx: &mut ProcessorContext<String, String>,
+        ) -> Result<(), ProcessError> {
+            let f = self.0;
+            ctx.forward(r.map_value(|v| f(&v)))
+        }
+    }
+
+    /// Collects values into a shared list; counts how many instances were made.
+    struct Collect(Arc<Mutex<Vec<String>>>);
+
+    impl Processor<String, String, (), ()> for Collect {
+        fn process(
+            &mut self,
+            r: Record<String, String>,
+            _: &mut ProcessorContext<(), ()>,
+        ) -> Result<(), ProcessError> {
+            self.0.lock().unwrap().extend(r.value);
+            Ok(())
+        }
+    }
+
+    fn strings() -> Option<RecordType> {
+        Some(RecordType::of::<String, String>())
+    }
+
+    #[test]
+    fn a_node_with_two_parents_is_one_instance_fed_by_both() {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let made = Arc::new(AtomicUsize::new(0));
+        let mut graph = Graph::default();
+        let map = |f: fn(&str) -> String| processor_build(Arc::new(move || MapValues(f)));
+        let upper = graph
+            .add(
+                "upper",
+                NodeKind::Processor,
+                &[],
+                strings(),
+                strings(),
+                map(|v| v.to_uppercase()),
+            )
+            .unwrap();
+        let left = graph
+            .add(
+                "left",
+                NodeKind::Processor,
+                &[upper],
+                strings(),
+                strings(),
+                map(|v| format!("L{v}")),
+            )
+            .unwrap();
+        let right = graph
+            .add(
+                "right",
+                NodeKind::Processor,
+                &[upper],
+                strings(),
+                strings(),
+                map(|v| format!("R{v}")),
+            )
+            .unwrap();
+        let (collect_out, collect_made) = (out.clone(), made.clone());
+        let collect = processor_build(Arc::new(move || {
+            collect_made.fetch_add(1, Ordering::Relaxed);
+            Collect(collect_out.clone())
+        }));
+        graph
+            .add(
+                "merge",
+                NodeKind::Processor,
+                &[left, right],
+                strings(),
+                Some(RecordType::of::<(), ()>()),
+                collect,
+            )
+            .unwrap();
+        graph.validate().unwrap();
+
+        let mut builder = TaskBuilder::new(&graph, Rc::new(TaskState::new("app".into(), 0)));
+        let entry = builder.downstream::<String, String>(upper);
+        entry
+            .process(Record::new("k".into(), "a".into(), 1))
+            .unwrap();
+        entry
+            .process(Record::new("k".into(), "b".into(), 2))
+            .unwrap();
+        assert_eq!(*out.lock().unwrap(), ["LA", "RA", "LB", "RB"]);
+        assert_eq!(
+            made.load(Ordering::Relaxed),
+            1,
+            "one instance of the merge node"
+        );
+        let names: Vec<_> = builder
+            .into_handles()
+            .iter()
+            .map(|(_, h)| h.name().to_string())
+            .collect();
+        assert_eq!(names, ["upper", "left", "right", "merge"]);
+    }
+
+    #[test]
+    fn mistakes_are_errors_that_name_the_nodes() {
+        let mut graph = Graph::default();
+        let noop = || processor_build(Arc::new(|| MapValues(str::to_owned)));
+        let a = graph
+            .add("a", NodeKind::Processor, &[], strings(), strings(), noop())
+            .unwrap();
+        let err = graph
+            .add("a", NodeKind::Processor, &[a], strings(), strings(), noop())
+            .unwrap_err();
+        assert_eq!(err, TopologyError::DuplicateName { name: "a".into() });
+        let ints = Some(RecordType::of::<String, i64>());
+        graph
+            .add("b", NodeKind::Processor, &[a], ints, ints, noop())
+            .unwrap();
+        let err = graph.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("a forwards (alloc::string::String, alloc::string::String)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("its child b takes (alloc::string::String, i64)"),
+            "{err}"
+        );
+    }
+}
