@@ -90,6 +90,11 @@ impl<K, V> ProcessorContext<K, V> {
         &self.task.application_id
     }
 
+    /// Sets where the record about to be processed came from.
+    pub(crate) fn set_record_metadata(&self, metadata: Option<RecordMetadata>) {
+        *self.task.metadata.borrow_mut() = metadata;
+    }
+
     /// Topic, partition and offset of the record being processed; `None` while punctuating.
     pub fn record_metadata(&self) -> Option<RecordMetadata> {
         self.task.metadata.borrow().clone()

@@ -145,7 +145,11 @@ mod tests {
             .unwrap();
         graph.validate().unwrap();
 
-        let mut builder = TaskBuilder::new(&graph, Rc::new(TaskState::new("app".into(), 0)));
+        let mut builder = TaskBuilder::new(
+            &graph,
+            Rc::new(TaskState::new("app".into(), 0)),
+            Rc::new(Captured::default()),
+        );
         let entry = builder.downstream::<String, String>(upper);
         entry
             .process(Record::new("k".into(), "a".into(), 1))
@@ -190,6 +194,157 @@ mod tests {
         assert!(
             err.contains("its child b takes (alloc::string::String, i64)"),
             "{err}"
+        );
+    }
+
+    /// Keeps what sinks send.
+    #[derive(Default)]
+    struct Captured(std::cell::RefCell<Vec<Sent>>);
+
+    /// Topic, key, value and timestamp of a record a sink sent.
+    type Sent = (String, Option<Vec<u8>>, Option<Vec<u8>>, i64);
+
+    impl crate::processor::RecordCollector for Captured {
+        fn send(&self, r: crate::processor::OutgoingRecord<'_>) -> Result<(), ProcessError> {
+            let record = (
+                r.topic.to_string(),
+                r.key.map(<[u8]>::to_vec),
+                r.value.map(<[u8]>::to_vec),
+                r.timestamp,
+            );
+            self.0.borrow_mut().push(record);
+            Ok(())
+        }
+    }
+
+    fn raw<'a>(
+        key: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+        offset: i64,
+        headers: &'a crate::header::Headers,
+    ) -> crate::processor::RawRecord<'a> {
+        crate::processor::RawRecord {
+            topic: "in",
+            partition: 2,
+            offset,
+            timestamp: 100 + offset,
+            key,
+            value,
+            headers,
+        }
+    }
+
+    #[test]
+    fn source_to_sink_deserializes_maps_and_serializes_keeping_nulls() {
+        use super::task_builder::{sink_build, source_build};
+        use crate::processor::SinkTopic;
+        use crate::serde::DefaultSerde;
+
+        let mut graph = Graph::default();
+        let source = graph
+            .add(
+                "source",
+                NodeKind::Source {
+                    topics: vec!["in".into()],
+                },
+                &[],
+                None,
+                strings(),
+                source_build(String::default_serde(), String::default_serde()),
+            )
+            .unwrap();
+        let upper = processor_build(Arc::new(|| MapValues(str::to_uppercase)));
+        let map = graph
+            .add(
+                "map",
+                NodeKind::Processor,
+                &[source],
+                strings(),
+                strings(),
+                upper,
+            )
+            .unwrap();
+        let sink = sink_build(
+            || {
+                SinkTopic::PerRecord(Arc::new(|k: Option<&String>, _: Option<&String>| {
+                    if k.is_some() {
+                        "out".to_string()
+                    } else {
+                        "no-key".to_string()
+                    }
+                }))
+            },
+            String::default_serde(),
+            String::default_serde(),
+        );
+        graph
+            .add(
+                "sink",
+                NodeKind::Sink { topic: None },
+                &[map],
+                strings(),
+                None,
+                sink,
+            )
+            .unwrap();
+        graph.validate().unwrap();
+
+        let captured = Rc::new(Captured::default());
+        let mut builder = TaskBuilder::new(
+            &graph,
+            Rc::new(TaskState::new("app".into(), 0)),
+            captured.clone(),
+        );
+        let entry = builder.source(source);
+        let headers = crate::header::Headers::new();
+        entry
+            .process_raw(raw(Some(b"k1"), Some(b"abc"), 0, &headers))
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
+        entry
+            .process_raw(raw(Some(b"k2"), None, 1, &headers))
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
+        entry
+            .process_raw(raw(None, Some(b"x"), 2, &headers))
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
+        let out = captured.0.borrow();
+        assert_eq!(
+            out[0],
+            (
+                "out".into(),
+                Some(b"k1".to_vec()),
+                Some(b"ABC".to_vec()),
+                100
+            )
+        );
+        assert_eq!(
+            out[1],
+            ("out".into(), Some(b"k2".to_vec()), None, 101),
+            "a tombstone stays null"
+        );
+        assert_eq!(
+            out[2],
+            ("no-key".into(), None, Some(b"X".to_vec()), 102),
+            "a null key stays null"
+        );
+        drop(out);
+
+        let err = entry
+            .process_raw(raw(Some(b"k"), Some(&[0xff]), 3, &headers))
+            .unwrap_err();
+        let crate::processor::SourceError::Deserialization(err) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            err.to_string(),
+            "source source: cannot deserialize the value of in/2@3: String (UTF-8): invalid UTF-8 at byte 0"
+        );
+        assert_eq!(
+            captured.0.borrow().len(),
+            3,
+            "nothing forwarded for the bad record"
         );
     }
 }

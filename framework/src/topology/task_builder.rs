@@ -7,23 +7,31 @@ use std::sync::Arc;
 
 use super::graph::{Graph, NodeId};
 use crate::processor::{
-    Child, Downstream, NodeHandle, Processor, ProcessorContext, ProcessorNode, TaskState,
+    Child, Downstream, NodeHandle, Processor, ProcessorContext, ProcessorNode, RecordCollector,
+    SinkNode, SinkTopic, SourceEntry, SourceNode, TaskState,
 };
+use crate::serde::SharedSerde;
 
 /// Instantiates the nodes of one task. Each node is built once and shared by all its
 /// parents; the downcast from `Any` happens here, once per edge, never per record.
 pub(crate) struct TaskBuilder<'g> {
     graph: &'g Graph,
     pub(crate) task: Rc<TaskState>,
+    collector: Rc<dyn RecordCollector>,
     instances: BTreeMap<NodeId, Box<dyn Any>>,
     handles: BTreeMap<NodeId, Rc<dyn NodeHandle>>,
 }
 
 impl<'g> TaskBuilder<'g> {
-    pub(crate) fn new(graph: &'g Graph, task: Rc<TaskState>) -> Self {
+    pub(crate) fn new(
+        graph: &'g Graph,
+        task: Rc<TaskState>,
+        collector: Rc<dyn RecordCollector>,
+    ) -> Self {
         Self {
             graph,
             task,
+            collector,
             instances: BTreeMap::new(),
             handles: BTreeMap::new(),
         }
@@ -45,6 +53,22 @@ impl<'g> TaskBuilder<'g> {
         self.instances[&id]
             .downcast_ref::<Rc<dyn Downstream<K, V>>>()
             .expect("Graph::validate checked that every edge joins nodes of one record type")
+            .clone()
+    }
+
+    /// The entry point of source node `id`.
+    ///
+    /// # Panics
+    /// When `id` is not a source, which the graph's node kinds rule out.
+    pub(crate) fn source(&mut self, id: NodeId) -> Rc<dyn SourceEntry> {
+        if !self.instances.contains_key(&id) {
+            let build = self.graph.node(id).build.clone();
+            let instance = build(self, id);
+            self.instances.insert(id, instance);
+        }
+        self.instances[&id]
+            .downcast_ref::<Rc<dyn SourceEntry>>()
+            .expect("only source nodes are entered from a topic")
             .clone()
     }
 
@@ -91,5 +115,46 @@ where
         let node = Rc::new(ProcessorNode::new(factory(), ctx));
         builder.register(id, node.clone());
         Box::new(node as Rc<dyn Downstream<KIn, VIn>>) as Box<dyn Any>
+    })
+}
+
+/// The build function of a source node reading `(K, V)` with these serdes.
+pub(crate) fn source_build<K, V>(
+    key_serde: SharedSerde<K>,
+    value_serde: SharedSerde<V>,
+) -> super::graph::BuildFn
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    Arc::new(move |builder: &mut TaskBuilder<'_>, id: NodeId| {
+        let children = builder.children::<K, V>(id);
+        let name = builder.graph.node(id).name.clone();
+        let ctx = ProcessorContext::new(id.0, name, children, builder.task.clone());
+        let node = SourceNode::new(key_serde.clone(), value_serde.clone(), ctx);
+        Box::new(Rc::new(node) as Rc<dyn SourceEntry>) as Box<dyn Any>
+    })
+}
+
+/// The build function of a sink node writing `(K, V)` with these serdes to `topic`.
+pub(crate) fn sink_build<K, V>(
+    topic: impl Fn() -> SinkTopic<K, V> + Send + Sync + 'static,
+    key_serde: SharedSerde<K>,
+    value_serde: SharedSerde<V>,
+) -> super::graph::BuildFn
+where
+    K: 'static,
+    V: 'static,
+{
+    Arc::new(move |builder: &mut TaskBuilder<'_>, id: NodeId| {
+        let name = builder.graph.node(id).name.clone();
+        let node = SinkNode::new(
+            name,
+            topic(),
+            key_serde.clone(),
+            value_serde.clone(),
+            builder.collector.clone(),
+        );
+        Box::new(Rc::new(node) as Rc<dyn Downstream<K, V>>) as Box<dyn Any>
     })
 }

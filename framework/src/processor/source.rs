@@ -1,0 +1,125 @@
+//! Source nodes: records from a topic, deserialized and forwarded into the topology.
+
+use std::fmt;
+
+use super::{ProcessError, ProcessorContext, Record, RecordMetadata};
+use crate::header::Headers;
+use crate::serde::{SerdeError, SharedSerde};
+
+/// A record as read from a topic, before deserialization.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawRecord<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    pub(crate) headers: &'a Headers,
+}
+
+/// Which part of a record failed to deserialize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordPart {
+    /// The key.
+    Key,
+    /// The value.
+    Value,
+}
+
+impl fmt::Display for RecordPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Key => "key",
+            Self::Value => "value",
+        })
+    }
+}
+
+/// A record whose key or value its source's serde could not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("source {node}: cannot deserialize the {part} of {metadata}: {source}")]
+pub struct DeserializationError {
+    /// The source node.
+    pub node: String,
+    /// Where the record is: topic, partition, offset.
+    pub metadata: RecordMetadata,
+    /// Key or value.
+    pub part: RecordPart,
+    /// The serde's error.
+    #[source]
+    pub source: SerdeError,
+}
+
+/// What reading a raw record led to.
+#[derive(Debug)]
+pub(crate) enum SourceError {
+    /// The record could not be deserialized; the task's handler decides.
+    Deserialization(DeserializationError),
+    /// A processor downstream failed.
+    Process(ProcessError),
+}
+
+/// The entry point of a task for the records of one source.
+pub(crate) trait SourceEntry {
+    fn process_raw(&self, raw: RawRecord<'_>) -> Result<(), SourceError>;
+}
+
+/// A source: deserializes with its serdes and forwards to its children.
+pub(crate) struct SourceNode<K, V> {
+    key_serde: SharedSerde<K>,
+    value_serde: SharedSerde<V>,
+    ctx: std::cell::RefCell<ProcessorContext<K, V>>,
+}
+
+impl<K, V> SourceNode<K, V> {
+    pub(crate) fn new(
+        key_serde: SharedSerde<K>,
+        value_serde: SharedSerde<V>,
+        ctx: ProcessorContext<K, V>,
+    ) -> Self {
+        Self {
+            key_serde,
+            value_serde,
+            ctx: std::cell::RefCell::new(ctx),
+        }
+    }
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> SourceEntry for SourceNode<K, V> {
+    fn process_raw(&self, raw: RawRecord<'_>) -> Result<(), SourceError> {
+        let ctx = &mut *self.ctx.borrow_mut();
+        let metadata = RecordMetadata {
+            topic: raw.topic.to_string(),
+            partition: raw.partition,
+            offset: raw.offset,
+        };
+        let failed = |part, source| {
+            SourceError::Deserialization(DeserializationError {
+                node: ctx.node_name().to_string(),
+                metadata: metadata.clone(),
+                part,
+                source,
+            })
+        };
+        let key = match raw.key {
+            Some(bytes) => Some(
+                self.key_serde
+                    .deserialize(raw.topic, raw.headers, bytes)
+                    .map_err(|e| failed(RecordPart::Key, e))?,
+            ),
+            None => None,
+        };
+        let value = match raw.value {
+            Some(bytes) => Some(
+                self.value_serde
+                    .deserialize(raw.topic, raw.headers, bytes)
+                    .map_err(|e| failed(RecordPart::Value, e))?,
+            ),
+            None => None,
+        };
+        ctx.set_record_metadata(Some(metadata));
+        let record = Record::from_parts(key, value, raw.timestamp, raw.headers.clone());
+        ctx.forward(record).map_err(SourceError::Process)
+    }
+}
