@@ -18,6 +18,7 @@ pub mod error;
 pub mod header;
 pub mod native;
 pub mod processor;
+pub mod runtime;
 pub mod serde;
 pub mod topology;
 

@@ -8,9 +8,9 @@
 // Wired into tasks by the runtime and the test driver, which come next; until then only
 // this module's tests drive it.
 #[allow(dead_code)]
-mod graph;
+pub(crate) mod graph;
 #[allow(dead_code)]
-mod task_builder;
+pub(crate) mod task_builder;
 
 /// A mistake in a topology, found when it is built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,0 +1,447 @@
+//! `Task`: one sub-topology on one partition number, processing its records in timestamp
+//! order across its input partitions.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::config::DeserializationHandler;
+use crate::header::Headers;
+use crate::processor::{
+    DeserializationError, NodeHandle, ProcessError, PunctuationType, RawRecord, SourceEntry,
+    SourceError, TaskState,
+};
+
+/// Names a task: sub-topology and partition, shown as `0_3` as in Kafka Streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct TaskId {
+    pub(crate) subtopology: u32,
+    pub(crate) partition: i32,
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", self.subtopology, self.partition)
+    }
+}
+
+/// A record read from Kafka, waiting in its partition's queue.
+#[derive(Debug, Clone)]
+pub(crate) struct QueuedRecord {
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) value: Option<Vec<u8>>,
+    pub(crate) headers: Headers,
+}
+
+/// Why a task stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TaskError {
+    /// A record could not be deserialized and the handler is log-and-fail.
+    #[error("task {task}: {source}")]
+    Deserialization {
+        task: TaskId,
+        #[source]
+        source: Box<DeserializationError>,
+    },
+    /// A processor failed on the record at `topic/partition@offset` (or while punctuating).
+    #[error("task {task}: processing {at} failed: {source}")]
+    Process {
+        task: TaskId,
+        at: String,
+        #[source]
+        source: ProcessError,
+    },
+}
+
+/// What the task has skipped, for metrics and logs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TaskCounts {
+    pub(crate) processed: u64,
+    /// Records dropped by log-and-continue after a deserialization error.
+    pub(crate) skipped_deserialization: u64,
+    /// Records dropped for a negative timestamp.
+    pub(crate) skipped_timestamp: u64,
+}
+
+/// One sub-topology on one partition number.
+pub(crate) struct Task {
+    id: TaskId,
+    state: Rc<TaskState>,
+    /// The source entered for each input topic.
+    sources: BTreeMap<Arc<str>, Rc<dyn SourceEntry>>,
+    /// Records fetched but not processed, per (topic, partition).
+    queues: BTreeMap<(Arc<str>, i32), VecDeque<QueuedRecord>>,
+    /// The processor nodes, in graph order, for init, punctuation and close.
+    nodes: Vec<(usize, Rc<dyn NodeHandle>)>,
+    handler: DeserializationHandler,
+    counts: TaskCounts,
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id)
+            .field("queued", &self.queued())
+            .field("counts", &self.counts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Task {
+    pub(crate) fn new(
+        id: TaskId,
+        state: Rc<TaskState>,
+        sources: BTreeMap<Arc<str>, Rc<dyn SourceEntry>>,
+        nodes: Vec<(usize, Rc<dyn NodeHandle>)>,
+        handler: DeserializationHandler,
+    ) -> Self {
+        Self {
+            id,
+            state,
+            sources,
+            queues: BTreeMap::new(),
+            nodes,
+            handler,
+            counts: TaskCounts::default(),
+        }
+    }
+
+    /// Calls `init` on every processor, in graph order.
+    pub(crate) fn init(&mut self) -> Result<(), TaskError> {
+        for (_, node) in &self.nodes {
+            node.init().map_err(|source| TaskError::Process {
+                task: self.id,
+                at: format!("init of {}", node.name()),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Queues records fetched from `topic`/`partition`, in offset order.
+    pub(crate) fn add_records(
+        &mut self,
+        topic: &Arc<str>,
+        partition: i32,
+        records: impl IntoIterator<Item = QueuedRecord>,
+    ) {
+        self.queues
+            .entry((topic.clone(), partition))
+            .or_default()
+            .extend(records);
+    }
+
+    /// Records queued and not yet processed.
+    pub(crate) fn queued(&self) -> usize {
+        self.queues.values().map(VecDeque::len).sum()
+    }
+
+    pub(crate) fn counts(&self) -> TaskCounts {
+        self.counts
+    }
+
+    pub(crate) fn stream_time(&self) -> i64 {
+        self.state.stream_time.get()
+    }
+
+    /// Processes the queued record with the smallest timestamp across the task's
+    /// partitions (ties to the first partition), then fires the stream-time punctuations it
+    /// made due. Returns the (topic, partition, offset) processed, or `None` when nothing is
+    /// queued.
+    pub(crate) fn process_next(&mut self) -> Result<Option<(Arc<str>, i32, i64)>, TaskError> {
+        let Some(queue_key) = self
+            .queues
+            .iter()
+            .filter_map(|(k, q)| q.front().map(|r| (r.timestamp, k)))
+            .min_by_key(|(timestamp, _)| *timestamp)
+            .map(|(_, k)| k.clone())
+        else {
+            return Ok(None);
+        };
+        let record = self
+            .queues
+            .get_mut(&queue_key)
+            .and_then(VecDeque::pop_front)
+            .expect("the queue chosen has a record at its front");
+        let (topic, partition) = queue_key;
+        let done = Some((topic.clone(), partition, record.offset));
+        if record.timestamp < 0 {
+            // As Kafka Streams: a record without a valid timestamp cannot be ordered.
+            self.counts.skipped_timestamp += 1;
+            tracing::warn!(
+                "homa: task {}: skipping {topic}/{partition}@{} with negative timestamp {}",
+                self.id,
+                record.offset,
+                record.timestamp
+            );
+            return Ok(done);
+        }
+        let source = self
+            .sources
+            .get(&topic)
+            .expect("a task is only given records of its own source topics")
+            .clone();
+        if record.timestamp > self.state.stream_time.get() {
+            self.state.stream_time.set(record.timestamp);
+        }
+        let raw = RawRecord {
+            topic: &topic,
+            partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: &record.headers,
+        };
+        match source.process_raw(raw) {
+            Ok(()) => self.counts.processed += 1,
+            Err(SourceError::Deserialization(e)) => match self.handler {
+                DeserializationHandler::LogAndContinue => {
+                    self.counts.skipped_deserialization += 1;
+                    tracing::warn!("homa: task {}: skipping a record: {e}", self.id);
+                }
+                DeserializationHandler::LogAndFail => {
+                    return Err(TaskError::Deserialization {
+                        task: self.id,
+                        source: Box::new(e),
+                    });
+                }
+            },
+            Err(SourceError::Process(source)) => {
+                return Err(TaskError::Process {
+                    task: self.id,
+                    at: format!("{topic}/{partition}@{}", record.offset),
+                    source,
+                });
+            }
+        }
+        *self.state.metadata.borrow_mut() = None;
+        let now = self.state.stream_time.get();
+        self.punctuate(PunctuationType::StreamTime, now)?;
+        Ok(done)
+    }
+
+    /// Advances the wall clock to `now` and fires the wall-clock punctuations due.
+    pub(crate) fn advance_wall_clock(&mut self, now: i64) -> Result<(), TaskError> {
+        self.state.wall_clock.set(now);
+        self.punctuate(PunctuationType::WallClockTime, now)
+    }
+
+    fn punctuate(&mut self, kind: PunctuationType, now: i64) -> Result<(), TaskError> {
+        let due = self.state.scheduler.borrow_mut().due(kind, now);
+        for (node_index, schedule, timestamp) in due {
+            let Some((_, node)) = self.nodes.iter().find(|(i, _)| *i == node_index) else {
+                continue;
+            };
+            node.punctuate(schedule, timestamp)
+                .map_err(|source| TaskError::Process {
+                    task: self.id,
+                    at: format!("punctuation of {} at {timestamp}", node.name()),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Calls `close` on every processor.
+    pub(crate) fn close(&mut self) {
+        for (_, node) in &self.nodes {
+            node.close();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::processor::{
+        OutgoingRecord, Processor, ProcessorContext, Record, RecordCollector, ScheduleId,
+    };
+    use crate::serde::DefaultSerde;
+    use crate::topology::graph::{Graph, NodeKind, RecordType};
+    use crate::topology::task_builder::{TaskBuilder, processor_build, source_build};
+
+    /// Writes "value@timestamp (stream time, topic)" for each record, and "tick@t" on each
+    /// stream-time punctuation every 10 ms, to a shared log.
+    struct Log(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl Processor<String, i32, (), ()> for Log {
+        fn init(&mut self, ctx: &mut ProcessorContext<(), ()>) -> Result<(), ProcessError> {
+            ctx.schedule(Duration::from_millis(10), PunctuationType::StreamTime);
+            Ok(())
+        }
+
+        fn process(
+            &mut self,
+            r: Record<String, i32>,
+            ctx: &mut ProcessorContext<(), ()>,
+        ) -> Result<(), ProcessError> {
+            let topic = ctx.record_metadata().map(|m| m.topic).unwrap_or_default();
+            if r.value == Some(-1) {
+                return Err("minus one".into());
+            }
+            let line = format!(
+                "{}@{} ({}, {topic})",
+                r.value.unwrap_or(0),
+                r.timestamp,
+                ctx.stream_time()
+            );
+            self.0.lock().unwrap().push(line);
+            Ok(())
+        }
+
+        fn punctuate(
+            &mut self,
+            _: ScheduleId,
+            t: i64,
+            _: &mut ProcessorContext<(), ()>,
+        ) -> Result<(), ProcessError> {
+            self.0.lock().unwrap().push(format!("tick@{t}"));
+            Ok(())
+        }
+    }
+
+    struct NoOutput;
+
+    impl RecordCollector for NoOutput {
+        fn send(&self, _: OutgoingRecord<'_>) -> Result<(), ProcessError> {
+            Err("this topology has no sinks".into())
+        }
+    }
+
+    fn new_task(handler: DeserializationHandler) -> (Task, Arc<std::sync::Mutex<Vec<String>>>) {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut graph = Graph::default();
+        let ints = Some(RecordType::of::<String, i32>());
+        let mut sources = Vec::new();
+        for topic in ["a", "b"] {
+            let build = source_build(String::default_serde(), i32::default_serde());
+            let kind = NodeKind::Source {
+                topics: vec![topic.into()],
+            };
+            sources.push((
+                topic,
+                graph
+                    .add(&format!("source-{topic}"), kind, &[], None, ints, build)
+                    .unwrap(),
+            ));
+        }
+        let shared = log.clone();
+        let build = processor_build(Arc::new(move || Log(shared.clone())));
+        let parents: Vec<_> = sources.iter().map(|(_, id)| *id).collect();
+        graph
+            .add(
+                "log",
+                NodeKind::Processor,
+                &parents,
+                ints,
+                Some(RecordType::of::<(), ()>()),
+                build,
+            )
+            .unwrap();
+        graph.validate().unwrap();
+
+        let state = Rc::new(TaskState::new("app".into(), 0));
+        let mut builder = TaskBuilder::new(&graph, state.clone(), Rc::new(NoOutput));
+        let entries = sources
+            .iter()
+            .map(|(topic, id)| (Arc::from(*topic), builder.source(*id)))
+            .collect();
+        let nodes = builder
+            .into_handles()
+            .into_iter()
+            .map(|(id, h)| (id.0, h))
+            .collect();
+        let id = TaskId {
+            subtopology: 0,
+            partition: 1,
+        };
+        (Task::new(id, state, entries, nodes, handler), log)
+    }
+
+    fn record(offset: i64, timestamp: i64, value: &[u8]) -> QueuedRecord {
+        QueuedRecord {
+            offset,
+            timestamp,
+            key: Some(b"k".to_vec()),
+            value: Some(value.to_vec()),
+            headers: Headers::new(),
+        }
+    }
+
+    fn int(offset: i64, timestamp: i64, value: i32) -> QueuedRecord {
+        record(offset, timestamp, &value.to_be_bytes())
+    }
+
+    fn drain(task: &mut Task) -> Result<(), TaskError> {
+        while task.process_next()?.is_some() {}
+        Ok(())
+    }
+
+    #[test]
+    fn records_are_processed_in_timestamp_order_across_partitions() {
+        let (mut task, log) = new_task(DeserializationHandler::LogAndFail);
+        task.init().unwrap();
+        let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
+        task.add_records(&a, 1, [int(0, 5, 1), int(1, 12, 3), int(2, 30, 5)]);
+        task.add_records(&b, 1, [int(0, 8, 2), int(1, 3, 4)]);
+        drain(&mut task).unwrap();
+        let expected = [
+            "1@5 (5, a)",
+            "tick@5",
+            "2@8 (8, b)",
+            // b's next record is older than stream time: processed next, stream time stays.
+            "4@3 (8, b)",
+            "3@12 (12, a)",
+            "tick@12",
+            "5@30 (30, a)",
+            "tick@30",
+        ];
+        assert_eq!(*log.lock().unwrap(), expected);
+        assert_eq!(task.stream_time(), 30);
+        assert_eq!(task.counts().processed, 5);
+    }
+
+    #[test]
+    fn bad_records_fail_or_are_skipped_and_counted_as_the_handler_says() {
+        let (mut task, _) = new_task(DeserializationHandler::LogAndFail);
+        let a: Arc<str> = "a".into();
+        task.add_records(&a, 1, [record(7, 1, b"xy")]);
+        let err = task.process_next().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "task 0_1: source source-a: cannot deserialize the value of a/1@7: i32 (big-endian): 2 bytes, expected 4"
+        );
+
+        let (mut task, log) = new_task(DeserializationHandler::LogAndContinue);
+        task.add_records(&a, 1, [record(7, 1, b"xy"), int(8, 2, 9), int(9, -1, 10)]);
+        drain(&mut task).unwrap();
+        assert_eq!(*log.lock().unwrap(), ["9@2 (2, a)"]);
+        let counts = task.counts();
+        assert_eq!(
+            (
+                counts.processed,
+                counts.skipped_deserialization,
+                counts.skipped_timestamp
+            ),
+            (1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn processor_errors_name_the_record_and_the_wall_clock_fires_no_stream_time_schedule() {
+        let (mut task, log) = new_task(DeserializationHandler::LogAndFail);
+        task.init().unwrap();
+        let b: Arc<str> = "b".into();
+        task.add_records(&b, 1, [int(4, 1, -1)]);
+        let err = task.process_next().unwrap_err().to_string();
+        assert_eq!(err, "task 0_1: processing b/1@4 failed: minus one");
+        task.advance_wall_clock(1_000).unwrap();
+        assert!(log.lock().unwrap().is_empty(), "{:?}", log.lock().unwrap());
+    }
+}
