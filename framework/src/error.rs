@@ -9,6 +9,9 @@ pub enum Error {
     /// A setting of the application is missing, unknown or invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// A task stopped: a record it could not read, or a processor's error.
+    #[error(transparent)]
+    Task(#[from] crate::runtime::TaskError),
     /// A topology has a mistake.
     #[error(transparent)]
     Topology(#[from] crate::topology::TopologyError),

@@ -14,12 +14,15 @@
 //! ```
 
 pub mod config;
+pub mod dsl;
 pub mod error;
 pub mod header;
 pub mod native;
 pub mod processor;
 pub mod runtime;
 pub mod serde;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
 pub mod topology;
 
 pub use error::Error;

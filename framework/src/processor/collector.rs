@@ -6,6 +6,8 @@ use crate::header::Headers;
 use super::ProcessError;
 
 /// A serialized record on its way to a topic.
+// `partition` and `node` are for the Kafka producer's collector in the runtime.
+#[allow(dead_code)]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OutgoingRecord<'a> {
     pub(crate) topic: &'a str,

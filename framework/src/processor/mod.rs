@@ -25,23 +25,15 @@
 //! }
 //! ```
 
-// The task-side wiring (task state, nodes, the scheduler) is used by the tasks that the
-// topology builds; until those land, only this module's tests drive it.
-#[allow(dead_code)]
 mod collector;
-#[allow(dead_code)]
 mod context;
-#[allow(dead_code)]
 mod node;
-#[allow(dead_code)]
 mod punctuation;
 mod record;
-#[allow(dead_code)]
 mod sink;
-#[allow(dead_code)]
 mod source;
 
-#[allow(unused_imports)]
+#[cfg_attr(not(feature = "test-utils"), allow(unused_imports))]
 pub(crate) use collector::{OutgoingRecord, RecordCollector};
 pub use context::ProcessorContext;
 pub(crate) use context::{Child, TaskState};
@@ -50,7 +42,6 @@ pub use punctuation::{PunctuationType, ScheduleId};
 pub use record::{Record, RecordMetadata};
 pub(crate) use sink::{SinkNode, SinkTopic};
 pub use source::{DeserializationError, RecordPart};
-#[allow(unused_imports)]
 pub(crate) use source::{RawRecord, SourceEntry, SourceError, SourceNode};
 
 /// An error a processor returns; it stops the record's processing, and the task's

@@ -4,7 +4,8 @@
 //! A task is one sub-topology on one partition number: it owns its processor instances and
 //! processes the records of its input partitions one at a time, in timestamp order.
 
-// Driven by the stream threads and the test driver, which come next; until then only this
-// module's tests drive it.
-#[allow(dead_code)]
-mod task;
+// Until the stream threads land, only the test driver runs tasks.
+#[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
+pub(crate) mod task;
+
+pub use task::{TaskError, TaskId};

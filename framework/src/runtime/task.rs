@@ -15,9 +15,11 @@ use crate::processor::{
 
 /// Names a task: sub-topology and partition, shown as `0_3` as in Kafka Streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct TaskId {
-    pub(crate) subtopology: u32,
-    pub(crate) partition: i32,
+pub struct TaskId {
+    /// The sub-topology's number.
+    pub subtopology: u32,
+    /// The partition number of its input topics.
+    pub partition: i32,
 }
 
 impl fmt::Display for TaskId {
@@ -38,19 +40,26 @@ pub(crate) struct QueuedRecord {
 
 /// Why a task stopped.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum TaskError {
+#[non_exhaustive]
+pub enum TaskError {
     /// A record could not be deserialized and the handler is log-and-fail.
     #[error("task {task}: {source}")]
     Deserialization {
+        /// The task.
         task: TaskId,
+        /// Which record, and why.
         #[source]
         source: Box<DeserializationError>,
     },
-    /// A processor failed on the record at `topic/partition@offset` (or while punctuating).
+    /// A processor failed on the record at `at` (`topic/partition@offset`), or in `init` or
+    /// a punctuation.
     #[error("task {task}: processing {at} failed: {source}")]
     Process {
+        /// The task.
         task: TaskId,
+        /// The record's coordinates, or the init or punctuation that failed.
         at: String,
+        /// The processor's error.
         #[source]
         source: ProcessError,
     },
@@ -143,6 +152,7 @@ impl Task {
         self.counts
     }
 
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn stream_time(&self) -> i64 {
         self.state.stream_time.get()
     }

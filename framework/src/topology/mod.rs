@@ -5,12 +5,160 @@
 //! function that makes the node's instance for a task. A task builds its instances children
 //! first, so each processor holds typed handles to its children and forwards by direct call.
 
-// Wired into tasks by the runtime and the test driver, which come next; until then only
-// this module's tests drive it.
-#[allow(dead_code)]
+mod describe;
 pub(crate) mod graph;
-#[allow(dead_code)]
+// Until the stream threads land, only the test driver instantiates tasks.
+#[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
 pub(crate) mod task_builder;
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub use describe::TopologyDescription;
+use graph::{Graph, NodeId, NodeKind};
+use task_builder::TaskBuilder;
+
+use crate::processor::{NodeHandle, RecordCollector, SourceEntry, TaskState};
+
+/// A checked, immutable topology, split into sub-topologies: the groups of nodes joined by
+/// edges (topics, not edges, join one sub-topology to the next). Made by
+/// `StreamsBuilder::build`; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    graph: Arc<Graph>,
+    subtopologies: Arc<[Subtopology]>,
+}
+
+/// One sub-topology: its nodes in graph order and the topics its sources read.
+#[derive(Debug, Clone)]
+pub(crate) struct Subtopology {
+    pub(crate) id: u32,
+    pub(crate) nodes: Vec<NodeId>,
+    pub(crate) source_topics: Vec<String>,
+}
+
+/// The instances of one task's nodes: the entry point of each source topic, and every node
+/// for init, punctuation and close.
+#[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
+pub(crate) type TaskNodes = (
+    BTreeMap<Arc<str>, Rc<dyn SourceEntry>>,
+    Vec<(usize, Rc<dyn NodeHandle>)>,
+);
+
+impl Topology {
+    /// Checks `graph` and splits it into sub-topologies.
+    pub(crate) fn from_graph(graph: Graph) -> Result<Self, TopologyError> {
+        graph.validate()?;
+        let mut reader: BTreeMap<&str, &str> = BTreeMap::new();
+        for (_, node) in graph.nodes() {
+            if let NodeKind::Source { topics } = &node.kind {
+                for topic in topics {
+                    if let Some(first) = reader.insert(topic, &node.name) {
+                        return Err(TopologyError::TopicReadTwice {
+                            topic: topic.clone(),
+                            first: first.to_string(),
+                            second: node.name.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        let subtopologies = split(&graph);
+        Ok(Self {
+            graph: Arc::new(graph),
+            subtopologies: subtopologies.into(),
+        })
+    }
+
+    /// The sub-topologies and their nodes, as Kafka Streams prints them.
+    pub fn describe(&self) -> TopologyDescription {
+        TopologyDescription::new(&self.graph, &self.subtopologies)
+    }
+
+    /// Every topic a source of this topology reads.
+    pub fn source_topics(&self) -> Vec<&str> {
+        self.subtopologies
+            .iter()
+            .flat_map(|s| s.source_topics.iter().map(String::as_str))
+            .collect()
+    }
+
+    #[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
+    pub(crate) fn subtopologies(&self) -> &[Subtopology] {
+        &self.subtopologies
+    }
+
+    /// Builds the nodes of one task of `subtopology`.
+    #[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
+    pub(crate) fn instantiate(
+        &self,
+        subtopology: &Subtopology,
+        state: Rc<TaskState>,
+        collector: Rc<dyn RecordCollector>,
+    ) -> TaskNodes {
+        let mut builder = TaskBuilder::new(&self.graph, state, collector);
+        let mut sources = BTreeMap::new();
+        for &id in &subtopology.nodes {
+            if let NodeKind::Source { topics } = &self.graph.node(id).kind {
+                let entry = builder.source(id);
+                for topic in topics {
+                    sources.insert(Arc::from(topic.as_str()), entry.clone());
+                }
+            }
+        }
+        let nodes = builder
+            .into_handles()
+            .into_iter()
+            .map(|(id, handle)| (id.0, handle))
+            .collect();
+        (sources, nodes)
+    }
+}
+
+/// The connected groups of nodes, numbered in the order of their first node.
+fn split(graph: &Graph) -> Vec<Subtopology> {
+    let count = graph.nodes().count();
+    let mut group: Vec<Option<usize>> = vec![None; count];
+    let mut groups: Vec<Vec<NodeId>> = Vec::new();
+    for start in 0..count {
+        if group[start].is_some() {
+            continue;
+        }
+        let index = groups.len();
+        let mut members = Vec::new();
+        let mut stack = vec![NodeId(start)];
+        group[start] = Some(index);
+        while let Some(id) = stack.pop() {
+            members.push(id);
+            let node = graph.node(id);
+            for &next in node.parents.iter().chain(&node.children) {
+                if group[next.0].is_none() {
+                    group[next.0] = Some(index);
+                    stack.push(next);
+                }
+            }
+        }
+        members.sort();
+        groups.push(members);
+    }
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(i, nodes)| Subtopology {
+            id: u32::try_from(i).unwrap_or(u32::MAX),
+            source_topics: nodes
+                .iter()
+                .filter_map(|&id| match &graph.node(id).kind {
+                    NodeKind::Source { topics } => Some(topics.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .collect(),
+            nodes,
+        })
+        .collect()
+}
 
 /// A mistake in a topology, found when it is built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +183,16 @@ pub enum TopologyError {
         /// The node that refers to it.
         referenced_by: String,
     },
+    /// Two sources read the same topic.
+    #[error("topology: topic {topic} is read by both {first} and {second}; a topic has one source")]
+    TopicReadTwice {
+        /// The topic.
+        topic: String,
+        /// The source that reads it first.
+        first: String,
+        /// The other source.
+        second: String,
+    },
     /// A parent forwards records of another type than its child takes.
     #[error("topology: {parent} forwards {forwards} but its child {child} takes {takes}")]
     TypeMismatch {
@@ -55,7 +213,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
-    use super::graph::{Graph, NodeKind, RecordType};
+    use super::graph::RecordType;
     use super::task_builder::{TaskBuilder, processor_build};
     use super::*;
     use crate::processor::{ProcessError, Processor, ProcessorContext, Record, TaskState};

@@ -1,0 +1,245 @@
+//! `StreamsBuilder`: records a topology and checks it when it is built.
+
+use std::sync::Arc;
+
+use crate::processor::{Processor, SinkTopic};
+use crate::serde::DefaultSerde;
+use crate::topology::graph::{Graph, NodeId, NodeKind, RecordType};
+use crate::topology::task_builder::{processor_build, sink_build, source_build};
+use crate::topology::{Topology, TopologyError};
+
+/// Records a topology: sources, processors and sinks, joined by name.
+///
+/// ```
+/// use homa::dsl::StreamsBuilder;
+/// use homa::processor::{ProcessError, Processor, ProcessorContext, Record};
+///
+/// struct Upper;
+///
+/// impl Processor<String, String> for Upper {
+///     fn process(
+///         &mut self,
+///         record: Record<String, String>,
+///         ctx: &mut ProcessorContext<String, String>,
+///     ) -> Result<(), ProcessError> {
+///         ctx.forward(record.map_value(|v| v.to_uppercase()))
+///     }
+/// }
+///
+/// let mut builder = StreamsBuilder::new();
+/// builder.add_source::<String, String>("words", &["words"])?;
+/// builder.add_processor("upper", || Upper, &["words"])?;
+/// builder.add_sink::<String, String>("shouts", "shouts", &["upper"])?;
+/// let topology = builder.build()?;
+/// assert!(topology.describe().to_string().contains("Processor: upper (stores: [])"));
+/// # Ok::<(), homa::topology::TopologyError>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct StreamsBuilder {
+    graph: Graph,
+}
+
+impl StreamsBuilder {
+    /// An empty topology.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn parents(&self, name: &str, parents: &[&str]) -> Result<Vec<NodeId>, TopologyError> {
+        parents
+            .iter()
+            .map(|parent| {
+                self.graph
+                    .find(parent)
+                    .ok_or_else(|| TopologyError::UnknownNode {
+                        name: (*parent).to_string(),
+                        referenced_by: name.to_string(),
+                    })
+            })
+            .collect()
+    }
+
+    /// Adds a source named `name` reading `topics`, with the default serdes of `K` and `V`.
+    ///
+    /// # Errors
+    /// When `name` is taken or empty.
+    pub fn add_source<K, V>(
+        &mut self,
+        name: &str,
+        topics: &[&str],
+    ) -> Result<&mut Self, TopologyError>
+    where
+        K: DefaultSerde + Clone,
+        V: DefaultSerde + Clone,
+    {
+        let kind = NodeKind::Source {
+            topics: topics.iter().map(|t| (*t).to_string()).collect(),
+        };
+        let build = source_build(K::default_serde(), V::default_serde());
+        self.graph
+            .add(name, kind, &[], None, Some(RecordType::of::<K, V>()), build)?;
+        Ok(self)
+    }
+
+    /// Adds a processor named `name`, made by `factory` once per task, fed by `parents`.
+    ///
+    /// # Errors
+    /// When `name` is taken or empty, or a parent does not exist. A parent forwarding
+    /// another record type than the processor takes is an error of [`build`](Self::build).
+    pub fn add_processor<P, KIn, VIn, KOut, VOut>(
+        &mut self,
+        name: &str,
+        factory: impl Fn() -> P + Send + Sync + 'static,
+        parents: &[&str],
+    ) -> Result<&mut Self, TopologyError>
+    where
+        P: Processor<KIn, VIn, KOut, VOut>,
+        KIn: 'static,
+        VIn: 'static,
+        KOut: 'static,
+        VOut: 'static,
+    {
+        let parents = self.parents(name, parents)?;
+        let build = processor_build::<P, KIn, VIn, KOut, VOut>(Arc::new(factory));
+        self.graph.add(
+            name,
+            NodeKind::Processor,
+            &parents,
+            Some(RecordType::of::<KIn, VIn>()),
+            Some(RecordType::of::<KOut, VOut>()),
+            build,
+        )?;
+        Ok(self)
+    }
+
+    /// Adds a sink named `name` writing to `topic` what `parents` forward, with the default
+    /// serdes of `K` and `V`.
+    ///
+    /// # Errors
+    /// When `name` is taken or empty, or a parent does not exist.
+    pub fn add_sink<K, V>(
+        &mut self,
+        name: &str,
+        topic: &str,
+        parents: &[&str],
+    ) -> Result<&mut Self, TopologyError>
+    where
+        K: DefaultSerde,
+        V: DefaultSerde,
+    {
+        let parents = self.parents(name, parents)?;
+        let fixed: Arc<str> = Arc::from(topic);
+        let build = sink_build(
+            move || SinkTopic::Fixed(fixed.clone()),
+            K::default_serde(),
+            V::default_serde(),
+        );
+        let kind = NodeKind::Sink {
+            topic: Some(topic.to_string()),
+        };
+        self.graph.add(
+            name,
+            kind,
+            &parents,
+            Some(RecordType::of::<K, V>()),
+            None,
+            build,
+        )?;
+        Ok(self)
+    }
+
+    /// Checks the topology and returns it.
+    ///
+    /// # Errors
+    /// [`TopologyError`] for a parent and child of different record types, or a topic read
+    /// by two sources.
+    pub fn build(&self) -> Result<Topology, TopologyError> {
+        Topology::from_graph(self.graph.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::{ProcessError, ProcessorContext, Record};
+
+    struct Len;
+
+    impl Processor<String, String, String, i64> for Len {
+        fn process(
+            &mut self,
+            r: Record<String, String>,
+            ctx: &mut ProcessorContext<String, i64>,
+        ) -> Result<(), ProcessError> {
+            ctx.forward(r.map_value(|v| i64::try_from(v.len()).unwrap_or(i64::MAX)))
+        }
+    }
+
+    #[test]
+    fn describe_prints_kafka_streams_layout() {
+        let mut builder = StreamsBuilder::new();
+        builder
+            .add_source::<String, String>("src", &["words", "more-words"])
+            .unwrap();
+        builder.add_processor("len", || Len, &["src"]).unwrap();
+        builder
+            .add_sink::<String, i64>("out", "lengths", &["len"])
+            .unwrap();
+        builder
+            .add_source::<String, i64>("again", &["lengths"])
+            .unwrap();
+        builder
+            .add_sink::<String, i64>("copy", "copied", &["again"])
+            .unwrap();
+        let topology = builder.build().unwrap();
+        let expected = "\
+Topologies:
+   Sub-topology: 0
+    Source: src (topics: [words, more-words])
+      --> len
+    Processor: len (stores: [])
+      --> out
+      <-- src
+    Sink: out (topic: lengths)
+      <-- len
+
+   Sub-topology: 1
+    Source: again (topics: [lengths])
+      --> copy
+    Sink: copy (topic: copied)
+      <-- again
+
+";
+        assert_eq!(topology.describe().to_string(), expected);
+        assert_eq!(topology.source_topics(), ["words", "more-words", "lengths"]);
+        let mermaid = topology.describe().to_mermaid();
+        assert!(mermaid.contains("topic_words --> src"), "{mermaid}");
+        assert!(mermaid.contains("len --> out"), "{mermaid}");
+        assert!(mermaid.contains("out --> topic_lengths"), "{mermaid}");
+    }
+
+    #[test]
+    fn wiring_mistakes_are_errors_not_panics() {
+        let mut builder = StreamsBuilder::new();
+        builder.add_source::<String, String>("src", &["a"]).unwrap();
+        let err = builder.add_processor("len", || Len, &["nope"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "topology: len refers to nope, which does not exist"
+        );
+        builder
+            .add_source::<String, String>("src2", &["a"])
+            .unwrap();
+        let err = builder.build().unwrap_err();
+        assert!(matches!(err, TopologyError::TopicReadTwice { .. }), "{err}");
+
+        let mut builder = StreamsBuilder::new();
+        builder.add_source::<String, i64>("src", &["a"]).unwrap();
+        builder.add_processor("len", || Len, &["src"]).unwrap();
+        let err = builder.build().unwrap_err().to_string();
+        assert!(
+            err.contains("src forwards (alloc::string::String, i64) but its child len takes"),
+            "{err}"
+        );
+    }
+}

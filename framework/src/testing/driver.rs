@@ -1,0 +1,379 @@
+//! `TopologyTestDriver`: a topology's tasks, driven by hand.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::topics::{TestInputTopic, TestOutputTopic};
+use crate::config::StreamsConfig;
+use crate::header::Headers;
+use crate::processor::{OutgoingRecord, ProcessError, RecordCollector, TaskState};
+use crate::runtime::task::{QueuedRecord, Task, TaskId};
+use crate::serde::DefaultSerde;
+use crate::topology::Topology;
+
+/// A record a sink wrote, as bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CapturedRecord {
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) value: Option<Vec<u8>>,
+    pub(crate) timestamp: i64,
+    pub(crate) headers: Headers,
+}
+
+/// What the sinks wrote, per topic.
+#[derive(Debug, Default)]
+struct Captured(RefCell<BTreeMap<String, VecDeque<CapturedRecord>>>);
+
+impl RecordCollector for Captured {
+    fn send(&self, r: OutgoingRecord<'_>) -> Result<(), ProcessError> {
+        self.0
+            .borrow_mut()
+            .entry(r.topic.to_string())
+            .or_default()
+            .push_back(CapturedRecord {
+                key: r.key.map(<[u8]>::to_vec),
+                value: r.value.map(<[u8]>::to_vec),
+                timestamp: r.timestamp,
+                headers: r.headers.clone(),
+            });
+        Ok(())
+    }
+}
+
+/// Runs a [`Topology`] without a broker: one task per sub-topology (partition 0), fed by
+/// [`TestInputTopic`]s and read through [`TestOutputTopic`]s.
+///
+/// ```
+/// use homa::config::StreamsConfig;
+/// use homa::dsl::StreamsBuilder;
+/// use homa::processor::{ProcessError, Processor, ProcessorContext, Record};
+/// use homa::testing::TopologyTestDriver;
+///
+/// struct Double;
+///
+/// impl Processor<String, i64> for Double {
+///     fn process(&mut self, r: Record<String, i64>, ctx: &mut ProcessorContext<String, i64>)
+///         -> Result<(), ProcessError> {
+///         ctx.forward(r.map_value(|v| v * 2))
+///     }
+/// }
+///
+/// let mut builder = StreamsBuilder::new();
+/// builder.add_source::<String, i64>("in", &["numbers"])?;
+/// builder.add_processor("double", || Double, &["in"])?;
+/// builder.add_sink::<String, i64>("out", "doubled", &["double"])?;
+/// let topology = builder.build()?;
+///
+/// let driver = TopologyTestDriver::new(&topology, StreamsConfig::builder().application_id("test").build()?)?;
+/// let input = driver.create_input_topic::<String, i64>("numbers");
+/// let output = driver.create_output_topic::<String, i64>("doubled");
+/// input.pipe_input("a".to_string(), 21);
+/// assert_eq!(output.read_key_value(), Some(("a".to_string(), 42)));
+/// assert!(output.is_empty());
+/// # Ok::<(), homa::Error>(())
+/// ```
+pub struct TopologyTestDriver {
+    inner: RefCell<Inner>,
+    captured: Rc<Captured>,
+}
+
+struct Inner {
+    tasks: Vec<Task>,
+    /// The task reading each source topic.
+    readers: BTreeMap<String, usize>,
+    /// The next offset of each input topic.
+    offsets: BTreeMap<String, i64>,
+    wall_clock: i64,
+}
+
+impl std::fmt::Debug for TopologyTestDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopologyTestDriver")
+            .field("tasks", &self.inner.borrow().tasks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TopologyTestDriver {
+    /// A driver for `topology`, its wall clock at the current time.
+    ///
+    /// # Errors
+    /// When a processor's `init` fails.
+    pub fn new(topology: &Topology, config: StreamsConfig) -> crate::Result<Self> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Self::with_wall_clock(topology, config, now)
+    }
+
+    /// A driver whose wall clock starts at `wall_clock_ms` (ms since the epoch).
+    ///
+    /// # Errors
+    /// When a processor's `init` fails.
+    pub fn with_wall_clock(
+        topology: &Topology,
+        config: StreamsConfig,
+        wall_clock_ms: i64,
+    ) -> crate::Result<Self> {
+        let captured = Rc::new(Captured::default());
+        let application_id: Arc<str> = Arc::from(config.application_id());
+        let mut tasks = Vec::new();
+        let mut readers = BTreeMap::new();
+        for sub in topology.subtopologies() {
+            let state = Rc::new(TaskState::new(application_id.clone(), wall_clock_ms));
+            let (sources, nodes) = topology.instantiate(sub, state.clone(), captured.clone());
+            let id = TaskId {
+                subtopology: sub.id,
+                partition: 0,
+            };
+            let mut task = Task::new(id, state, sources, nodes, config.deserialization_handler());
+            task.init()?;
+            for topic in &sub.source_topics {
+                readers.insert(topic.clone(), tasks.len());
+            }
+            tasks.push(task);
+        }
+        Ok(Self {
+            inner: RefCell::new(Inner {
+                tasks,
+                readers,
+                offsets: BTreeMap::new(),
+                wall_clock: wall_clock_ms,
+            }),
+            captured,
+        })
+    }
+
+    /// An input topic whose records are written with the default serdes of `K` and `V`.
+    pub fn create_input_topic<K: DefaultSerde, V: DefaultSerde>(
+        &self,
+        topic: &str,
+    ) -> TestInputTopic<'_, K, V> {
+        TestInputTopic::new(self, topic)
+    }
+
+    /// An output topic whose records are read with the default serdes of `K` and `V`.
+    pub fn create_output_topic<K: DefaultSerde, V: DefaultSerde>(
+        &self,
+        topic: &str,
+    ) -> TestOutputTopic<'_, K, V> {
+        TestOutputTopic::new(self, topic)
+    }
+
+    /// Moves the wall clock forward, firing the wall-clock punctuations that come due.
+    ///
+    /// # Panics
+    /// When a punctuation fails, with its error.
+    pub fn advance_wall_clock_time(&self, by: Duration) {
+        let inner = &mut *self.inner.borrow_mut();
+        inner.wall_clock = inner
+            .wall_clock
+            .saturating_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX));
+        for task in &mut inner.tasks {
+            if let Err(e) = task.advance_wall_clock(inner.wall_clock) {
+                panic!("{e}");
+            }
+        }
+    }
+
+    /// The wall clock, in ms since the epoch.
+    pub fn wall_clock_time(&self) -> i64 {
+        self.inner.borrow().wall_clock
+    }
+
+    /// Feeds one serialized record to the task reading `topic` and processes it at once.
+    pub(crate) fn pipe_raw(
+        &self,
+        topic: &str,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+        headers: Headers,
+    ) {
+        let inner = &mut *self.inner.borrow_mut();
+        let Some(&task) = inner.readers.get(topic) else {
+            panic!("no source of this topology reads topic {topic:?}");
+        };
+        let offset = inner.offsets.entry(topic.to_string()).or_insert(0);
+        let record = QueuedRecord {
+            offset: *offset,
+            timestamp,
+            key,
+            value,
+            headers,
+        };
+        *offset += 1;
+        let task = &mut inner.tasks[task];
+        task.add_records(&Arc::from(topic), 0, [record]);
+        loop {
+            match task.process_next() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    /// Takes the next record a sink wrote to `topic`.
+    pub(crate) fn read_raw(&self, topic: &str) -> Option<CapturedRecord> {
+        self.captured.0.borrow_mut().get_mut(topic)?.pop_front()
+    }
+
+    /// How many records wait in output `topic`.
+    pub(crate) fn queued_output(&self, topic: &str) -> usize {
+        self.captured.0.borrow().get(topic).map_or(0, VecDeque::len)
+    }
+
+    /// Records the tasks skipped after a deserialization error (log-and-continue).
+    pub fn skipped_records(&self) -> u64 {
+        self.inner
+            .borrow()
+            .tasks
+            .iter()
+            .map(|t| {
+                let counts = t.counts();
+                counts.skipped_deserialization + counts.skipped_timestamp
+            })
+            .sum()
+    }
+}
+
+impl Drop for TopologyTestDriver {
+    fn drop(&mut self) {
+        for task in &mut self.inner.borrow_mut().tasks {
+            task.close();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::DeserializationHandler;
+    use crate::dsl::StreamsBuilder;
+    use crate::processor::{Processor, ProcessorContext, PunctuationType, Record, ScheduleId};
+
+    /// Passes records on, adding a header; forwards the wall-clock time on each punctuation.
+    struct Tag;
+
+    impl Processor<String, String> for Tag {
+        fn init(&mut self, ctx: &mut ProcessorContext<String, String>) -> Result<(), ProcessError> {
+            ctx.schedule(Duration::from_secs(1), PunctuationType::WallClockTime);
+            Ok(())
+        }
+
+        fn process(
+            &mut self,
+            mut r: Record<String, String>,
+            ctx: &mut ProcessorContext<String, String>,
+        ) -> Result<(), ProcessError> {
+            r.headers.add("seen-by", "tag");
+            ctx.forward(r)
+        }
+
+        fn punctuate(
+            &mut self,
+            _: ScheduleId,
+            t: i64,
+            ctx: &mut ProcessorContext<String, String>,
+        ) -> Result<(), ProcessError> {
+            ctx.forward(Record::new("tick".into(), t.to_string(), t))
+        }
+    }
+
+    fn driver(handler: DeserializationHandler) -> TopologyTestDriver {
+        let mut builder = StreamsBuilder::new();
+        builder.add_source::<String, String>("in", &["in"]).unwrap();
+        builder.add_processor("tag", || Tag, &["in"]).unwrap();
+        builder
+            .add_sink::<String, String>("out", "out", &["tag"])
+            .unwrap();
+        let topology = builder.build().unwrap();
+        let config = StreamsConfig::builder()
+            .application_id("test")
+            .deserialization_handler(handler)
+            .build()
+            .unwrap();
+        TopologyTestDriver::with_wall_clock(&topology, config, 10_000).unwrap()
+    }
+
+    #[test]
+    fn nulls_timestamps_and_headers_flow_through() {
+        let driver = driver(DeserializationHandler::LogAndFail);
+        let input = driver.create_input_topic::<String, String>("in");
+        let output = driver.create_output_topic::<String, String>("out");
+        input.pipe_input("k".into(), "v".into());
+        input.pipe_record(Record::from_parts(
+            None,
+            Some("no key".into()),
+            5,
+            Headers::new(),
+        ));
+        input.pipe_record(Record::from_parts(
+            Some("gone".into()),
+            None,
+            6,
+            Headers::new(),
+        ));
+        let first = output.read_record().unwrap();
+        assert_eq!(
+            (
+                first.key.as_deref(),
+                first.value.as_deref(),
+                first.timestamp
+            ),
+            (Some("k"), Some("v"), 10_000)
+        );
+        assert_eq!(first.headers.last_value("seen-by"), Some(&b"tag"[..]));
+        let second = output.read_record().unwrap();
+        assert_eq!(
+            (second.key, second.value.as_deref(), second.timestamp),
+            (None, Some("no key"), 5)
+        );
+        let third = output.read_record().unwrap();
+        assert_eq!(
+            (third.key.as_deref(), third.value, third.timestamp),
+            (Some("gone"), None, 6)
+        );
+        assert!(output.is_empty());
+        assert_eq!(output.read_record(), None);
+    }
+
+    #[test]
+    fn wall_clock_punctuation_fires_when_the_driver_clock_moves() {
+        let driver = driver(DeserializationHandler::LogAndFail);
+        let output = driver.create_output_topic::<String, String>("out");
+        driver.advance_wall_clock_time(Duration::from_millis(999));
+        assert!(output.is_empty());
+        driver.advance_wall_clock_time(Duration::from_millis(1));
+        assert_eq!(
+            output.read_key_values_to_list(),
+            [("tick".to_string(), "11000".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_bad_record_is_skipped_and_counted_under_log_and_continue() {
+        let driver = driver(DeserializationHandler::LogAndContinue);
+        let input = driver.create_input_topic::<String, String>("in");
+        let output = driver.create_output_topic::<String, String>("out");
+        input.pipe_bytes(Some(b"k"), Some(&[0xc3, 0x28]), 1);
+        input.pipe_input_with_timestamp("k".into(), "ok".into(), 2);
+        assert_eq!(output.read_values_to_list(), ["ok"]);
+        assert_eq!(driver.skipped_records(), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot deserialize the value of in/0@0")]
+    fn a_bad_record_fails_under_log_and_fail() {
+        let driver = driver(DeserializationHandler::LogAndFail);
+        driver
+            .create_input_topic::<String, String>("in")
+            .pipe_bytes(None, Some(&[0xff]), 1);
+    }
+}

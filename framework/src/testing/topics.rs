@@ -1,0 +1,232 @@
+//! Test input and output topics: typed ends of a `TopologyTestDriver`.
+
+use std::marker::PhantomData;
+
+use super::driver::{CapturedRecord, TopologyTestDriver};
+use crate::header::Headers;
+use crate::processor::Record;
+use crate::serde::{DefaultSerde, SharedSerde};
+
+/// Writes records to an input topic of a [`TopologyTestDriver`]; each is processed at once.
+pub struct TestInputTopic<'d, K, V> {
+    driver: &'d TopologyTestDriver,
+    topic: String,
+    key_serde: SharedSerde<K>,
+    value_serde: SharedSerde<V>,
+}
+
+impl<K, V> std::fmt::Debug for TestInputTopic<'_, K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestInputTopic")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'d, K: DefaultSerde, V: DefaultSerde> TestInputTopic<'d, K, V> {
+    pub(super) fn new(driver: &'d TopologyTestDriver, topic: &str) -> Self {
+        Self {
+            driver,
+            topic: topic.to_string(),
+            key_serde: K::default_serde(),
+            value_serde: V::default_serde(),
+        }
+    }
+
+    /// Pipes a record stamped with the driver's wall-clock time.
+    ///
+    /// # Panics
+    /// When the topology fails on it (as Kafka Streams' driver throws).
+    pub fn pipe_input(&self, key: K, value: V) {
+        let timestamp = self.driver.wall_clock_time();
+        self.pipe_record(Record::new(key, value, timestamp));
+    }
+
+    /// Pipes a record with the given timestamp (ms since the epoch).
+    ///
+    /// # Panics
+    /// When the topology fails on it.
+    pub fn pipe_input_with_timestamp(&self, key: K, value: V, timestamp: i64) {
+        self.pipe_record(Record::new(key, value, timestamp));
+    }
+
+    /// Pipes a record with its timestamp and headers; its key or value may be null.
+    ///
+    /// # Panics
+    /// When a serde or the topology fails on it.
+    pub fn pipe_record(&self, record: Record<K, V>) {
+        let mut headers = record.headers;
+        let key = serialize_part(
+            &self.key_serde,
+            &self.topic,
+            record.key.as_ref(),
+            &mut headers,
+        );
+        let value = serialize_part(
+            &self.value_serde,
+            &self.topic,
+            record.value.as_ref(),
+            &mut headers,
+        );
+        self.driver
+            .pipe_raw(&self.topic, key, value, record.timestamp, headers);
+    }
+
+    /// Pipes raw bytes, e.g. to test how the topology handles a record it cannot read.
+    ///
+    /// # Panics
+    /// When the topology fails on it.
+    pub fn pipe_bytes(&self, key: Option<&[u8]>, value: Option<&[u8]>, timestamp: i64) {
+        self.driver.pipe_raw(
+            &self.topic,
+            key.map(<[u8]>::to_vec),
+            value.map(<[u8]>::to_vec),
+            timestamp,
+            Headers::new(),
+        );
+    }
+}
+
+/// Reads what the topology wrote to an output topic of a [`TopologyTestDriver`].
+pub struct TestOutputTopic<'d, K, V> {
+    driver: &'d TopologyTestDriver,
+    topic: String,
+    key_serde: SharedSerde<K>,
+    value_serde: SharedSerde<V>,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> std::fmt::Debug for TestOutputTopic<'_, K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestOutputTopic")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'d, K: DefaultSerde, V: DefaultSerde> TestOutputTopic<'d, K, V> {
+    pub(super) fn new(driver: &'d TopologyTestDriver, topic: &str) -> Self {
+        Self {
+            driver,
+            topic: topic.to_string(),
+            key_serde: K::default_serde(),
+            value_serde: V::default_serde(),
+            _types: PhantomData,
+        }
+    }
+
+    fn decode(&self, raw: CapturedRecord) -> Record<K, V> {
+        let key = deserialize_part(
+            &self.key_serde,
+            &self.topic,
+            &raw.headers,
+            raw.key.as_deref(),
+            "key",
+        );
+        let value = deserialize_part(
+            &self.value_serde,
+            &self.topic,
+            &raw.headers,
+            raw.value.as_deref(),
+            "value",
+        );
+        Record::from_parts(key, value, raw.timestamp, raw.headers)
+    }
+
+    /// The next record, with its timestamp and headers; `None` when there is none.
+    ///
+    /// # Panics
+    /// When its key or value cannot be read with the topic's serdes.
+    pub fn read_record(&self) -> Option<Record<K, V>> {
+        self.driver
+            .read_raw(&self.topic)
+            .map(|raw| self.decode(raw))
+    }
+
+    /// The next record's key and value; `None` when there is none.
+    ///
+    /// # Panics
+    /// When the key or value is null (use [`read_record`](Self::read_record)) or unreadable.
+    pub fn read_key_value(&self) -> Option<(K, V)> {
+        self.read_record().map(|r| match (r.key, r.value) {
+            (Some(k), Some(v)) => (k, v),
+            _ => panic!(
+                "a record of output topic {} has a null key or value; read it with read_record()",
+                self.topic
+            ),
+        })
+    }
+
+    /// The next record's value; `None` when there is none.
+    ///
+    /// # Panics
+    /// When the value is null (use [`read_record`](Self::read_record)) or unreadable.
+    pub fn read_value(&self) -> Option<V> {
+        self.read_record().map(|r| match r.value {
+            Some(v) => v,
+            None => panic!(
+                "a record of output topic {} has a null value; read it with read_record()",
+                self.topic
+            ),
+        })
+    }
+
+    /// Every waiting record's key and value, in order.
+    ///
+    /// # Panics
+    /// As [`read_key_value`](Self::read_key_value).
+    pub fn read_key_values_to_list(&self) -> Vec<(K, V)> {
+        std::iter::from_fn(|| self.read_key_value()).collect()
+    }
+
+    /// Every waiting record's value, in order.
+    ///
+    /// # Panics
+    /// As [`read_value`](Self::read_value).
+    pub fn read_values_to_list(&self) -> Vec<V> {
+        std::iter::from_fn(|| self.read_value()).collect()
+    }
+
+    /// Every waiting record, in order.
+    pub fn read_records_to_list(&self) -> Vec<Record<K, V>> {
+        std::iter::from_fn(|| self.read_record()).collect()
+    }
+
+    /// Whether no record waits.
+    pub fn is_empty(&self) -> bool {
+        self.driver.queued_output(&self.topic) == 0
+    }
+
+    /// How many records wait.
+    pub fn queue_size(&self) -> usize {
+        self.driver.queued_output(&self.topic)
+    }
+}
+
+fn serialize_part<T: 'static>(
+    serde: &SharedSerde<T>,
+    topic: &str,
+    value: Option<&T>,
+    headers: &mut Headers,
+) -> Option<Vec<u8>> {
+    value.map(|v| {
+        let mut out = Vec::new();
+        if let Err(e) = serde.serialize(topic, headers, v, &mut out) {
+            panic!("serializing a record for input topic {topic}: {e}");
+        }
+        out
+    })
+}
+
+fn deserialize_part<T: 'static>(
+    serde: &SharedSerde<T>,
+    topic: &str,
+    headers: &Headers,
+    bytes: Option<&[u8]>,
+    part: &str,
+) -> Option<T> {
+    bytes.map(|b| match serde.deserialize(topic, headers, b) {
+        Ok(v) => v,
+        Err(e) => panic!("reading the {part} of a record of output topic {topic}: {e}"),
+    })
+}

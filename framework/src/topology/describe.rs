@@ -1,0 +1,144 @@
+//! `describe()`: a topology as text in Kafka Streams' layout, and as a Mermaid flowchart.
+
+use std::fmt::{self, Write as _};
+
+use super::Subtopology;
+use super::graph::{Graph, NodeKind};
+
+/// One node as `describe()` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NodeLine {
+    name: String,
+    kind: NodeKind,
+    stores: Vec<String>,
+    children: Vec<String>,
+    parents: Vec<String>,
+}
+
+/// What a topology is made of: sub-topologies with their sources, processors and sinks.
+///
+/// `Display` prints Kafka Streams' `TopologyDescription` layout, so golden tests of it catch
+/// an accidental rename of a node (and of the state and topics named after it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopologyDescription {
+    subtopologies: Vec<(u32, Vec<NodeLine>)>,
+}
+
+impl TopologyDescription {
+    pub(super) fn new(graph: &Graph, subtopologies: &[Subtopology]) -> Self {
+        let names = |ids: &[super::NodeId]| -> Vec<String> {
+            ids.iter()
+                .map(|&id| graph.node(id).name.to_string())
+                .collect()
+        };
+        let subtopologies = subtopologies
+            .iter()
+            .map(|sub| {
+                let lines = sub
+                    .nodes
+                    .iter()
+                    .map(|&id| {
+                        let node = graph.node(id);
+                        NodeLine {
+                            name: node.name.to_string(),
+                            kind: node.kind.clone(),
+                            stores: Vec::new(),
+                            children: names(&node.children),
+                            parents: names(&node.parents),
+                        }
+                    })
+                    .collect();
+                (sub.id, lines)
+            })
+            .collect();
+        Self { subtopologies }
+    }
+
+    /// The same graph as a Mermaid flowchart: a box per sub-topology, topics as stadiums.
+    pub fn to_mermaid(&self) -> String {
+        let mut out = String::from("flowchart TD\n");
+        let id = |name: &str| name.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+        let mut topics = std::collections::BTreeSet::new();
+        for (sub, lines) in &self.subtopologies {
+            let _ = writeln!(out, "    subgraph sub{sub}[\"Sub-topology: {sub}\"]");
+            for line in lines {
+                let _ = writeln!(out, "        {}[\"{}\"]", id(&line.name), line.name);
+            }
+            let _ = writeln!(out, "    end");
+            for line in lines {
+                for child in &line.children {
+                    let _ = writeln!(out, "    {} --> {}", id(&line.name), id(child));
+                }
+                match &line.kind {
+                    NodeKind::Source { topics: read } => {
+                        for topic in read {
+                            topics.insert(topic.clone());
+                            let _ = writeln!(out, "    topic_{} --> {}", id(topic), id(&line.name));
+                        }
+                    }
+                    NodeKind::Sink { topic: Some(topic) } => {
+                        topics.insert(topic.clone());
+                        let _ = writeln!(out, "    {} --> topic_{}", id(&line.name), id(topic));
+                    }
+                    NodeKind::Sink { topic: None } | NodeKind::Processor => {}
+                }
+            }
+        }
+        for topic in topics {
+            let _ = writeln!(out, "    topic_{}([\"{topic}\"])", id(&topic));
+        }
+        out
+    }
+}
+
+impl fmt::Display for TopologyDescription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Topologies:")?;
+        for (sub, lines) in &self.subtopologies {
+            writeln!(f, "   Sub-topology: {sub}")?;
+            for line in lines {
+                match &line.kind {
+                    NodeKind::Source { topics } => {
+                        writeln!(
+                            f,
+                            "    Source: {} (topics: [{}])",
+                            line.name,
+                            topics.join(", ")
+                        )?;
+                    }
+                    NodeKind::Processor => {
+                        writeln!(
+                            f,
+                            "    Processor: {} (stores: [{}])",
+                            line.name,
+                            line.stores.join(", ")
+                        )?;
+                    }
+                    NodeKind::Sink { topic: Some(topic) } => {
+                        writeln!(f, "    Sink: {} (topic: {topic})", line.name)?;
+                    }
+                    NodeKind::Sink { topic: None } => {
+                        writeln!(
+                            f,
+                            "    Sink: {} (extractor: topic chosen per record)",
+                            line.name
+                        )?;
+                    }
+                }
+                if !matches!(line.kind, NodeKind::Sink { .. }) {
+                    let children = if line.children.is_empty() {
+                        "none".to_string()
+                    } else {
+                        line.children.join(", ")
+                    };
+                    writeln!(f, "      --> {children}")?;
+                }
+                if !line.parents.is_empty() {
+                    writeln!(f, "      <-- {}", line.parents.join(", "))?;
+                }
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
