@@ -1,30 +1,20 @@
 //! Test input and output topics: typed ends of a `TopologyTestDriver`.
 
-use std::marker::PhantomData;
-
 use super::driver::{CapturedRecord, TopologyTestDriver};
 use crate::header::Headers;
 use crate::processor::Record;
 use crate::serde::{DefaultSerde, SharedSerde};
 
-/// Writes records to an input topic of a [`TopologyTestDriver`]; each is processed at once.
-pub struct TestInputTopic<'d, K, V> {
+/// A topic of a driver with the serdes of its key and value type.
+struct TopicEnd<'d, K, V> {
     driver: &'d TopologyTestDriver,
     topic: String,
     key_serde: SharedSerde<K>,
     value_serde: SharedSerde<V>,
 }
 
-impl<K, V> std::fmt::Debug for TestInputTopic<'_, K, V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestInputTopic")
-            .field("topic", &self.topic)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<'d, K: DefaultSerde, V: DefaultSerde> TestInputTopic<'d, K, V> {
-    pub(super) fn new(driver: &'d TopologyTestDriver, topic: &str) -> Self {
+impl<'d, K: DefaultSerde, V: DefaultSerde> TopicEnd<'d, K, V> {
+    fn new(driver: &'d TopologyTestDriver, topic: &str) -> Self {
         Self {
             driver,
             topic: topic.to_string(),
@@ -32,13 +22,30 @@ impl<'d, K: DefaultSerde, V: DefaultSerde> TestInputTopic<'d, K, V> {
             value_serde: V::default_serde(),
         }
     }
+}
+
+/// Writes records to an input topic of a [`TopologyTestDriver`]; each is processed at once.
+pub struct TestInputTopic<'d, K, V>(TopicEnd<'d, K, V>);
+
+impl<K, V> std::fmt::Debug for TestInputTopic<'_, K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TestInputTopic")
+            .field(&self.0.topic)
+            .finish()
+    }
+}
+
+impl<'d, K: DefaultSerde, V: DefaultSerde> TestInputTopic<'d, K, V> {
+    pub(super) fn new(driver: &'d TopologyTestDriver, topic: &str) -> Self {
+        Self(TopicEnd::new(driver, topic))
+    }
 
     /// Pipes a record stamped with the driver's wall-clock time.
     ///
     /// # Panics
     /// When the topology fails on it (as Kafka Streams' driver throws).
     pub fn pipe_input(&self, key: K, value: V) {
-        let timestamp = self.driver.wall_clock_time();
+        let timestamp = self.0.driver.wall_clock_time();
         self.pipe_record(Record::new(key, value, timestamp));
     }
 
@@ -57,19 +64,20 @@ impl<'d, K: DefaultSerde, V: DefaultSerde> TestInputTopic<'d, K, V> {
     pub fn pipe_record(&self, record: Record<K, V>) {
         let mut headers = record.headers;
         let key = serialize_part(
-            &self.key_serde,
-            &self.topic,
+            &self.0.key_serde,
+            &self.0.topic,
             record.key.as_ref(),
             &mut headers,
         );
         let value = serialize_part(
-            &self.value_serde,
-            &self.topic,
+            &self.0.value_serde,
+            &self.0.topic,
             record.value.as_ref(),
             &mut headers,
         );
-        self.driver
-            .pipe_raw(&self.topic, key, value, record.timestamp, headers);
+        self.0
+            .driver
+            .pipe_raw(&self.0.topic, key, value, record.timestamp, headers);
     }
 
     /// Pipes raw bytes, e.g. to test how the topology handles a record it cannot read.
@@ -77,8 +85,8 @@ impl<'d, K: DefaultSerde, V: DefaultSerde> TestInputTopic<'d, K, V> {
     /// # Panics
     /// When the topology fails on it.
     pub fn pipe_bytes(&self, key: Option<&[u8]>, value: Option<&[u8]>, timestamp: i64) {
-        self.driver.pipe_raw(
-            &self.topic,
+        self.0.driver.pipe_raw(
+            &self.0.topic,
             key.map(<[u8]>::to_vec),
             value.map(<[u8]>::to_vec),
             timestamp,
@@ -88,44 +96,32 @@ impl<'d, K: DefaultSerde, V: DefaultSerde> TestInputTopic<'d, K, V> {
 }
 
 /// Reads what the topology wrote to an output topic of a [`TopologyTestDriver`].
-pub struct TestOutputTopic<'d, K, V> {
-    driver: &'d TopologyTestDriver,
-    topic: String,
-    key_serde: SharedSerde<K>,
-    value_serde: SharedSerde<V>,
-    _types: PhantomData<fn() -> (K, V)>,
-}
+pub struct TestOutputTopic<'d, K, V>(TopicEnd<'d, K, V>);
 
 impl<K, V> std::fmt::Debug for TestOutputTopic<'_, K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestOutputTopic")
-            .field("topic", &self.topic)
-            .finish_non_exhaustive()
+        f.debug_tuple("TestOutputTopic")
+            .field(&self.0.topic)
+            .finish()
     }
 }
 
 impl<'d, K: DefaultSerde, V: DefaultSerde> TestOutputTopic<'d, K, V> {
     pub(super) fn new(driver: &'d TopologyTestDriver, topic: &str) -> Self {
-        Self {
-            driver,
-            topic: topic.to_string(),
-            key_serde: K::default_serde(),
-            value_serde: V::default_serde(),
-            _types: PhantomData,
-        }
+        Self(TopicEnd::new(driver, topic))
     }
 
     fn decode(&self, raw: CapturedRecord) -> Record<K, V> {
         let key = deserialize_part(
-            &self.key_serde,
-            &self.topic,
+            &self.0.key_serde,
+            &self.0.topic,
             &raw.headers,
             raw.key.as_deref(),
             "key",
         );
         let value = deserialize_part(
-            &self.value_serde,
-            &self.topic,
+            &self.0.value_serde,
+            &self.0.topic,
             &raw.headers,
             raw.value.as_deref(),
             "value",
@@ -138,8 +134,9 @@ impl<'d, K: DefaultSerde, V: DefaultSerde> TestOutputTopic<'d, K, V> {
     /// # Panics
     /// When its key or value cannot be read with the topic's serdes.
     pub fn read_record(&self) -> Option<Record<K, V>> {
-        self.driver
-            .read_raw(&self.topic)
+        self.0
+            .driver
+            .read_raw(&self.0.topic)
             .map(|raw| self.decode(raw))
     }
 
@@ -152,7 +149,7 @@ impl<'d, K: DefaultSerde, V: DefaultSerde> TestOutputTopic<'d, K, V> {
             (Some(k), Some(v)) => (k, v),
             _ => panic!(
                 "a record of output topic {} has a null key or value; read it with read_record()",
-                self.topic
+                self.0.topic
             ),
         })
     }
@@ -166,7 +163,7 @@ impl<'d, K: DefaultSerde, V: DefaultSerde> TestOutputTopic<'d, K, V> {
             Some(v) => v,
             None => panic!(
                 "a record of output topic {} has a null value; read it with read_record()",
-                self.topic
+                self.0.topic
             ),
         })
     }
@@ -194,12 +191,12 @@ impl<'d, K: DefaultSerde, V: DefaultSerde> TestOutputTopic<'d, K, V> {
 
     /// Whether no record waits.
     pub fn is_empty(&self) -> bool {
-        self.driver.queued_output(&self.topic) == 0
+        self.0.driver.queued_output(&self.0.topic) == 0
     }
 
     /// How many records wait.
     pub fn queue_size(&self) -> usize {
-        self.driver.queued_output(&self.topic)
+        self.0.driver.queued_output(&self.0.topic)
     }
 }
 
