@@ -4,20 +4,44 @@
 //! keeps operator state in RocksDB backed by compacted changelog topics, and scales out by
 //! starting more instances, as Kafka Streams does.
 //!
-//! This release holds the foundation that the engine is built on: the native libraries
-//! HOMA links (librdkafka for Kafka, RocksDB for state) and a self-check of both in
-//! [`native`]. The typed DSL, the Processor API and the runtime follow.
+//! A topology is written with the typed DSL of [`dsl`] (or the Processor API of
+//! [`processor`]); serdes come from the types, and `build()` checks it. The
+//! `TopologyTestDriver` (feature `test-utils`) runs it without a broker:
 //!
 //! ```
-//! let version = homa::native::librdkafka_version();
-//! assert!(version.starts_with('2'));
+//! use homa::prelude::*;
+//!
+//! #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+//! struct Order { total: f64 }
+//!
+//! let mut builder = StreamsBuilder::new();
+//! builder
+//!     .stream::<String, Json<Order>>("orders")
+//!     .filter(|_key, order| order.total > 100.0)
+//!     .map_values(|order| order.total)
+//!     .to("big-order-totals");
+//! let topology = builder.build()?;
+//! println!("{}", topology.describe());
+//!
+//! let config = StreamsConfig::builder().application_id("first-topology").build()?;
+//! let driver = TopologyTestDriver::new(&topology, config)?;
+//! let orders = driver.create_input_topic::<String, Json<Order>>("orders");
+//! let totals = driver.create_output_topic::<String, f64>("big-order-totals");
+//! orders.pipe_input("o1".to_string(), Json(Order { total: 120.0 }));
+//! orders.pipe_input("o2".to_string(), Json(Order { total: 80.0 }));
+//! assert_eq!(totals.read_key_values_to_list(), [("o1".to_string(), 120.0)]);
+//! # Ok::<(), homa::Error>(())
 //! ```
+//!
+//! Running against Kafka (`KafkaStreams`, stream threads, commits) is being built; the
+//! native libraries it links, librdkafka and RocksDB, can be checked with [`native`].
 
 pub mod config;
 pub mod dsl;
 pub mod error;
 pub mod header;
 pub mod native;
+pub mod prelude;
 pub mod processor;
 pub mod runtime;
 pub mod serde;

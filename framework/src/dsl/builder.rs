@@ -1,7 +1,10 @@
 //! `StreamsBuilder`: records a topology and checks it when it is built.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
+use super::KStream;
 use crate::processor::{Processor, SinkTopic};
 use crate::serde::DefaultSerde;
 use crate::topology::graph::{Graph, NodeId, NodeKind, RecordType};
@@ -36,7 +39,26 @@ use crate::topology::{Topology, TopologyError};
 /// ```
 #[derive(Debug, Default)]
 pub struct StreamsBuilder {
-    graph: Graph,
+    state: Rc<RefCell<DslState>>,
+}
+
+/// The graph being recorded, shared by the builder and every stream handle made from it.
+#[derive(Debug, Default)]
+pub(crate) struct DslState {
+    pub(crate) graph: Graph,
+    /// The number of the next generated name, as Kafka Streams counts them.
+    next_index: usize,
+    /// Mistakes made through stream handles, reported by `build()`.
+    pub(crate) errors: Vec<TopologyError>,
+}
+
+impl DslState {
+    /// A generated node name, `PREFIX-0000000007`, as Kafka Streams makes them.
+    pub(crate) fn name(&mut self, prefix: &str) -> String {
+        let name = format!("{prefix}-{:010}", self.next_index);
+        self.next_index += 1;
+        name
+    }
 }
 
 impl StreamsBuilder {
@@ -49,7 +71,9 @@ impl StreamsBuilder {
         parents
             .iter()
             .map(|parent| {
-                self.graph
+                self.state
+                    .borrow()
+                    .graph
                     .find(parent)
                     .ok_or_else(|| TopologyError::UnknownNode {
                         name: (*parent).to_string(),
@@ -57,6 +81,44 @@ impl StreamsBuilder {
                     })
             })
             .collect()
+    }
+
+    /// A stream of the records of `topic`, read with the default serdes of `K` and `V`.
+    pub fn stream<K, V>(&mut self, topic: &str) -> KStream<K, V>
+    where
+        K: DefaultSerde + Clone,
+        V: DefaultSerde + Clone,
+    {
+        self.stream_from(&[topic])
+    }
+
+    /// One stream of the records of all `topics`, read with the default serdes of `K` and `V`.
+    pub fn stream_from<K, V>(&mut self, topics: &[&str]) -> KStream<K, V>
+    where
+        K: DefaultSerde + Clone,
+        V: DefaultSerde + Clone,
+    {
+        let mut state = self.state.borrow_mut();
+        let name = state.name("KSTREAM-SOURCE");
+        let kind = NodeKind::Source {
+            topics: topics.iter().map(|t| (*t).to_string()).collect(),
+        };
+        let build = source_build(K::default_serde(), V::default_serde());
+        let node = match state.graph.add(
+            &name,
+            kind,
+            &[],
+            None,
+            Some(RecordType::of::<K, V>()),
+            build,
+        ) {
+            Ok(node) => node,
+            Err(e) => {
+                state.errors.push(e);
+                NodeId(0)
+            }
+        };
+        KStream::new(self.state.clone(), node)
     }
 
     /// Adds a source named `name` reading `topics`, with the default serdes of `K` and `V`.
@@ -76,8 +138,14 @@ impl StreamsBuilder {
             topics: topics.iter().map(|t| (*t).to_string()).collect(),
         };
         let build = source_build(K::default_serde(), V::default_serde());
-        self.graph
-            .add(name, kind, &[], None, Some(RecordType::of::<K, V>()), build)?;
+        self.state.borrow_mut().graph.add(
+            name,
+            kind,
+            &[],
+            None,
+            Some(RecordType::of::<K, V>()),
+            build,
+        )?;
         Ok(self)
     }
 
@@ -101,7 +169,7 @@ impl StreamsBuilder {
     {
         let parents = self.parents(name, parents)?;
         let build = processor_build::<P, KIn, VIn, KOut, VOut>(Arc::new(factory));
-        self.graph.add(
+        self.state.borrow_mut().graph.add(
             name,
             NodeKind::Processor,
             &parents,
@@ -137,7 +205,7 @@ impl StreamsBuilder {
         let kind = NodeKind::Sink {
             topic: Some(topic.to_string()),
         };
-        self.graph.add(
+        self.state.borrow_mut().graph.add(
             name,
             kind,
             &parents,
@@ -154,7 +222,11 @@ impl StreamsBuilder {
     /// [`TopologyError`] for a parent and child of different record types, or a topic read
     /// by two sources.
     pub fn build(&self) -> Result<Topology, TopologyError> {
-        Topology::from_graph(self.graph.clone())
+        let state = self.state.borrow();
+        if let Some(error) = state.errors.first() {
+            return Err(error.clone());
+        }
+        Topology::from_graph(state.graph.clone())
     }
 }
 

@@ -2,5 +2,7 @@
 //! sources, processors and sinks added by name (the Processor API), and `build()` checks it.
 
 mod builder;
+mod kstream;
 
 pub use builder::StreamsBuilder;
+pub use kstream::KStream;

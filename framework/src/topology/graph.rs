@@ -132,6 +132,10 @@ impl Graph {
         &self.nodes[id.0]
     }
 
+    pub(crate) fn get(&self, id: NodeId) -> Option<&GraphNode> {
+        self.nodes.get(id.0)
+    }
+
     pub(crate) fn nodes(&self) -> impl Iterator<Item = (NodeId, &GraphNode)> {
         self.nodes.iter().enumerate().map(|(i, n)| (NodeId(i), n))
     }
