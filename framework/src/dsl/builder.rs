@@ -53,6 +53,32 @@ pub(crate) struct DslState {
 }
 
 impl DslState {
+    /// Adds a sink writing `(K, V)` records to `topic` with the default serdes.
+    pub(crate) fn add_sink<K: DefaultSerde, V: DefaultSerde>(
+        &mut self,
+        name: &str,
+        topic: &str,
+        parents: &[NodeId],
+    ) -> Result<NodeId, TopologyError> {
+        let fixed: Arc<str> = Arc::from(topic);
+        let build = sink_build(
+            move || SinkTopic::Fixed(fixed.clone()),
+            K::default_serde(),
+            V::default_serde(),
+        );
+        let kind = NodeKind::Sink {
+            topic: Some(topic.to_string()),
+        };
+        self.graph.add(
+            name,
+            kind,
+            parents,
+            Some(RecordType::of::<K, V>()),
+            None,
+            build,
+        )
+    }
+
     /// A generated node name, `PREFIX-0000000007`, as Kafka Streams makes them.
     pub(crate) fn name(&mut self, prefix: &str) -> String {
         let name = format!("{prefix}-{:010}", self.next_index);
@@ -196,23 +222,9 @@ impl StreamsBuilder {
         V: DefaultSerde,
     {
         let parents = self.parents(name, parents)?;
-        let fixed: Arc<str> = Arc::from(topic);
-        let build = sink_build(
-            move || SinkTopic::Fixed(fixed.clone()),
-            K::default_serde(),
-            V::default_serde(),
-        );
-        let kind = NodeKind::Sink {
-            topic: Some(topic.to_string()),
-        };
-        self.state.borrow_mut().graph.add(
-            name,
-            kind,
-            &parents,
-            Some(RecordType::of::<K, V>()),
-            None,
-            build,
-        )?;
+        self.state
+            .borrow_mut()
+            .add_sink::<K, V>(name, topic, &parents)?;
         Ok(self)
     }
 

@@ -43,11 +43,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         &self,
         predicate: impl Fn(Option<&K>, &V) -> bool + Send + Sync + 'static,
     ) -> Self {
-        let predicate = Arc::new(predicate);
-        self.then("KSTREAM-FILTER", move || Filter {
-            predicate: predicate.clone(),
-            keep: true,
-        })
+        self.filtered(predicate, true)
     }
 
     /// The records for which `predicate(key, value)` is false. Tombstones pass.
@@ -55,10 +51,18 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         &self,
         predicate: impl Fn(Option<&K>, &V) -> bool + Send + Sync + 'static,
     ) -> Self {
+        self.filtered(predicate, false)
+    }
+
+    fn filtered(
+        &self,
+        predicate: impl Fn(Option<&K>, &V) -> bool + Send + Sync + 'static,
+        keep: bool,
+    ) -> Self {
         let predicate = Arc::new(predicate);
         self.then("KSTREAM-FILTER", move || Filter {
             predicate: predicate.clone(),
-            keep: false,
+            keep,
         })
     }
 }
