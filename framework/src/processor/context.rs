@@ -19,6 +19,8 @@ pub(crate) struct TaskState {
     pub(crate) stream_time: Cell<i64>,
     pub(crate) wall_clock: Cell<i64>,
     pub(crate) scheduler: RefCell<Scheduler>,
+    /// Records an operator could not pass on (e.g. a tombstone reaching `map`).
+    pub(crate) dropped: Cell<u64>,
 }
 
 impl TaskState {
@@ -30,6 +32,7 @@ impl TaskState {
             stream_time: Cell::new(-1),
             wall_clock: Cell::new(wall_clock),
             scheduler: RefCell::new(Scheduler::default()),
+            dropped: Cell::new(0),
         }
     }
 }
@@ -94,6 +97,16 @@ impl<K, V> ProcessorContext<K, V> {
     /// Sets where the record about to be processed came from.
     pub(crate) fn set_record_metadata(&self, metadata: Option<RecordMetadata>) {
         *self.task.metadata.borrow_mut() = metadata;
+    }
+
+    /// Counts and logs a record this processor cannot pass on, naming the processor and the
+    /// record's coordinates: no record disappears without a trace.
+    pub(crate) fn drop_record(&self, reason: &str) {
+        self.task.dropped.set(self.task.dropped.get() + 1);
+        let at = self
+            .record_metadata()
+            .map_or_else(|| "a punctuation".to_string(), |m| m.to_string());
+        tracing::warn!("homa: {} drops the record from {at}: {reason}", self.name);
     }
 
     /// Topic, partition and offset of the record being processed; `None` while punctuating.

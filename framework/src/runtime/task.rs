@@ -73,6 +73,8 @@ pub(crate) struct TaskCounts {
     pub(crate) skipped_deserialization: u64,
     /// Records dropped for a negative timestamp.
     pub(crate) skipped_timestamp: u64,
+    /// Records an operator could not pass on (e.g. a tombstone reaching `map`).
+    pub(crate) dropped: u64,
 }
 
 /// One sub-topology on one partition number.
@@ -149,7 +151,10 @@ impl Task {
     }
 
     pub(crate) fn counts(&self) -> TaskCounts {
-        self.counts
+        TaskCounts {
+            dropped: self.state.dropped.get(),
+            ..self.counts
+        }
     }
 
     #[cfg_attr(not(test), allow(dead_code))]

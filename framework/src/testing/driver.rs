@@ -227,7 +227,19 @@ impl TopologyTestDriver {
         self.captured.0.borrow().get(topic).map_or(0, VecDeque::len)
     }
 
-    /// Records the tasks skipped after a deserialization error (log-and-continue).
+    /// Records operators could not pass on, such as a tombstone reaching `map` (each one
+    /// also logged with its coordinates).
+    pub fn dropped_records(&self) -> u64 {
+        self.inner
+            .borrow()
+            .tasks
+            .iter()
+            .map(|t| t.counts().dropped)
+            .sum()
+    }
+
+    /// Records the tasks skipped: unreadable under log-and-continue, or with a negative
+    /// timestamp.
     pub fn skipped_records(&self) -> u64 {
         self.inner
             .borrow()

@@ -2,11 +2,21 @@
 //!
 //! Closures of the operators see a record's key as `Option<&K>` (keys may be null) and its
 //! value as `&V`. A record whose value is null, a tombstone, skips value closures and goes
-//! on unchanged, so deletes still reach the tables and compacted topics downstream: `filter`
-//! and `filter_not` keep it, `map_values` keeps it null.
+//! on unchanged, so deletes still reach the tables and compacted topics downstream:
+//!
+//! | operator | a tombstone |
+//! |----------|-------------|
+//! | `filter`, `filter_not`, `peek`, `merge`, `to`, `process` | passes on unchanged |
+//! | `map_values`, `flat_map_values` | passes on as one tombstone |
+//! | `foreach` | is not passed to the action |
+//! | `map`, `flat_map`, `select_key` | is dropped, counted and logged: the new key needs the value |
 
 mod filter;
+mod flat_map_values;
+mod map;
 mod map_values;
+mod merge;
+mod peek;
 mod to;
 
 use std::cell::RefCell;
@@ -69,13 +79,31 @@ impl<K: 'static, V: 'static> KStream<K, V> {
         KOut: 'static,
         VOut: 'static,
     {
+        self.then_from(prefix, &[], factory)
+    }
+
+    /// Adds a processor under this stream's node and the nodes of `others` (of the same type).
+    fn then_from<P, KOut, VOut>(
+        &self,
+        prefix: &str,
+        others: &[&KStream<K, V>],
+        factory: impl Fn() -> P + Send + Sync + 'static,
+    ) -> KStream<KOut, VOut>
+    where
+        P: Processor<K, V, KOut, VOut>,
+        KOut: 'static,
+        VOut: 'static,
+    {
+        let parents: Vec<NodeId> = std::iter::once(self.node)
+            .chain(others.iter().map(|s| s.node))
+            .collect();
         let mut state = self.state.borrow_mut();
         let name = state.name(prefix);
         let build = processor_build::<P, K, V, KOut, VOut>(Arc::new(factory));
         let added = state.graph.add(
             &name,
             NodeKind::Processor,
-            &[self.node],
+            &parents,
             Some(RecordType::of::<K, V>()),
             Some(RecordType::of::<KOut, VOut>()),
             build,

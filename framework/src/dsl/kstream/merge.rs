@@ -1,0 +1,41 @@
+//! `merge` and `process`: join two streams into one; run a user `Processor`.
+
+use super::KStream;
+use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
+
+/// Passes every record on.
+struct PassThrough;
+
+impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V> for PassThrough {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<K, V>,
+    ) -> Result<(), ProcessError> {
+        ctx.forward(record)
+    }
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
+    /// One stream of the records of this stream and of `other`, each in its own order (the
+    /// task interleaves them by timestamp).
+    pub fn merge(&self, other: &KStream<K, V>) -> Self {
+        self.then_from("KSTREAM-MERGE", &[other], || PassThrough)
+    }
+}
+
+impl<K: 'static, V: 'static> KStream<K, V> {
+    /// Runs a [`Processor`] made by `factory` (once per task) on the stream; what it forwards
+    /// is the new stream.
+    pub fn process<P, KOut, VOut>(
+        &self,
+        factory: impl Fn() -> P + Send + Sync + 'static,
+    ) -> KStream<KOut, VOut>
+    where
+        P: Processor<K, V, KOut, VOut>,
+        KOut: 'static,
+        VOut: 'static,
+    {
+        self.then("KSTREAM-PROCESSOR", factory)
+    }
+}

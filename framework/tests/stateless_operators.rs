@@ -1,0 +1,192 @@
+//! Every stateless operator of `KStream`, through the test driver: values, null keys,
+//! tombstones, timestamps and headers.
+
+use std::sync::{Arc, Mutex};
+
+use homa::header::Headers;
+use homa::prelude::*;
+use homa::testing::TestOutputTopic;
+
+fn driver(builder: &StreamsBuilder) -> TopologyTestDriver {
+    let topology = builder.build().expect("a valid topology");
+    let config = StreamsConfig::builder()
+        .application_id("ops")
+        .build()
+        .expect("a valid config");
+    TopologyTestDriver::new(&topology, config).expect("a driver")
+}
+
+/// (key, value, timestamp) of every waiting record.
+fn records<K: homa::serde::DefaultSerde, V: homa::serde::DefaultSerde>(
+    out: &TestOutputTopic<'_, K, V>,
+) -> Vec<(Option<K>, Option<V>, i64)> {
+    out.read_records_to_list()
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect()
+}
+
+fn tombstone(key: &str, timestamp: i64) -> Record<String, String> {
+    Record::from_parts(Some(key.to_string()), None, timestamp, Headers::new())
+}
+
+#[test]
+fn map_and_select_key_rekey_and_drop_tombstones_with_a_count() {
+    let mut builder = StreamsBuilder::new();
+    let lines = builder.stream::<String, String>("in");
+    lines
+        .map(|_k, v| (v.len() as i64, v.to_uppercase()))
+        .to("mapped");
+    lines
+        .select_key(|k, v| format!("{}/{v}", k.map_or("-", String::as_str)))
+        .to("rekeyed");
+    let driver = driver(&builder);
+    let input = driver.create_input_topic::<String, String>("in");
+    input.pipe_input_with_timestamp("k".into(), "abc".into(), 5);
+    input.pipe_record(Record::from_parts(
+        None,
+        Some("xy".to_string()),
+        6,
+        Headers::new(),
+    ));
+    input.pipe_record(tombstone("k", 7));
+
+    let mapped = driver.create_output_topic::<i64, String>("mapped");
+    assert_eq!(
+        records(&mapped),
+        [
+            (Some(3), Some("ABC".into()), 5),
+            (Some(2), Some("XY".into()), 6)
+        ]
+    );
+    let rekeyed = driver.create_output_topic::<String, String>("rekeyed");
+    assert_eq!(
+        records(&rekeyed),
+        [
+            (Some("k/abc".into()), Some("abc".into()), 5),
+            (Some("-/xy".into()), Some("xy".into()), 6)
+        ]
+    );
+    assert_eq!(
+        driver.dropped_records(),
+        2,
+        "the tombstone, once by map and once by select_key"
+    );
+}
+
+#[test]
+fn flat_map_and_flat_map_values_fan_out_keeping_timestamp_and_headers() {
+    let mut builder = StreamsBuilder::new();
+    let lines = builder.stream::<String, String>("in");
+    lines
+        .flat_map_values(|line| {
+            line.split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .to("words");
+    lines
+        .flat_map(|k, line| {
+            line.chars()
+                .map(|c| (c.to_string(), k.cloned().unwrap_or_default()))
+                .collect::<Vec<_>>()
+        })
+        .to("chars");
+    let driver = driver(&builder);
+    let input = driver.create_input_topic::<String, String>("in");
+    let mut headers = Headers::new();
+    headers.add("trace", "t1");
+    input.pipe_record(Record::from_parts(
+        Some("k".into()),
+        Some("a b".into()),
+        9,
+        headers,
+    ));
+    input.pipe_record(tombstone("k", 10));
+
+    let words = driver.create_output_topic::<String, String>("words");
+    let out = words.read_records_to_list();
+    let got: Vec<_> = out
+        .iter()
+        .map(|r| (r.key.clone(), r.value.clone(), r.timestamp))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("k".into()), Some("a".into()), 9),
+            (Some("k".into()), Some("b".into()), 9),
+            (Some("k".into()), None, 10)
+        ]
+    );
+    assert_eq!(out[1].headers.last_value("trace"), Some(&b"t1"[..]));
+    let chars = driver.create_output_topic::<String, String>("chars");
+    assert_eq!(
+        chars.read_key_values_to_list(),
+        [
+            ("a".into(), "k".into()),
+            (" ".into(), "k".into()),
+            ("b".into(), "k".into())
+        ]
+    );
+    assert_eq!(
+        driver.dropped_records(),
+        1,
+        "the tombstone reaching flat_map"
+    );
+}
+
+#[test]
+fn peek_foreach_merge_and_process() {
+    struct Count(i64);
+    impl Processor<String, String, String, i64> for Count {
+        fn process(
+            &mut self,
+            r: Record<String, String>,
+            ctx: &mut ProcessorContext<String, i64>,
+        ) -> Result<(), ProcessError> {
+            self.0 += 1;
+            ctx.forward(r.with_value(Some(self.0)))
+        }
+    }
+
+    let peeked = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut builder = StreamsBuilder::new();
+    let a = builder.stream::<String, String>("a");
+    let b = builder.stream::<String, String>("b");
+    let (p, s) = (peeked.clone(), seen.clone());
+    let merged = a
+        .merge(&b)
+        .peek(move |_k, v| p.lock().unwrap().push(v.clone()));
+    merged.foreach(move |k, v| s.lock().unwrap().push((k.cloned(), v.clone())));
+    merged.process(|| Count(0)).to("counted");
+    let driver = driver(&builder);
+    driver
+        .create_input_topic::<String, String>("a")
+        .pipe_input_with_timestamp("x".into(), "1".into(), 1);
+    driver
+        .create_input_topic::<String, String>("b")
+        .pipe_input_with_timestamp("y".into(), "2".into(), 2);
+    driver
+        .create_input_topic::<String, String>("b")
+        .pipe_record(tombstone("z", 3));
+
+    assert_eq!(*peeked.lock().unwrap(), ["1", "2"], "peek sees values only");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (Some("x".into()), "1".into()),
+            (Some("y".into()), "2".into())
+        ]
+    );
+    let counted = driver.create_output_topic::<String, i64>("counted");
+    assert_eq!(
+        records(&counted),
+        [
+            (Some("x".into()), Some(1), 1),
+            (Some("y".into()), Some(2), 2),
+            (Some("z".into()), Some(3), 3)
+        ]
+    );
+    assert_eq!(driver.dropped_records(), 0);
+}
