@@ -190,3 +190,62 @@ fn peek_foreach_merge_and_process() {
     );
     assert_eq!(driver.dropped_records(), 0);
 }
+
+#[test]
+fn split_sends_each_record_to_the_first_matching_branch() {
+    let mut builder = StreamsBuilder::new();
+    let amounts = builder.stream::<String, i64>("amounts");
+    let branches = amounts
+        .split("amount-")
+        .branch("small", |_k, v| *v < 10)
+        .branch("medium", |_k, v| *v < 1_000)
+        .default_branch("large");
+    let mut names: Vec<_> = branches.keys().cloned().collect();
+    names.sort();
+    assert_eq!(names, ["amount-large", "amount-medium", "amount-small"]);
+    for (name, stream) in &branches {
+        stream.to(name);
+    }
+    let strict = amounts
+        .split("strict-")
+        .branch("even", |_k, v| v % 2 == 0)
+        .no_default_branch();
+    strict["strict-even"].to("even");
+    let description = builder.build().expect("valid").describe().to_string();
+    assert!(
+        description.contains("Processor: amount-small (stores: [])"),
+        "{description}"
+    );
+
+    let driver = driver(&builder);
+    let input = driver.create_input_topic::<String, i64>("amounts");
+    for (i, amount) in [5, 500, 5_000, 8].into_iter().enumerate() {
+        input.pipe_input_with_timestamp(format!("k{i}"), amount, 1);
+    }
+    input.pipe_record(Record::from_parts(
+        Some("gone".to_string()),
+        None,
+        2,
+        Headers::new(),
+    ));
+    let values = |topic: &str| -> Vec<Option<i64>> {
+        let out = driver.create_output_topic::<String, i64>(topic);
+        out.read_records_to_list()
+            .into_iter()
+            .map(|r| r.value)
+            .collect()
+    };
+    assert_eq!(values("amount-small"), [Some(5), Some(8)]);
+    assert_eq!(values("amount-medium"), [Some(500)]);
+    assert_eq!(
+        values("amount-large"),
+        [Some(5_000), None],
+        "the tombstone goes to the default branch"
+    );
+    assert_eq!(values("even"), [Some(500), Some(5_000), Some(8)]);
+    assert_eq!(
+        driver.dropped_records(),
+        1,
+        "the tombstone at the split without a default branch"
+    );
+}

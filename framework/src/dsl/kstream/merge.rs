@@ -4,7 +4,7 @@ use super::KStream;
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 
 /// Passes every record on.
-struct PassThrough;
+pub(super) struct PassThrough;
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V> for PassThrough {
     fn process(

@@ -17,7 +17,10 @@ mod map;
 mod map_values;
 mod merge;
 mod peek;
+mod split;
 mod to;
+
+pub use split::BranchedKStream;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -97,13 +100,41 @@ impl<K: 'static, V: 'static> KStream<K, V> {
         let parents: Vec<NodeId> = std::iter::once(self.node)
             .chain(others.iter().map(|s| s.node))
             .collect();
+        let name = self.state.borrow_mut().name(prefix);
+        self.add_node(&name, &parents, factory)
+    }
+
+    /// Adds a processor named `name` under this stream's node.
+    fn then_named<P, KOut, VOut>(
+        &self,
+        name: &str,
+        factory: impl Fn() -> P + Send + Sync + 'static,
+    ) -> KStream<KOut, VOut>
+    where
+        P: Processor<K, V, KOut, VOut>,
+        KOut: 'static,
+        VOut: 'static,
+    {
+        self.add_node(name, &[self.node], factory)
+    }
+
+    fn add_node<P, KOut, VOut>(
+        &self,
+        name: &str,
+        parents: &[NodeId],
+        factory: impl Fn() -> P + Send + Sync + 'static,
+    ) -> KStream<KOut, VOut>
+    where
+        P: Processor<K, V, KOut, VOut>,
+        KOut: 'static,
+        VOut: 'static,
+    {
         let mut state = self.state.borrow_mut();
-        let name = state.name(prefix);
         let build = processor_build::<P, K, V, KOut, VOut>(Arc::new(factory));
         let added = state.graph.add(
-            &name,
+            name,
             NodeKind::Processor,
-            &parents,
+            parents,
             Some(RecordType::of::<K, V>()),
             Some(RecordType::of::<KOut, VOut>()),
             build,
