@@ -249,3 +249,55 @@ fn split_sends_each_record_to_the_first_matching_branch() {
         "the tombstone at the split without a default branch"
     );
 }
+
+#[test]
+fn repartition_goes_through_an_internal_topic_within_one_pipe() {
+    let mut builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("clicks")
+        .select_key(|_k, page| page.clone())
+        .repartition(homa::dsl::Repartitioned::as_("by-page"))
+        .map_values(|page| page.len() as i64)
+        .to("page-lengths");
+    let topology = builder.build().expect("valid");
+    assert_eq!(
+        topology.topic_name("by-page-repartition", "ops"),
+        "ops-by-page-repartition"
+    );
+    assert_eq!(topology.topic_name("clicks", "ops"), "clicks");
+    assert_eq!(
+        topology.describe().to_string(),
+        "Topologies:
+   Sub-topology: 0
+    Source: KSTREAM-SOURCE-0000000000 (topics: [clicks])
+      --> KSTREAM-KEY-SELECT-0000000001
+    Processor: KSTREAM-KEY-SELECT-0000000001 (stores: [])
+      --> by-page-repartition-sink
+      <-- KSTREAM-SOURCE-0000000000
+    Sink: by-page-repartition-sink (topic: by-page-repartition)
+      <-- KSTREAM-KEY-SELECT-0000000001
+
+   Sub-topology: 1
+    Source: by-page-repartition-source (topics: [by-page-repartition])
+      --> KSTREAM-MAPVALUES-0000000002
+    Processor: KSTREAM-MAPVALUES-0000000002 (stores: [])
+      --> KSTREAM-SINK-0000000003
+      <-- by-page-repartition-source
+    Sink: KSTREAM-SINK-0000000003 (topic: page-lengths)
+      <-- KSTREAM-MAPVALUES-0000000002
+
+"
+    );
+
+    let driver = driver(&builder);
+    let clicks = driver.create_input_topic::<String, String>("clicks");
+    let lengths = driver.create_output_topic::<String, i64>("page-lengths");
+    clicks.pipe_input_with_timestamp("user-1".into(), "/home".into(), 3);
+    // Read back from the repartition topic within the same pipe: the output is there.
+    assert_eq!(records(&lengths), [(Some("/home".into()), Some(5), 3)]);
+    let internal = driver.create_output_topic::<String, String>("ops-by-page-repartition");
+    assert!(
+        internal.is_empty(),
+        "the driver consumed the repartition topic"
+    );
+}

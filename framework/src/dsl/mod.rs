@@ -5,4 +5,4 @@ mod builder;
 mod kstream;
 
 pub use builder::StreamsBuilder;
-pub use kstream::{BranchedKStream, KStream};
+pub use kstream::{BranchedKStream, KStream, Repartitioned};

@@ -86,7 +86,37 @@ struct Inner {
     readers: BTreeMap<String, usize>,
     /// The next offset of each input topic.
     offsets: BTreeMap<String, i64>,
+    /// The application's internal (repartition) topics, by their names on the broker.
+    internal: Vec<String>,
     wall_clock: i64,
+}
+
+impl Inner {
+    /// Queues `record` at the next offset of `topic` in the task reading it, and processes
+    /// everything that task has queued.
+    fn process(&mut self, topic: &str, record: CapturedRecord) {
+        let Some(&task) = self.readers.get(topic) else {
+            panic!("no source of this topology reads topic {topic:?}");
+        };
+        let offset = self.offsets.entry(topic.to_string()).or_insert(0);
+        let queued = QueuedRecord {
+            offset: *offset,
+            timestamp: record.timestamp,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+        };
+        *offset += 1;
+        let task = &mut self.tasks[task];
+        task.add_records(&Arc::from(topic), 0, [queued]);
+        loop {
+            match task.process_next() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for TopologyTestDriver {
@@ -132,7 +162,7 @@ impl TopologyTestDriver {
             let mut task = Task::new(id, state, sources, nodes, config.deserialization_handler());
             task.init()?;
             for topic in &sub.source_topics {
-                readers.insert(topic.clone(), tasks.len());
+                readers.insert(topology.topic_name(topic, &application_id), tasks.len());
             }
             tasks.push(task);
         }
@@ -141,6 +171,11 @@ impl TopologyTestDriver {
                 tasks,
                 readers,
                 offsets: BTreeMap::new(),
+                internal: topology
+                    .internal_topics()
+                    .into_iter()
+                    .map(|(topic, _)| topology.topic_name(topic, &application_id))
+                    .collect(),
                 wall_clock: wall_clock_ms,
             }),
             captured,
@@ -184,7 +219,8 @@ impl TopologyTestDriver {
         self.inner.borrow().wall_clock
     }
 
-    /// Feeds one serialized record to the task reading `topic` and processes it at once.
+    /// Feeds one serialized record to the task reading `topic` and processes it at once,
+    /// then what it wrote to internal topics, until none is left (as Kafka Streams' driver).
     pub(crate) fn pipe_raw(
         &self,
         topic: &str,
@@ -194,26 +230,26 @@ impl TopologyTestDriver {
         headers: Headers,
     ) {
         let inner = &mut *self.inner.borrow_mut();
-        let Some(&task) = inner.readers.get(topic) else {
-            panic!("no source of this topology reads topic {topic:?}");
-        };
-        let offset = inner.offsets.entry(topic.to_string()).or_insert(0);
-        let record = QueuedRecord {
-            offset: *offset,
-            timestamp,
-            key,
-            value,
-            headers,
-        };
-        *offset += 1;
-        let task = &mut inner.tasks[task];
-        task.add_records(&Arc::from(topic), 0, [record]);
-        loop {
-            match task.process_next() {
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(e) => panic!("{e}"),
-            }
+        let mut next = Some((
+            topic.to_string(),
+            CapturedRecord {
+                key,
+                value,
+                timestamp,
+                headers,
+            },
+        ));
+        while let Some((topic, record)) = next {
+            inner.process(&topic, record);
+            next = inner.internal.iter().find_map(|internal| {
+                let record = self
+                    .captured
+                    .0
+                    .borrow_mut()
+                    .get_mut(internal)?
+                    .pop_front()?;
+                Some((internal.clone(), record))
+            });
         }
     }
 

@@ -80,6 +80,9 @@ impl fmt::Debug for GraphNode {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Graph {
     nodes: Vec<GraphNode>,
+    /// Topics the application owns (repartition topics), by their name without the
+    /// `<application.id>-` prefix, with the partition count asked for, if any.
+    internal_topics: std::collections::BTreeMap<String, Option<i32>>,
 }
 
 impl Graph {
@@ -121,6 +124,25 @@ impl Graph {
             build,
         });
         Ok(id)
+    }
+
+    /// Declares `topic` (e.g. `by-user-repartition`) an internal topic of the application.
+    pub(crate) fn add_internal_topic(&mut self, topic: &str, partitions: Option<i32>) {
+        self.internal_topics.insert(topic.to_string(), partitions);
+    }
+
+    /// The topic's name on the broker: internal topics carry the application id in front.
+    pub(crate) fn topic_name(&self, topic: &str, application_id: &str) -> String {
+        if self.internal_topics.contains_key(topic) {
+            format!("{application_id}-{topic}")
+        } else {
+            topic.to_string()
+        }
+    }
+
+    /// The internal topics, without the application id.
+    pub(crate) fn internal_topics(&self) -> impl Iterator<Item = (&str, Option<i32>)> {
+        self.internal_topics.iter().map(|(t, p)| (t.as_str(), *p))
     }
 
     /// The node named `name`.

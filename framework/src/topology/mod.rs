@@ -84,6 +84,17 @@ impl Topology {
             .collect()
     }
 
+    /// A topic's name on the broker for the application `application_id`: internal
+    /// (repartition) topics are prefixed with it, as Kafka Streams names them.
+    pub fn topic_name(&self, topic: &str, application_id: &str) -> String {
+        self.graph.topic_name(topic, application_id)
+    }
+
+    /// The internal topics (without the application id) and the partition counts asked for.
+    pub fn internal_topics(&self) -> Vec<(&str, Option<i32>)> {
+        self.graph.internal_topics().collect()
+    }
+
     #[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
     pub(crate) fn subtopologies(&self) -> &[Subtopology] {
         &self.subtopologies
@@ -103,7 +114,8 @@ impl Topology {
             if let NodeKind::Source { topics } = &self.graph.node(id).kind {
                 let entry = builder.source(id);
                 for topic in topics {
-                    sources.insert(Arc::from(topic.as_str()), entry.clone());
+                    let topic = self.topic_name(topic, &builder.task.application_id);
+                    sources.insert(Arc::from(topic), entry.clone());
                 }
             }
         }

@@ -148,9 +148,18 @@ where
 {
     Arc::new(move |builder: &mut TaskBuilder<'_>, id: NodeId| {
         let name = builder.graph.node(id).name.clone();
+        // An internal topic's name on the broker starts with the application id.
+        let topic = match topic() {
+            SinkTopic::Fixed(topic) => SinkTopic::Fixed(Arc::from(
+                builder
+                    .graph
+                    .topic_name(&topic, &builder.task.application_id),
+            )),
+            chooser @ SinkTopic::PerRecord(_) => chooser,
+        };
         let node = SinkNode::new(
             name,
-            topic(),
+            topic,
             key_serde.clone(),
             value_serde.clone(),
             builder.collector.clone(),

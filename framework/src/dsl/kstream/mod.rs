@@ -10,6 +10,7 @@
 //! | `map_values`, `flat_map_values` | passes on as one tombstone |
 //! | `foreach` | is not passed to the action |
 //! | `map`, `flat_map`, `select_key` | is dropped, counted and logged: the new key needs the value |
+//! | `repartition` | goes through the repartition topic unchanged |
 
 mod filter;
 mod flat_map_values;
@@ -17,9 +18,11 @@ mod map;
 mod map_values;
 mod merge;
 mod peek;
+mod repartition;
 mod split;
 mod to;
 
+pub use repartition::Repartitioned;
 pub use split::BranchedKStream;
 
 use std::cell::RefCell;

@@ -1,0 +1,76 @@
+//! `repartition`: send the stream through an internal topic, partitioned by the current key.
+
+use super::KStream;
+use crate::serde::DefaultSerde;
+use crate::topology::graph::{NodeId, NodeKind, RecordType};
+use crate::topology::task_builder::source_build;
+
+/// Options of [`KStream::repartition`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Repartitioned {
+    name: Option<String>,
+    partitions: Option<i32>,
+}
+
+impl Repartitioned {
+    /// A repartition named `name`: its topic is `<application.id>-<name>-repartition`.
+    /// Name it, so that a change elsewhere in the topology does not rename the topic.
+    pub fn as_(name: &str) -> Self {
+        Self::default().with_name(name)
+    }
+
+    /// Sets the name (default: a generated `KSTREAM-REPARTITION-<n>`).
+    #[must_use]
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+
+    /// Sets the partition count of the topic (default: that of the input topics).
+    #[must_use]
+    pub fn with_number_of_partitions(mut self, partitions: i32) -> Self {
+        self.partitions = Some(partitions);
+        self
+    }
+}
+
+impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
+    /// This stream, written to the internal topic `<application.id>-<name>-repartition` and
+    /// read back from it, so that records with the same key meet in the same task. What
+    /// follows runs in a new sub-topology.
+    ///
+    /// ```
+    /// # use homa::dsl::{Repartitioned, StreamsBuilder};
+    /// let mut builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream::<String, String>("clicks")
+    ///     .select_key(|_k, page| page.clone())
+    ///     .repartition(Repartitioned::as_("by-page"))
+    ///     .to("clicks-by-page");
+    /// ```
+    pub fn repartition(&self, options: Repartitioned) -> KStream<K, V> {
+        let mut state = self.state.borrow_mut();
+        let name = options
+            .name
+            .unwrap_or_else(|| state.name("KSTREAM-REPARTITION"));
+        let topic = format!("{name}-repartition");
+        state.graph.add_internal_topic(&topic, options.partitions);
+        let sink = state.add_sink::<K, V>(&format!("{topic}-sink"), &topic, &[self.node]);
+        let source = sink.and_then(|_| {
+            let kind = NodeKind::Source {
+                topics: vec![topic.clone()],
+            };
+            let build = source_build(K::default_serde(), V::default_serde());
+            let types = Some(RecordType::of::<K, V>());
+            state
+                .graph
+                .add(&format!("{topic}-source"), kind, &[], None, types, build)
+        });
+        let node = source.unwrap_or_else(|e| {
+            state.errors.push(e);
+            NodeId(0)
+        });
+        KStream::new(self.state.clone(), node)
+    }
+}
