@@ -1,7 +1,7 @@
 //! The names most topologies use: `use homa::prelude::*;`.
 
 pub use crate::config::StreamsConfig;
-pub use crate::dsl::{KStream, StreamsBuilder};
+pub use crate::dsl::{Consumed, KStream, Produced, Repartitioned, StreamsBuilder};
 pub use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 pub use crate::serde::Json;
 #[cfg(any(test, feature = "test-utils"))]

@@ -301,3 +301,59 @@ fn repartition_goes_through_an_internal_topic_within_one_pipe() {
         "the driver consumed the repartition topic"
     );
 }
+
+#[test]
+fn consumed_and_produced_override_serdes_and_names_and_topics_can_be_chosen_per_record() {
+    use homa::dsl::{Consumed, Produced};
+    use homa::serde::{Json, JsonSerde, RawBytesSerde};
+
+    let mut builder = StreamsBuilder::new();
+    let raw = builder.stream_with(
+        &["raw"],
+        Consumed::<Vec<u8>, Vec<u8>>::as_("raw-source").with_value_serde(RawBytesSerde),
+    );
+    raw.map_values(|bytes| Json(bytes.len())).to_with(
+        "sizes",
+        Produced::as_("sizes-sink").with_value_serde(JsonSerde::<usize>::default()),
+    );
+    let words = builder.stream::<String, String>("words");
+    words.to_dynamic(
+        |_k, v| format!("words-{}", v.map_or(0, String::len)),
+        Produced::default(),
+    );
+    let description = builder.build().expect("valid").describe().to_string();
+    assert!(
+        description.contains("Source: raw-source (topics: [raw])"),
+        "{description}"
+    );
+    assert!(
+        description.contains("Sink: sizes-sink (topic: sizes)"),
+        "{description}"
+    );
+    assert!(
+        description.contains("(extractor: topic chosen per record)"),
+        "{description}"
+    );
+
+    let driver = driver(&builder);
+    driver
+        .create_input_topic::<Vec<u8>, Vec<u8>>("raw")
+        .pipe_input_with_timestamp(b"k".to_vec(), vec![1, 2, 3], 1);
+    let sizes = driver.create_output_topic::<Vec<u8>, Vec<u8>>("sizes");
+    assert_eq!(sizes.read_value(), Some(b"3".to_vec()), "written as JSON");
+    let input = driver.create_input_topic::<String, String>("words");
+    input.pipe_input("a".into(), "hi".into());
+    input.pipe_input("b".into(), "hey".into());
+    assert_eq!(
+        driver
+            .create_output_topic::<String, String>("words-2")
+            .read_values_to_list(),
+        ["hi"]
+    );
+    assert_eq!(
+        driver
+            .create_output_topic::<String, String>("words-3")
+            .read_values_to_list(),
+        ["hey"]
+    );
+}

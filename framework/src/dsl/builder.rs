@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::KStream;
+use super::{Consumed, KStream, Produced};
 use crate::processor::{Processor, SinkTopic};
 use crate::serde::DefaultSerde;
 use crate::topology::graph::{Graph, NodeId, NodeKind, RecordType};
@@ -52,22 +52,41 @@ pub(crate) struct DslState {
     pub(crate) errors: Vec<TopologyError>,
 }
 
+/// Where a sink writes, as the DSL says it.
+pub(crate) enum SinkTopicName<K, V> {
+    Fixed(String),
+    PerRecord(crate::processor::TopicChooser<K, V>),
+}
+
 impl DslState {
-    /// Adds a sink writing `(K, V)` records to `topic` with the default serdes.
+    /// Adds a sink writing `(K, V)` records to `topic` (or to the topic chosen per record)
+    /// with the serdes of `produced`.
     pub(crate) fn add_sink<K: DefaultSerde, V: DefaultSerde>(
         &mut self,
         name: &str,
-        topic: &str,
+        topic: SinkTopicName<K, V>,
         parents: &[NodeId],
+        produced: &Produced<K, V>,
     ) -> Result<NodeId, TopologyError> {
-        let fixed: Arc<str> = Arc::from(topic);
-        let build = sink_build(
-            move || SinkTopic::Fixed(fixed.clone()),
-            K::default_serde(),
-            V::default_serde(),
-        );
-        let kind = NodeKind::Sink {
-            topic: Some(topic.to_string()),
+        let (key_serde, value_serde) = produced.serdes();
+        let (kind, build) = match topic {
+            SinkTopicName::Fixed(topic) => {
+                let fixed: Arc<str> = Arc::from(topic.as_str());
+                let build = sink_build(
+                    move || SinkTopic::Fixed(fixed.clone()),
+                    key_serde,
+                    value_serde,
+                );
+                (NodeKind::Sink { topic: Some(topic) }, build)
+            }
+            SinkTopicName::PerRecord(chooser) => {
+                let build = sink_build(
+                    move || SinkTopic::PerRecord(chooser.clone()),
+                    key_serde,
+                    value_serde,
+                );
+                (NodeKind::Sink { topic: None }, build)
+            }
         };
         self.graph.add(
             name,
@@ -124,12 +143,25 @@ impl StreamsBuilder {
         K: DefaultSerde + Clone,
         V: DefaultSerde + Clone,
     {
+        self.stream_with(topics, Consumed::default())
+    }
+
+    /// One stream of the records of all `topics`, read as `consumed` says.
+    pub fn stream_with<K, V>(&mut self, topics: &[&str], consumed: Consumed<K, V>) -> KStream<K, V>
+    where
+        K: DefaultSerde + Clone,
+        V: DefaultSerde + Clone,
+    {
         let mut state = self.state.borrow_mut();
-        let name = state.name("KSTREAM-SOURCE");
+        let name = match &consumed.name {
+            Some(name) => name.clone(),
+            None => state.name("KSTREAM-SOURCE"),
+        };
         let kind = NodeKind::Source {
             topics: topics.iter().map(|t| (*t).to_string()).collect(),
         };
-        let build = source_build(K::default_serde(), V::default_serde());
+        let (key_serde, value_serde) = consumed.serdes();
+        let build = source_build(key_serde, value_serde);
         let node = match state.graph.add(
             &name,
             kind,
@@ -222,9 +254,12 @@ impl StreamsBuilder {
         V: DefaultSerde,
     {
         let parents = self.parents(name, parents)?;
-        self.state
-            .borrow_mut()
-            .add_sink::<K, V>(name, topic, &parents)?;
+        self.state.borrow_mut().add_sink::<K, V>(
+            name,
+            SinkTopicName::Fixed(topic.to_string()),
+            &parents,
+            &Produced::default(),
+        )?;
         Ok(self)
     }
 

@@ -3,6 +3,8 @@
 
 mod builder;
 mod kstream;
+mod options;
 
 pub use builder::StreamsBuilder;
 pub use kstream::{BranchedKStream, KStream, Repartitioned};
+pub use options::{Consumed, Produced};

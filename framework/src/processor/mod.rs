@@ -40,7 +40,7 @@ pub(crate) use context::{Child, TaskState};
 pub(crate) use node::{Downstream, NodeHandle, ProcessorNode};
 pub use punctuation::{PunctuationType, ScheduleId};
 pub use record::{Record, RecordMetadata};
-pub(crate) use sink::{SinkNode, SinkTopic};
+pub(crate) use sink::{SinkNode, SinkTopic, TopicChooser};
 pub use source::{DeserializationError, RecordPart};
 pub(crate) use source::{RawRecord, SourceEntry, SourceError, SourceNode};
 

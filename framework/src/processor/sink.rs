@@ -15,8 +15,6 @@ pub(crate) type TopicChooser<K, V> = Arc<dyn Fn(Option<&K>, Option<&V>) -> Strin
 /// Where a sink writes.
 pub(crate) enum SinkTopic<K, V> {
     Fixed(Arc<str>),
-    // Made by `KStream::to` with a topic chosen per record.
-    #[allow(dead_code)]
     PerRecord(TopicChooser<K, V>),
 }
 

@@ -1,6 +1,8 @@
 //! `repartition`: send the stream through an internal topic, partitioned by the current key.
 
 use super::KStream;
+use crate::dsl::Produced;
+use crate::dsl::builder::SinkTopicName;
 use crate::serde::DefaultSerde;
 use crate::topology::graph::{NodeId, NodeKind, RecordType};
 use crate::topology::task_builder::source_build;
@@ -56,7 +58,12 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
             .unwrap_or_else(|| state.name("KSTREAM-REPARTITION"));
         let topic = format!("{name}-repartition");
         state.graph.add_internal_topic(&topic, options.partitions);
-        let sink = state.add_sink::<K, V>(&format!("{topic}-sink"), &topic, &[self.node]);
+        let sink = state.add_sink::<K, V>(
+            &format!("{topic}-sink"),
+            SinkTopicName::Fixed(topic.clone()),
+            &[self.node],
+            &Produced::default(),
+        );
         let source = sink.and_then(|_| {
             let kind = NodeKind::Source {
                 topics: vec![topic.clone()],

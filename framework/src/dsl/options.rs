@@ -1,0 +1,101 @@
+//! Options of sources and sinks: `Consumed` and `Produced`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::serde::{DefaultSerde, Serde, SharedSerde};
+
+/// How a stream reads its topics: serdes other than the types' defaults, a node name.
+///
+/// ```
+/// # use homa::dsl::{Consumed, StreamsBuilder};
+/// # use homa::serde::RawBytesSerde;
+/// let mut builder = StreamsBuilder::new();
+/// let raw = builder.stream_with(&["events"], Consumed::<Vec<u8>, Vec<u8>>::as_("events-source")
+///     .with_value_serde(RawBytesSerde));
+/// # raw.to("copy");
+/// ```
+pub struct Consumed<K, V> {
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) name: Option<String>,
+}
+
+/// How a stream writes to a topic: serdes other than the types' defaults, a node name.
+pub struct Produced<K, V> {
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) name: Option<String>,
+}
+
+macro_rules! options {
+    ($options:ident, $what:literal) => {
+        impl<K, V> Default for $options<K, V> {
+            fn default() -> Self {
+                Self {
+                    key_serde: None,
+                    value_serde: None,
+                    name: None,
+                }
+            }
+        }
+
+        impl<K, V> fmt::Debug for $options<K, V> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($options))
+                    .field("name", &self.name)
+                    .field("key_serde", &self.key_serde.is_some())
+                    .field("value_serde", &self.value_serde.is_some())
+                    .finish()
+            }
+        }
+
+        impl<K: 'static, V: 'static> $options<K, V> {
+            #[doc = concat!("Options with the ", $what, " node named `name`.")]
+            pub fn as_(name: &str) -> Self {
+                Self::default().with_name(name)
+            }
+
+            #[doc = concat!("Options with these serdes for key and value.")]
+            pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+                Self::default()
+                    .with_key_serde(key_serde)
+                    .with_value_serde(value_serde)
+            }
+
+            #[doc = concat!("Names the ", $what, " node (default: a generated name).")]
+            #[must_use]
+            pub fn with_name(mut self, name: &str) -> Self {
+                self.name = Some(name.to_string());
+                self
+            }
+
+            /// Sets the key serde (default: the key type's).
+            #[must_use]
+            pub fn with_key_serde(mut self, serde: impl Serde<K>) -> Self {
+                self.key_serde = Some(Arc::new(serde));
+                self
+            }
+
+            /// Sets the value serde (default: the value type's).
+            #[must_use]
+            pub fn with_value_serde(mut self, serde: impl Serde<V>) -> Self {
+                self.value_serde = Some(Arc::new(serde));
+                self
+            }
+        }
+
+        impl<K: DefaultSerde, V: DefaultSerde> $options<K, V> {
+            /// The serdes to use: those set, else the types' defaults.
+            pub(crate) fn serdes(&self) -> (SharedSerde<K>, SharedSerde<V>) {
+                (
+                    self.key_serde.clone().unwrap_or_else(K::default_serde),
+                    self.value_serde.clone().unwrap_or_else(V::default_serde),
+                )
+            }
+        }
+    };
+}
+
+options!(Consumed, "source");
+options!(Produced, "sink");
