@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::config::DeserializationHandler;
 use crate::header::Headers;
 use crate::processor::{
-    DeserializationError, NodeHandle, ProcessError, PunctuationType, RawRecord, SourceEntry,
-    SourceError, TaskState,
+    DeserializationError, NodeHandle, OutgoingRecord, ProcessError, PunctuationType, RawRecord,
+    RecordCollector, SourceEntry, SourceError, TaskState,
 };
 
 /// Names a task: sub-topology and partition, shown as `0_3` as in Kafka Streams.
@@ -88,7 +88,29 @@ pub(crate) struct Task {
     /// The processor nodes, in graph order, for init, punctuation and close.
     nodes: Vec<(usize, Rc<dyn NodeHandle>)>,
     handler: DeserializationHandler,
+    /// Where records that fail to deserialize go first, when set.
+    dead_letter_topic: Option<Arc<str>>,
+    collector: Rc<dyn RecordCollector>,
     counts: TaskCounts,
+}
+
+/// How a task treats records it cannot read.
+#[derive(Clone)]
+pub(crate) struct ErrorPolicy {
+    pub(crate) handler: DeserializationHandler,
+    pub(crate) dead_letter_topic: Option<Arc<str>>,
+    /// Takes dead-lettered records (the task's record collector).
+    pub(crate) collector: Rc<dyn RecordCollector>,
+}
+
+/// The headers of a dead-lettered record, as Kafka Streams names them (KIP-1034).
+pub(crate) mod dlq_headers {
+    pub(crate) const EXCEPTION: &str = "__streams.errors.exception";
+    pub(crate) const MESSAGE: &str = "__streams.errors.message";
+    pub(crate) const TOPIC: &str = "__streams.errors.topic";
+    pub(crate) const PARTITION: &str = "__streams.errors.partition";
+    pub(crate) const OFFSET: &str = "__streams.errors.offset";
+    pub(crate) const NODE: &str = "__streams.errors.processor.node.id";
 }
 
 impl fmt::Debug for Task {
@@ -107,7 +129,7 @@ impl Task {
         state: Rc<TaskState>,
         sources: BTreeMap<Arc<str>, Rc<dyn SourceEntry>>,
         nodes: Vec<(usize, Rc<dyn NodeHandle>)>,
-        handler: DeserializationHandler,
+        policy: ErrorPolicy,
     ) -> Self {
         Self {
             id,
@@ -115,7 +137,9 @@ impl Task {
             sources,
             queues: BTreeMap::new(),
             nodes,
-            handler,
+            handler: policy.handler,
+            dead_letter_topic: policy.dead_letter_topic,
+            collector: policy.collector,
             counts: TaskCounts::default(),
         }
     }
@@ -213,18 +237,21 @@ impl Task {
         };
         match source.process_raw(raw) {
             Ok(()) => self.counts.processed += 1,
-            Err(SourceError::Deserialization(e)) => match self.handler {
-                DeserializationHandler::LogAndContinue => {
-                    self.counts.skipped_deserialization += 1;
-                    tracing::warn!("homa: task {}: skipping a record: {e}", self.id);
+            Err(SourceError::Deserialization(e)) => {
+                self.dead_letter(&e, &record)?;
+                match self.handler {
+                    DeserializationHandler::LogAndContinue => {
+                        self.counts.skipped_deserialization += 1;
+                        tracing::warn!("homa: task {}: skipping a record: {e}", self.id);
+                    }
+                    DeserializationHandler::LogAndFail => {
+                        return Err(TaskError::Deserialization {
+                            task: self.id,
+                            source: Box::new(e),
+                        });
+                    }
                 }
-                DeserializationHandler::LogAndFail => {
-                    return Err(TaskError::Deserialization {
-                        task: self.id,
-                        source: Box::new(e),
-                    });
-                }
-            },
+            }
             Err(SourceError::Process(source)) => {
                 return Err(TaskError::Process {
                     task: self.id,
@@ -237,6 +264,41 @@ impl Task {
         let now = self.state.stream_time.get();
         self.punctuate(PunctuationType::StreamTime, now)?;
         Ok(done)
+    }
+
+    /// Writes a record that failed to deserialize, as read, to the dead-letter topic if one
+    /// is set, with the error and its coordinates in headers.
+    fn dead_letter(
+        &self,
+        error: &DeserializationError,
+        record: &QueuedRecord,
+    ) -> Result<(), TaskError> {
+        let Some(topic) = &self.dead_letter_topic else {
+            return Ok(());
+        };
+        let mut headers = record.headers.clone();
+        let at = &error.metadata;
+        headers
+            .add(dlq_headers::EXCEPTION, "DeserializationError")
+            .add(dlq_headers::MESSAGE, error.to_string())
+            .add(dlq_headers::TOPIC, at.topic.as_str())
+            .add(dlq_headers::PARTITION, at.partition.to_string())
+            .add(dlq_headers::OFFSET, at.offset.to_string())
+            .add(dlq_headers::NODE, error.node.as_str());
+        let sent = self.collector.send(OutgoingRecord {
+            topic,
+            partition: None,
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            timestamp: record.timestamp,
+            headers: &headers,
+            node: &error.node,
+        });
+        sent.map_err(|source| TaskError::Process {
+            task: self.id,
+            at: format!("dead-lettering {at} to {topic}"),
+            source,
+        })
     }
 
     /// Advances the wall clock to `now` and fires the wall-clock punctuations due.
@@ -376,7 +438,12 @@ mod tests {
             subtopology: 0,
             partition: 1,
         };
-        (Task::new(id, state, entries, nodes, handler), log)
+        let policy = ErrorPolicy {
+            handler,
+            dead_letter_topic: None,
+            collector: Rc::new(NoOutput),
+        };
+        (Task::new(id, state, entries, nodes, policy), log)
     }
 
     fn record(offset: i64, timestamp: i64, value: &[u8]) -> QueuedRecord {

@@ -10,7 +10,7 @@ use super::topics::{TestInputTopic, TestOutputTopic};
 use crate::config::StreamsConfig;
 use crate::header::Headers;
 use crate::processor::{OutgoingRecord, ProcessError, RecordCollector, TaskState};
-use crate::runtime::task::{QueuedRecord, Task, TaskId};
+use crate::runtime::task::{ErrorPolicy, QueuedRecord, Task, TaskId};
 use crate::serde::DefaultSerde;
 use crate::topology::Topology;
 
@@ -159,7 +159,12 @@ impl TopologyTestDriver {
                 subtopology: sub.id,
                 partition: 0,
             };
-            let mut task = Task::new(id, state, sources, nodes, config.deserialization_handler());
+            let policy = ErrorPolicy {
+                handler: config.deserialization_handler(),
+                dead_letter_topic: config.dead_letter_queue_topic().map(Arc::from),
+                collector: captured.clone(),
+            };
+            let mut task = Task::new(id, state, sources, nodes, policy);
             task.init()?;
             for topic in &sub.source_topics {
                 readers.insert(topology.topic_name(topic, &application_id), tasks.len());
@@ -413,6 +418,54 @@ mod tests {
         input.pipe_bytes(Some(b"k"), Some(&[0xc3, 0x28]), 1);
         input.pipe_input_with_timestamp("k".into(), "ok".into(), 2);
         assert_eq!(output.read_values_to_list(), ["ok"]);
+        assert_eq!(driver.skipped_records(), 1);
+    }
+
+    #[test]
+    fn a_bad_record_goes_to_the_dead_letter_topic_with_its_coordinates() {
+        let mut builder = StreamsBuilder::new();
+        builder.add_source::<String, i64>("in", &["in"]).unwrap();
+        builder
+            .add_sink::<String, i64>("out", "out", &["in"])
+            .unwrap();
+        let config = StreamsConfig::builder()
+            .application_id("test")
+            .deserialization_handler(DeserializationHandler::LogAndContinue)
+            .set("errors.dead.letter.queue.topic.name", "dead-letters")
+            .build()
+            .unwrap();
+        let driver =
+            TopologyTestDriver::with_wall_clock(&builder.build().unwrap(), config, 0).unwrap();
+        let input = driver.create_input_topic::<String, i64>("in");
+        input.pipe_input_with_timestamp("a".into(), 1, 1);
+        input.pipe_bytes(Some(b"b"), Some(b"xyz"), 2);
+        input.pipe_input_with_timestamp("c".into(), 3, 3);
+
+        let out = driver.create_output_topic::<String, i64>("out");
+        assert_eq!(out.read_values_to_list(), [1, 3]);
+        let dead = driver.create_output_topic::<Vec<u8>, Vec<u8>>("dead-letters");
+        let record = dead.read_record().expect("the bad record");
+        assert_eq!(
+            (
+                record.key.as_deref(),
+                record.value.as_deref(),
+                record.timestamp
+            ),
+            (Some(&b"b"[..]), Some(&b"xyz"[..]), 2)
+        );
+        let header = |name| {
+            String::from_utf8(record.headers.last_value(name).unwrap_or_default().to_vec()).unwrap()
+        };
+        assert_eq!(header("__streams.errors.topic"), "in");
+        assert_eq!(header("__streams.errors.partition"), "0");
+        assert_eq!(header("__streams.errors.offset"), "1");
+        assert_eq!(header("__streams.errors.processor.node.id"), "in");
+        assert!(
+            header("__streams.errors.message").contains("3 bytes, expected 8"),
+            "{}",
+            header("__streams.errors.message")
+        );
+        assert!(dead.is_empty());
         assert_eq!(driver.skipped_records(), 1);
     }
 
