@@ -1,6 +1,6 @@
 //! `split`: route each record to the first named branch whose predicate accepts it.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::KStream;
@@ -62,7 +62,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V> for Split<K, V> {
 
 impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     /// Starts splitting this stream into named branches; the streams come back in a map keyed
-    /// by `prefix` + branch name.
+    /// by `prefix` + branch name, sorted, so that a loop over it adds nodes in a stable order.
     ///
     /// ```
     /// # use homa::dsl::StreamsBuilder;
@@ -98,16 +98,16 @@ impl<K: Clone + 'static, V: Clone + 'static> BranchedKStream<K, V> {
     }
 
     /// Ends the split with a branch `name` for the records no branch took (and tombstones).
-    pub fn default_branch(self, name: &str) -> HashMap<String, KStream<K, V>> {
+    pub fn default_branch(self, name: &str) -> BTreeMap<String, KStream<K, V>> {
         self.finish(Some(name))
     }
 
     /// Ends the split; records no branch takes are not passed on.
-    pub fn no_default_branch(self) -> HashMap<String, KStream<K, V>> {
+    pub fn no_default_branch(self) -> BTreeMap<String, KStream<K, V>> {
         self.finish(None)
     }
 
-    fn finish(self, default: Option<&str>) -> HashMap<String, KStream<K, V>> {
+    fn finish(self, default: Option<&str>) -> BTreeMap<String, KStream<K, V>> {
         let full = |name: &str| format!("{}{name}", self.prefix);
         let branches: Vec<_> = self
             .branches
@@ -120,7 +120,7 @@ impl<K: Clone + 'static, V: Clone + 'static> BranchedKStream<K, V> {
             branches: factory_branches.clone(),
             default: factory_default.clone(),
         });
-        let mut streams = HashMap::new();
+        let mut streams = BTreeMap::new();
         for name in branches.into_iter().map(|(n, _)| n).chain(default_name) {
             let branch = splitter.then_named(&name, || PassThrough);
             streams.insert(name, branch);

@@ -1,0 +1,75 @@
+//! A stateless topology of burger orders, run on the `TopologyTestDriver`:
+//!
+//! ```sh
+//! cargo run -p homa --features test-utils --example stateless
+//! ```
+//!
+//! Orders over 20.00 are kept, priced with tax, and split by size into two topics; orders
+//! that cannot be read are skipped and counted instead of stopping the application.
+
+use homa::config::DeserializationHandler;
+use homa::prelude::*;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Order {
+    burger: String,
+    quantity: u32,
+    total: f64,
+}
+
+/// The topology: pure, so the same function runs on the driver and (soon) against Kafka.
+fn topology() -> Result<Topology, homa::Error> {
+    let mut builder = StreamsBuilder::new();
+    let priced = builder
+        .stream::<String, Json<Order>>("orders")
+        .filter(|_store, order| order.total > 20.0)
+        .map_values(|order| {
+            Json(Order {
+                total: (order.total * 1.2 * 100.0).round() / 100.0,
+                ..order.0.clone()
+            })
+        });
+    let sizes = priced
+        .split("orders-")
+        .branch("large", |_store, order| order.quantity >= 10)
+        .default_branch("small");
+    for (topic, stream) in sizes {
+        stream.to(&topic);
+    }
+    Ok(builder.build()?)
+}
+
+fn main() -> Result<(), homa::Error> {
+    let topology = topology()?;
+    println!("{}", topology.describe());
+
+    let config = StreamsConfig::builder()
+        .application_id("burger-orders")
+        .deserialization_handler(DeserializationHandler::LogAndContinue)
+        .build()?;
+    let driver = TopologyTestDriver::with_wall_clock(&topology, config, 0)?;
+    let orders = driver.create_input_topic::<String, Json<Order>>("orders");
+    let order = |burger: &str, quantity, total| {
+        Json(Order {
+            burger: burger.into(),
+            quantity,
+            total,
+        })
+    };
+    orders.pipe_input("store-1".into(), order("classic", 2, 18.0));
+    orders.pipe_input("store-1".into(), order("double", 3, 31.5));
+    orders.pipe_input("store-2".into(), order("veggie", 12, 96.0));
+    orders.pipe_bytes(Some(b"store-3"), Some(b"{not json"), 0);
+
+    for topic in ["orders-large", "orders-small"] {
+        let output = driver.create_output_topic::<String, Json<Order>>(topic);
+        for (store, order) in output.read_key_values_to_list() {
+            println!(
+                "{topic}: {store} {} x{} {:.2}",
+                order.burger, order.quantity, order.total
+            );
+        }
+    }
+    println!("skipped records: {}", driver.skipped_records());
+    Ok(())
+}
