@@ -24,7 +24,6 @@ pub(crate) struct TaskState {
 }
 
 impl TaskState {
-    #[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
     pub(crate) fn new(application_id: Arc<str>, wall_clock: i64) -> Self {
         Self {
             application_id,

@@ -33,7 +33,6 @@ mod record;
 mod sink;
 mod source;
 
-#[cfg_attr(not(feature = "test-utils"), allow(unused_imports))]
 pub(crate) use collector::{OutgoingRecord, RecordCollector};
 pub use context::ProcessorContext;
 pub(crate) use context::{Child, TaskState};

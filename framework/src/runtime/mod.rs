@@ -4,8 +4,11 @@
 //! A task is one sub-topology on one partition number: it owns its processor instances and
 //! processes the records of its input partitions one at a time, in timestamp order.
 
-// Until the stream threads land, only the test driver runs tasks.
-#[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
+mod clients;
+mod collector;
+mod kafka_streams;
+mod stream_thread;
 pub(crate) mod task;
 
+pub use kafka_streams::{KafkaStreams, StartError, State, StreamThreadError};
 pub use task::{TaskError, TaskId};

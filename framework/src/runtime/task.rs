@@ -174,6 +174,8 @@ impl Task {
         self.queues.values().map(VecDeque::len).sum()
     }
 
+    // Read by the test driver; the runtime's metrics come next.
+    #[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
     pub(crate) fn counts(&self) -> TaskCounts {
         TaskCounts {
             dropped: self.state.dropped.get(),

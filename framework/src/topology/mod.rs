@@ -7,8 +7,6 @@
 
 mod describe;
 pub(crate) mod graph;
-// Until the stream threads land, only the test driver instantiates tasks.
-#[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
 pub(crate) mod task_builder;
 
 use std::collections::BTreeMap;
@@ -40,7 +38,6 @@ pub(crate) struct Subtopology {
 
 /// The instances of one task's nodes: the entry point of each source topic, and every node
 /// for init, punctuation and close.
-#[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
 pub(crate) type TaskNodes = (
     BTreeMap<Arc<str>, Rc<dyn SourceEntry>>,
     Vec<(usize, Rc<dyn NodeHandle>)>,
@@ -95,13 +92,11 @@ impl Topology {
         self.graph.internal_topics().collect()
     }
 
-    #[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
     pub(crate) fn subtopologies(&self) -> &[Subtopology] {
         &self.subtopologies
     }
 
     /// Builds the nodes of one task of `subtopology`.
-    #[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
     pub(crate) fn instantiate(
         &self,
         subtopology: &Subtopology,

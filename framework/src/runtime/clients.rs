@@ -1,0 +1,68 @@
+//! librdkafka settings of a stream thread's clients, from the `StreamsConfig`.
+
+use std::collections::BTreeMap;
+
+use rdkafka::ClientConfig;
+
+use crate::config::StreamsConfig;
+
+/// Kafka Streams' defaults, then the user's settings, then the ones HOMA owns.
+fn client(
+    defaults: &[(&str, &str)],
+    own: &BTreeMap<String, String>,
+    bootstrap: &str,
+    client_id: String,
+) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    for (key, value) in defaults {
+        client.set(*key, *value);
+    }
+    for (key, value) in own {
+        client.set(key, value);
+    }
+    client
+        .set("bootstrap.servers", bootstrap)
+        .set("client.id", client_id);
+    client
+}
+
+/// The consumer of stream thread `thread`: the application's group, no auto commit, the
+/// range assignor (the same partition numbers of co-partitioned topics to one member).
+pub(crate) fn consumer(config: &StreamsConfig, bootstrap: &str, thread: usize) -> ClientConfig {
+    let defaults = [
+        ("auto.offset.reset", "earliest"),
+        ("max.poll.interval.ms", "300000"),
+    ];
+    let id = format!("{}-StreamThread-{thread}-consumer", config.client_id());
+    let mut client = client(&defaults, config.consumer_settings(), bootstrap, id);
+    client
+        .set("group.id", config.application_id())
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("partition.assignment.strategy", "range");
+    if let Some(instance) = config.group_instance_id() {
+        client.set("group.instance.id", format!("{instance}-{thread}"));
+    }
+    client
+}
+
+/// The producer of stream thread `thread`, with Java's partitioner, so a key lands where
+/// Kafka Streams (and any Java producer) would put it.
+pub(crate) fn producer(config: &StreamsConfig, bootstrap: &str, thread: usize) -> ClientConfig {
+    let defaults = [("linger.ms", "100"), ("enable.idempotence", "true")];
+    let id = format!("{}-StreamThread-{thread}-producer", config.client_id());
+    let mut client = client(&defaults, config.producer_settings(), bootstrap, id);
+    client.set("partitioner", "murmur2_random");
+    client
+}
+
+/// The admin client of the instance.
+pub(crate) fn admin(config: &StreamsConfig, bootstrap: &str) -> ClientConfig {
+    client(
+        &[],
+        config.admin_settings(),
+        bootstrap,
+        format!("{}-admin", config.client_id()),
+    )
+}

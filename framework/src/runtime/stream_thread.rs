@@ -1,0 +1,277 @@
+//! A stream thread: one consumer and one producer on a plain OS thread, running the tasks
+//! of the partitions assigned to it in a synchronous loop: poll, process, commit.
+
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{BorrowedMessage, Headers as _};
+use rdkafka::producer::BaseProducer;
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+
+use super::clients;
+use super::collector::{Deliveries, KafkaCollector, flush};
+use super::task::{ErrorPolicy, QueuedRecord, Task, TaskId};
+use crate::config::StreamsConfig;
+use crate::header::Headers;
+use crate::processor::{RecordCollector, TaskState};
+use crate::topology::{Subtopology, Topology};
+
+/// How long a flush may wait for acknowledgements before the commit fails.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Records fetched per poll round before they are processed.
+const MAX_POLL_RECORDS: usize = 1000;
+
+type Partition = (String, i32);
+
+/// What the loop and the rebalance callbacks (which run inside `poll`) share.
+struct Rebalancer {
+    producer: Arc<BaseProducer<Deliveries>>,
+    /// The last offset processed of each assigned partition, published before each poll.
+    processed: Mutex<BTreeMap<Partition, i64>>,
+    revoked: Mutex<Vec<Partition>>,
+    error: Mutex<Option<String>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ClientContext for Rebalancer {}
+
+impl ConsumerContext for Rebalancer {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(partitions) = rebalance else {
+            return;
+        };
+        // Before the partitions go to another member, what was processed of them is made
+        // durable: outputs flushed, then offsets committed (at-least-once).
+        let revoked: Vec<Partition> = partitions
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        let processed = lock(&self.processed).clone();
+        let outcome = flush(&self.producer, FLUSH_TIMEOUT).and_then(|()| {
+            let offsets = offsets_of(&processed, |p| revoked.contains(p))?;
+            if offsets.count() > 0 {
+                consumer
+                    .commit(&offsets, CommitMode::Sync)
+                    .map_err(|e| format!("committing offsets of revoked partitions: {e}"))?;
+            }
+            Ok(())
+        });
+        if let Err(e) = outcome {
+            lock(&self.error).get_or_insert(e);
+        }
+        lock(&self.revoked).extend(revoked);
+    }
+}
+
+/// The offsets to commit (next to read) of the processed partitions `keep` selects.
+fn offsets_of(
+    processed: &BTreeMap<Partition, i64>,
+    keep: impl Fn(&Partition) -> bool,
+) -> Result<TopicPartitionList, String> {
+    let mut list = TopicPartitionList::new();
+    for (partition, offset) in processed.iter().filter(|(p, _)| keep(p)) {
+        list.add_partition_offset(&partition.0, partition.1, Offset::Offset(offset + 1))
+            .map_err(|e| format!("offset of {}/{}: {e}", partition.0, partition.1))?;
+    }
+    Ok(list)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A message as a task queues it.
+fn queued(message: &BorrowedMessage<'_>) -> QueuedRecord {
+    let mut headers = Headers::new();
+    if let Some(borrowed) = message.headers() {
+        for h in borrowed.iter() {
+            match h.value {
+                Some(value) => headers.add(h.key, value),
+                None => headers.add_null(h.key),
+            };
+        }
+    }
+    QueuedRecord {
+        offset: message.offset(),
+        timestamp: message.timestamp().to_millis().unwrap_or(-1),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        headers,
+    }
+}
+
+/// Runs one stream thread until `shutdown` is set or a task fails.
+pub(crate) fn run(
+    index: usize,
+    topology: &Topology,
+    config: &StreamsConfig,
+    bootstrap: &str,
+    shutdown: &AtomicBool,
+) -> Result<(), String> {
+    let producer: Arc<BaseProducer<Deliveries>> = Arc::new(
+        clients::producer(config, bootstrap, index)
+            .create_with_context(Deliveries::default())
+            .map_err(|e| format!("creating the producer: {e}"))?,
+    );
+    let context = Rebalancer {
+        producer: producer.clone(),
+        processed: Mutex::new(BTreeMap::new()),
+        revoked: Mutex::new(Vec::new()),
+        error: Mutex::new(None),
+    };
+    let consumer: BaseConsumer<Rebalancer> = clients::consumer(config, bootstrap, index)
+        .create_with_context(context)
+        .map_err(|e| format!("creating the consumer: {e}"))?;
+
+    let app = config.application_id();
+    let mut readers: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, sub) in topology.subtopologies().iter().enumerate() {
+        for topic in &sub.source_topics {
+            readers.insert(topology.topic_name(topic, app), i);
+        }
+    }
+    let topics: Vec<&str> = readers.keys().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(|e| format!("subscribing to {topics:?}: {e}"))?;
+
+    let collector: Rc<dyn RecordCollector> = Rc::new(KafkaCollector::new(producer.clone()));
+    let application_id: Arc<str> = Arc::from(app);
+    let mut tasks: BTreeMap<TaskId, Task> = BTreeMap::new();
+    let mut processed: BTreeMap<Partition, i64> = BTreeMap::new();
+    let mut committed: BTreeMap<Partition, i64> = BTreeMap::new();
+    let mut last_commit = Instant::now();
+
+    let outcome = (|| -> Result<(), String> {
+        while !shutdown.load(Ordering::Relaxed) {
+            *lock(&consumer.context().processed) = processed.clone();
+            let mut batch = Vec::new();
+            let mut next = consumer.poll(config.poll());
+            while let Some(message) = next {
+                batch.push(message.map_err(|e| format!("polling: {e}"))?);
+                next = if batch.len() < MAX_POLL_RECORDS {
+                    consumer.poll(Duration::ZERO)
+                } else {
+                    None
+                };
+            }
+            if let Some(error) = lock(&consumer.context().error).take() {
+                return Err(error);
+            }
+            let revoked = std::mem::take(&mut *lock(&consumer.context().revoked));
+            if !revoked.is_empty() {
+                let gone: BTreeSet<i32> = revoked.iter().map(|(_, p)| *p).collect();
+                tasks.retain(|id, task| {
+                    let keep = !gone.contains(&id.partition);
+                    if !keep {
+                        task.close();
+                    }
+                    keep
+                });
+                for partition in &revoked {
+                    processed.remove(partition);
+                    committed.remove(partition);
+                }
+            }
+            for message in &batch {
+                let topic = message.topic();
+                let Some(&sub) = readers.get(topic) else {
+                    continue;
+                };
+                let id = TaskId {
+                    subtopology: topology.subtopologies()[sub].id,
+                    partition: message.partition(),
+                };
+                let task = match tasks.entry(id) {
+                    Entry::Occupied(entry) => entry.into_mut(),
+                    Entry::Vacant(entry) => {
+                        let sub = &topology.subtopologies()[sub];
+                        entry.insert(new_task(
+                            id,
+                            sub,
+                            topology,
+                            config,
+                            &application_id,
+                            &collector,
+                        )?)
+                    }
+                };
+                task.add_records(&Arc::from(topic), message.partition(), [queued(message)]);
+            }
+            drop(batch);
+            let now = now_ms();
+            for task in tasks.values_mut() {
+                while let Some((topic, partition, offset)) =
+                    task.process_next().map_err(|e| e.to_string())?
+                {
+                    processed.insert((topic.to_string(), partition), offset);
+                }
+                task.advance_wall_clock(now).map_err(|e| e.to_string())?;
+            }
+            producer.poll(Duration::ZERO);
+            if last_commit.elapsed() >= config.commit_interval() {
+                commit(&consumer, &producer, &processed, &mut committed)?;
+                last_commit = Instant::now();
+            }
+        }
+        commit(&consumer, &producer, &processed, &mut committed)
+    })();
+    for task in tasks.values_mut() {
+        task.close();
+    }
+    consumer.unsubscribe();
+    outcome
+}
+
+/// Builds and initialises the task `id` of sub-topology `sub`.
+fn new_task(
+    id: TaskId,
+    sub: &Subtopology,
+    topology: &Topology,
+    config: &StreamsConfig,
+    application_id: &Arc<str>,
+    collector: &Rc<dyn RecordCollector>,
+) -> Result<Task, String> {
+    let state = Rc::new(TaskState::new(application_id.clone(), now_ms()));
+    let (sources, nodes) = topology.instantiate(sub, state.clone(), collector.clone());
+    let policy = ErrorPolicy {
+        handler: config.deserialization_handler(),
+        dead_letter_topic: config.dead_letter_queue_topic().map(Arc::from),
+        collector: collector.clone(),
+    };
+    let mut task = Task::new(id, state, sources, nodes, policy);
+    task.init().map_err(|e| e.to_string())?;
+    Ok(task)
+}
+
+/// At-least-once commit: flush the producer, then commit what was processed since the last
+/// commit.
+fn commit(
+    consumer: &BaseConsumer<Rebalancer>,
+    producer: &BaseProducer<Deliveries>,
+    processed: &BTreeMap<Partition, i64>,
+    committed: &mut BTreeMap<Partition, i64>,
+) -> Result<(), String> {
+    flush(producer, FLUSH_TIMEOUT)?;
+    let offsets = offsets_of(processed, |p| committed.get(p) != processed.get(p))?;
+    if offsets.count() == 0 {
+        return Ok(());
+    }
+    consumer
+        .commit(&offsets, CommitMode::Sync)
+        .map_err(|e| format!("committing offsets: {e}"))?;
+    committed.extend(processed.iter().map(|(p, o)| (p.clone(), *o)));
+    Ok(())
+}

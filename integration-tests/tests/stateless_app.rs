@@ -1,0 +1,122 @@
+//! A stateless topology run by `KafkaStreams` against the real broker: 100,000 records of a
+//! 4-partition topic filtered, mapped and split into two topics by two instances of one
+//! application, each record landing in the right topic exactly once.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use homa::prelude::*;
+use homa::runtime::{KafkaStreams, State};
+use homa_integration_tests::{TIMEOUT, kafka, unique_name};
+
+const RECORDS: u64 = 100_000;
+
+/// Keeps numbers not divisible by 10, doubles them, and splits them by the last digit of
+/// the original: below 5 to `low`, the rest to `high`.
+fn topology(input: &str, low: &str, high: &str) -> anyhow::Result<Topology> {
+    let mut builder = StreamsBuilder::new();
+    let numbers = builder
+        .stream::<String, String>(input)
+        .filter(|_k, v| v.parse::<u64>().is_ok_and(|n| !n.is_multiple_of(10)))
+        .map_values(|v| (v.parse::<u64>().unwrap_or(0) * 2).to_string());
+    let branches = numbers
+        .split("digit-")
+        .branch("low", |_k, v| {
+            v.parse::<u64>().is_ok_and(|n| (n / 2) % 10 < 5)
+        })
+        .default_branch("high");
+    branches["digit-low"].to(low);
+    branches["digit-high"].to(high);
+    Ok(builder.build()?)
+}
+
+fn instance(
+    topology: &Topology,
+    app: &str,
+    states: Arc<Mutex<Vec<State>>>,
+) -> anyhow::Result<KafkaStreams> {
+    let config = StreamsConfig::builder()
+        .application_id(app)
+        .bootstrap_servers(kafka().bootstrap_servers())
+        .commit_interval(Duration::from_millis(200))
+        .set("consumer.session.timeout.ms", "10000")
+        .build()?;
+    let mut streams = KafkaStreams::new(topology, config)?;
+    streams.set_state_listener(move |_, to| states.lock().expect("not poisoned").push(to));
+    streams.start()?;
+    Ok(streams)
+}
+
+#[test]
+fn two_instances_filter_map_and_split_every_record_exactly_once() -> anyhow::Result<()> {
+    let kafka = kafka();
+    let input = kafka.create_topic("numbers", 4)?;
+    let (low, high) = (
+        kafka.create_topic("low", 4)?,
+        kafka.create_topic("high", 4)?,
+    );
+    kafka.produce(
+        &input,
+        (0..RECORDS).map(|i| (format!("k{i}"), i.to_string())),
+    )?;
+
+    let app = unique_name("stateless-app");
+    let topology = topology(&input, &low, &high)?;
+    let states = Arc::new(Mutex::new(Vec::new()));
+    let mut first = instance(&topology, &app, states.clone())?;
+    let mut second = instance(&topology, &app, states.clone())?;
+
+    // Every 10th number is dropped; of the rest, last digits 1-4 go low and 5-9 high.
+    let expected_low = RECORDS / 10 * 4;
+    let expected_high = RECORDS / 10 * 5;
+    let low_records = kafka.consume(&low, usize::try_from(expected_low)?)?;
+    let high_records = kafka.consume(&high, usize::try_from(expected_high)?)?;
+    assert!(
+        first.close(TIMEOUT) && second.close(TIMEOUT),
+        "both instances stop in time"
+    );
+
+    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+    for (records, is_low) in [(&low_records, true), (&high_records, false)] {
+        for (key, value) in records {
+            let key = String::from_utf8(key.clone())?;
+            let n: u64 = key.trim_start_matches('k').parse()?;
+            let doubled: u64 = String::from_utf8(value.clone())?.parse()?;
+            ensure!(doubled == n * 2, "{key} has value {doubled}");
+            ensure!(!n.is_multiple_of(10), "{key} should have been filtered out");
+            ensure!(((n % 10) < 5) == is_low, "{key} is in the wrong topic");
+            *seen.entry(key).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        seen.len() as u64,
+        expected_low + expected_high,
+        "every kept record arrived"
+    );
+    let duplicates = seen.values().filter(|n| **n > 1).count();
+    assert_eq!(duplicates, 0, "no record arrived twice");
+    let states = states.lock().expect("not poisoned");
+    assert!(states.contains(&State::Running), "{states:?}");
+    assert_eq!(states.last(), Some(&State::NotRunning), "{states:?}");
+    Ok(())
+}
+
+#[test]
+fn a_missing_source_topic_is_an_error_naming_it() -> anyhow::Result<()> {
+    let topology = topology("no-such-topic-anywhere", "a", "b")?;
+    let config = StreamsConfig::builder()
+        .application_id(unique_name("missing"))
+        .bootstrap_servers(kafka().bootstrap_servers())
+        .build()?;
+    let mut streams = KafkaStreams::new(&topology, config)?;
+    let started = Instant::now();
+    let err = streams
+        .start()
+        .expect_err("the topic does not exist")
+        .to_string();
+    assert!(err.contains("no-such-topic-anywhere"), "{err}");
+    assert!(started.elapsed() < TIMEOUT);
+    Ok(())
+}
