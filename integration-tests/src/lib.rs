@@ -227,6 +227,51 @@ impl Kafka {
         config
     }
 
+    /// The number of members of consumer group `group` right now.
+    pub fn group_members(&self, group: &str) -> anyhow::Result<usize> {
+        let consumer: BaseConsumer = self.client_config().create()?;
+        let groups = consumer
+            .fetch_group_list(Some(group), Duration::from_secs(10))
+            .with_context(|| format!("describing group {group}"))?;
+        Ok(groups
+            .groups()
+            .iter()
+            .find(|g| g.name() == group)
+            .map_or(0, |g| g.members().len()))
+    }
+
+    /// Waits until consumer group `group` has `members` members.
+    pub fn wait_for_members(&self, group: &str, members: usize) -> anyhow::Result<()> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            // Until the group's coordinator knows it, describing it fails: that is 0 members.
+            let now = self.group_members(group);
+            if now.as_ref().is_ok_and(|n| *n == members) {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "group {group} has {now:?} members, not {members}, after {TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// A [`Reader`] of `topic` from its start.
+    pub fn reader(&self, topic: &str) -> anyhow::Result<Reader> {
+        let consumer: BaseConsumer = self
+            .consumer_config(&unique_name("homa-test-reader"))
+            .create()
+            .context("creating a consumer")?;
+        consumer.subscribe(&[topic])?;
+        Ok(Reader {
+            consumer,
+            topic: topic.to_string(),
+            records: Vec::new(),
+            keys: std::collections::BTreeSet::new(),
+        })
+    }
+
     /// Reads `topic` from the start until `count` records have arrived, as a consumer of a
     /// fresh group; returns (key, value) pairs in the order each partition gave them.
     pub fn consume(&self, topic: &str, count: usize) -> anyhow::Result<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -252,6 +297,77 @@ impl Kafka {
             }
         }
         Ok(records)
+    }
+}
+
+/// A consumer of one topic (from its start, in a fresh group) that keeps what it read, for
+/// tests that watch an output grow.
+pub struct Reader {
+    consumer: BaseConsumer,
+    topic: String,
+    records: Vec<(Vec<u8>, Vec<u8>)>,
+    keys: std::collections::BTreeSet<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("topic", &self.topic)
+            .field("read", &self.records.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    /// Reads until `keys` distinct keys have arrived; fails after [`TIMEOUT`].
+    pub fn read_distinct(&mut self, keys: usize) -> anyhow::Result<()> {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.keys.len() < keys {
+            ensure!(
+                Instant::now() < deadline,
+                "{}: {} distinct keys of {keys} after {TIMEOUT:?} ({} records)",
+                self.topic,
+                self.keys.len(),
+                self.records.len()
+            );
+            self.poll(Duration::from_millis(100))?;
+        }
+        Ok(())
+    }
+
+    /// Reads whatever arrives within `period`.
+    pub fn read_for(&mut self, period: Duration) -> anyhow::Result<()> {
+        let end = Instant::now() + period;
+        while Instant::now() < end {
+            self.poll(Duration::from_millis(100))?;
+        }
+        Ok(())
+    }
+
+    /// Every record read so far, as (key, value).
+    pub fn records(&self) -> &[(Vec<u8>, Vec<u8>)] {
+        &self.records
+    }
+
+    /// How many distinct keys were read.
+    pub fn distinct_keys(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// How many records repeated a key read before.
+    pub fn duplicates(&self) -> usize {
+        self.records.len() - self.keys.len()
+    }
+
+    fn poll(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        if let Some(message) = self.consumer.poll(timeout) {
+            let message = message.with_context(|| format!("consuming {}", self.topic))?;
+            let key = message.key().unwrap_or_default().to_vec();
+            self.keys.insert(key.clone());
+            self.records
+                .push((key, message.payload().unwrap_or_default().to_vec()));
+        }
+        Ok(())
     }
 }
 

@@ -45,28 +45,59 @@ fn instance(
         .build()?;
     let mut streams = KafkaStreams::new(topology, config)?;
     streams.set_state_listener(move |_, to| states.lock().expect("not poisoned").push(to));
+    streams.set_uncaught_error_handler(|e| eprintln!("stream thread failed: {e}"));
     streams.start()?;
     Ok(streams)
 }
 
-#[test]
-fn two_instances_filter_map_and_split_every_record_exactly_once() -> anyhow::Result<()> {
+/// Fresh topics (a 4-partition input, two outputs), an application id and its topology.
+struct Setup {
+    input: String,
+    low: String,
+    high: String,
+    app: String,
+    topology: Topology,
+    states: Arc<Mutex<Vec<State>>>,
+}
+
+fn setup(app: &str) -> anyhow::Result<Setup> {
     let kafka = kafka();
     let input = kafka.create_topic("numbers", 4)?;
     let (low, high) = (
         kafka.create_topic("low", 4)?,
         kafka.create_topic("high", 4)?,
     );
+    let topology = topology(&input, &low, &high)?;
+    Ok(Setup {
+        input,
+        low,
+        high,
+        app: unique_name(app),
+        topology,
+        states: Arc::default(),
+    })
+}
+
+#[test]
+fn two_instances_filter_map_and_split_every_record_exactly_once() -> anyhow::Result<()> {
+    let kafka = kafka();
+    let Setup {
+        input,
+        low,
+        high,
+        app,
+        topology,
+        states,
+    } = setup("stateless-app")?;
+    let mut first = instance(&topology, &app, states.clone())?;
+    let mut second = instance(&topology, &app, states.clone())?;
+    // Both instances are members before the records come, so no rebalance happens while
+    // they are processed and "exactly once" is a fair demand.
+    kafka.wait_for_members(&app, 2)?;
     kafka.produce(
         &input,
         (0..RECORDS).map(|i| (format!("k{i}"), i.to_string())),
     )?;
-
-    let app = unique_name("stateless-app");
-    let topology = topology(&input, &low, &high)?;
-    let states = Arc::new(Mutex::new(Vec::new()));
-    let mut first = instance(&topology, &app, states.clone())?;
-    let mut second = instance(&topology, &app, states.clone())?;
 
     // Every 10th number is dropped; of the rest, last digits 1-4 go low and 5-9 high.
     let expected_low = RECORDS / 10 * 4;
@@ -118,5 +149,73 @@ fn a_missing_source_topic_is_an_error_naming_it() -> anyhow::Result<()> {
         .to_string();
     assert!(err.contains("no-such-topic-anywhere"), "{err}");
     assert!(started.elapsed() < TIMEOUT);
+    Ok(())
+}
+
+#[test]
+fn a_closed_instance_hands_over_and_a_restart_resumes_from_committed_offsets() -> anyhow::Result<()>
+{
+    let kafka = kafka();
+    let Setup {
+        input,
+        low,
+        high,
+        app,
+        topology,
+        states,
+    } = setup("handover-app")?;
+    let (low_count, high_count) = (
+        usize::try_from(RECORDS / 10 * 4)?,
+        usize::try_from(RECORDS / 10 * 5)?,
+    );
+
+    let mut first = instance(&topology, &app, states.clone())?;
+    let mut second = instance(&topology, &app, states.clone())?;
+    kafka.wait_for_members(&app, 2)?;
+    kafka.produce(
+        &input,
+        (0..RECORDS).map(|i| (format!("k{i}"), i.to_string())),
+    )?;
+    let (mut low_reader, mut high_reader) = (kafka.reader(&low)?, kafka.reader(&high)?);
+    // Mid-stream: once part of the output is there, the first instance leaves.
+    low_reader.read_distinct(1)?;
+    assert!(first.close(TIMEOUT), "the first instance stops in time");
+    kafka.wait_for_members(&app, 1)?;
+    low_reader.read_distinct(low_count)?;
+    high_reader.read_distinct(high_count)?;
+    let (low_dups, high_dups) = (low_reader.duplicates(), high_reader.duplicates());
+    // The first instance committed everything it had processed when it closed.
+    assert_eq!(
+        (low_dups, high_dups),
+        (0, 0),
+        "records processed twice after a clean handover"
+    );
+    assert!(second.close(TIMEOUT), "the second instance stops in time");
+
+    // A restart reads on from the committed offsets: of 1,000 new numbers 900 come out, and
+    // nothing of the first 100,000 again.
+    kafka.produce(
+        &input,
+        (RECORDS..RECORDS + 1_000).map(|i| (format!("k{i}"), i.to_string())),
+    )?;
+    let mut restarted = instance(&topology, &app, states.clone())?;
+    low_reader.read_distinct(low_count + 400)?;
+    high_reader.read_distinct(high_count + 500)?;
+    low_reader.read_for(Duration::from_secs(2))?;
+    high_reader.read_for(Duration::from_millis(100))?;
+    assert!(
+        restarted.close(TIMEOUT),
+        "the restarted instance stops in time"
+    );
+    assert_eq!(
+        low_reader.duplicates(),
+        low_dups,
+        "no reprocessing after a clean restart"
+    );
+    assert_eq!(
+        high_reader.duplicates(),
+        high_dups,
+        "no reprocessing after a clean restart"
+    );
     Ok(())
 }

@@ -156,7 +156,6 @@ pub(crate) fn run(
 
     let outcome = (|| -> Result<(), String> {
         while !shutdown.load(Ordering::Relaxed) {
-            *lock(&consumer.context().processed) = processed.clone();
             let mut batch = Vec::new();
             let mut next = consumer.poll(config.poll());
             while let Some(message) = next {
@@ -220,6 +219,9 @@ pub(crate) fn run(
                 }
                 task.advance_wall_clock(now).map_err(|e| e.to_string())?;
             }
+            // Kept current for the rebalance callbacks, which run inside poll() and
+            // unsubscribe() and commit what was processed of the partitions they revoke.
+            *lock(&consumer.context().processed) = processed.clone();
             producer.poll(Duration::ZERO);
             if last_commit.elapsed() >= config.commit_interval() {
                 commit(&consumer, &producer, &processed, &mut committed)?;
