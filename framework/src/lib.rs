@@ -33,8 +33,9 @@
 //! # Ok::<(), homa::Error>(())
 //! ```
 //!
-//! Running against Kafka (`KafkaStreams`, stream threads, commits) is being built; the
-//! native libraries it links, librdkafka and RocksDB, can be checked with [`native`].
+//! Against Kafka, [`runtime::KafkaStreams`] runs the same topology as a consumer group, with
+//! `num.stream.threads` threads per instance and at-least-once commits. The native libraries
+//! HOMA links, librdkafka and RocksDB, can be checked with [`native`].
 
 pub mod config;
 pub mod dsl;

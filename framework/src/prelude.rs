@@ -6,4 +6,5 @@ pub use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 pub use crate::serde::Json;
 #[cfg(any(test, feature = "test-utils"))]
 pub use crate::testing::TopologyTestDriver;
+pub use crate::runtime::KafkaStreams;
 pub use crate::topology::Topology;
