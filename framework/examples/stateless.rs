@@ -4,6 +4,13 @@
 //! cargo run -p homa --features test-utils --example stateless
 //! ```
 //!
+//! or against a broker, for `--seconds` (default 30), reading the topic `orders` and
+//! writing `orders-large` and `orders-small` (all three must exist):
+//!
+//! ```sh
+//! cargo run -p homa --features test-utils --example stateless -- --bootstrap localhost:9092
+//! ```
+//!
 //! Orders over 20.00 are kept, priced with tax, and split by size into two topics; orders
 //! that cannot be read are skipped and counted instead of stopping the application.
 
@@ -39,9 +46,38 @@ fn topology() -> Result<Topology, homa::Error> {
     Ok(builder.build()?)
 }
 
-fn main() -> Result<(), homa::Error> {
+/// Runs the topology against the broker at `bootstrap` for `seconds`.
+fn run_on_kafka(
+    topology: &Topology,
+    bootstrap: &str,
+    seconds: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let config = StreamsConfig::builder()
+        .application_id("burger-orders-example")
+        .bootstrap_servers(bootstrap)
+        .deserialization_handler(DeserializationHandler::LogAndContinue)
+        .build()?;
+    let mut streams = KafkaStreams::new(topology, config)?;
+    streams.set_state_listener(|from, to| println!("state: {from:?} -> {to:?}"));
+    streams.start()?;
+    std::thread::sleep(std::time::Duration::from_secs(seconds));
+    streams.close(std::time::Duration::from_secs(30));
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let topology = topology()?;
     println!("{}", topology.describe());
+    let args: Vec<String> = std::env::args().collect();
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
+    if let Some(bootstrap) = option("--bootstrap") {
+        let seconds = option("--seconds").map_or(Ok(30), |s| s.parse())?;
+        return run_on_kafka(&topology, bootstrap, seconds);
+    }
 
     let config = StreamsConfig::builder()
         .application_id("burger-orders")

@@ -3,8 +3,8 @@
 pub use crate::config::StreamsConfig;
 pub use crate::dsl::{Consumed, KStream, Produced, Repartitioned, StreamsBuilder};
 pub use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
+pub use crate::runtime::KafkaStreams;
 pub use crate::serde::Json;
 #[cfg(any(test, feature = "test-utils"))]
 pub use crate::testing::TopologyTestDriver;
-pub use crate::runtime::KafkaStreams;
 pub use crate::topology::Topology;
