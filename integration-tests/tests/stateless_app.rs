@@ -219,3 +219,64 @@ fn a_closed_instance_hands_over_and_a_restart_resumes_from_committed_offsets() -
     );
     Ok(())
 }
+
+#[test]
+fn a_repartition_creates_its_topic_and_groups_keys_by_partition() -> anyhow::Result<()> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    let kafka = kafka();
+    let input = kafka.create_topic("visits", 4)?;
+    let output = kafka.create_topic("visits-by-page", 4)?;
+    let mut builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>(&input)
+        .select_key(|_user, page| page.clone())
+        .repartition(homa::dsl::Repartitioned::as_("by-page"))
+        .to(&output);
+    let topology = builder.build()?;
+    let app = unique_name("repartition-app");
+    let mut streams = instance(&topology, &app, Arc::default())?;
+    kafka.produce(
+        &input,
+        (0..1_000).map(|i| (format!("user-{i}"), format!("/page-{}", i % 7))),
+    )?;
+
+    // Every record arrives re-keyed by page, and each page in exactly one partition.
+    let consumer: BaseConsumer = kafka.consumer_config(&unique_name("check")).create()?;
+    consumer.subscribe(&[&output])?;
+    let mut partitions: BTreeMap<String, std::collections::BTreeSet<i32>> = BTreeMap::new();
+    let mut count = 0;
+    let deadline = Instant::now() + TIMEOUT;
+    while count < 1_000 {
+        ensure!(
+            Instant::now() < deadline,
+            "{count} of 1000 records after {TIMEOUT:?}"
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message?;
+            let key = String::from_utf8(message.key().unwrap_or_default().to_vec())?;
+            partitions
+                .entry(key)
+                .or_default()
+                .insert(message.partition());
+            count += 1;
+        }
+    }
+    assert!(streams.close(TIMEOUT));
+    assert_eq!(partitions.len(), 7, "{partitions:?}");
+    assert!(partitions.values().all(|p| p.len() == 1), "{partitions:?}");
+    let internal = format!("{app}-by-page-repartition");
+    let metadata = consumer.fetch_metadata(Some(&internal), Duration::from_secs(10))?;
+    let topic = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == internal)
+        .expect("listed");
+    assert_eq!(
+        (topic.error(), topic.partitions().len()),
+        (None, 4),
+        "{internal}"
+    );
+    Ok(())
+}
