@@ -357,3 +357,35 @@ fn consumed_and_produced_override_serdes_and_names_and_topics_can_be_chosen_per_
         ["hey"]
     );
 }
+
+#[test]
+fn a_timestamp_extractor_sets_the_time_records_are_ordered_and_stamped_by() {
+    use homa::dsl::Consumed;
+
+    let mut builder = StreamsBuilder::new();
+    // Values are "<event time>:<text>"; the event time becomes the record's timestamp.
+    let consumed =
+        Consumed::<String, String>::default().with_timestamp_extractor(|record, partition_time| {
+            let from_value = record
+                .value
+                .as_deref()
+                .and_then(|v| v.split(':').next())
+                .and_then(|t| t.parse().ok());
+            from_value.unwrap_or(partition_time)
+        });
+    builder.stream_with(&["events"], consumed).to("stamped");
+    let driver = driver(&builder);
+    let input = driver.create_input_topic::<String, String>("events");
+    input.pipe_input_with_timestamp("a".into(), "500:first".into(), 1);
+    input.pipe_input_with_timestamp("b".into(), "no time".into(), 2);
+    input.pipe_input_with_timestamp("c".into(), "-5:invalid".into(), 3);
+    let out = driver.create_output_topic::<String, String>("stamped");
+    let got: Vec<_> = out
+        .read_records_to_list()
+        .into_iter()
+        .map(|r| (r.key, r.timestamp))
+        .collect();
+    // "b" has no time in its value: it takes the partition time; "c" is negative: dropped.
+    assert_eq!(got, [(Some("a".into()), 500), (Some("b".into()), 500)]);
+    assert_eq!(driver.skipped_records(), 1);
+}

@@ -161,7 +161,7 @@ impl StreamsBuilder {
             topics: topics.iter().map(|t| (*t).to_string()).collect(),
         };
         let (key_serde, value_serde) = consumed.serdes();
-        let build = source_build(key_serde, value_serde);
+        let build = source_build(key_serde, value_serde, consumed.timestamp_extractor.clone());
         let node = match state.graph.add(
             &name,
             kind,
@@ -195,7 +195,7 @@ impl StreamsBuilder {
         let kind = NodeKind::Source {
             topics: topics.iter().map(|t| (*t).to_string()).collect(),
         };
-        let build = source_build(K::default_serde(), V::default_serde());
+        let build = source_build(K::default_serde(), V::default_serde(), None);
         self.state.borrow_mut().graph.add(
             name,
             kind,

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::processor::{Record, TimestampExtractor};
 use crate::serde::{DefaultSerde, Serde, SharedSerde};
 
 /// How a stream reads its topics: serdes other than the types' defaults, a node name.
@@ -19,6 +20,7 @@ pub struct Consumed<K, V> {
     pub(crate) key_serde: Option<SharedSerde<K>>,
     pub(crate) value_serde: Option<SharedSerde<V>>,
     pub(crate) name: Option<String>,
+    pub(crate) timestamp_extractor: Option<TimestampExtractor<K, V>>,
 }
 
 /// How a stream writes to a topic: serdes other than the types' defaults, a node name.
@@ -29,13 +31,14 @@ pub struct Produced<K, V> {
 }
 
 macro_rules! options {
-    ($options:ident, $what:literal) => {
+    ($options:ident, $what:literal $(, $extra:ident)*) => {
         impl<K, V> Default for $options<K, V> {
             fn default() -> Self {
                 Self {
                     key_serde: None,
                     value_serde: None,
                     name: None,
+                    $($extra: None,)*
                 }
             }
         }
@@ -97,5 +100,19 @@ macro_rules! options {
     };
 }
 
-options!(Consumed, "source");
+options!(Consumed, "source", timestamp_extractor);
+
+impl<K, V> Consumed<K, V> {
+    /// Sets how each record's timestamp is chosen from its content, given the partition's
+    /// largest timestamp so far (default: the timestamp the record has in Kafka). The chosen
+    /// timestamp orders records and drives stream time; a negative one drops the record.
+    #[must_use]
+    pub fn with_timestamp_extractor(
+        mut self,
+        extractor: impl Fn(&Record<K, V>, i64) -> i64 + Send + Sync + 'static,
+    ) -> Self {
+        self.timestamp_extractor = Some(Arc::new(extractor));
+        self
+    }
+}
 options!(Produced, "sink");

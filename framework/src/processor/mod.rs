@@ -40,7 +40,7 @@ pub(crate) use node::{Downstream, NodeHandle, ProcessorNode};
 pub use punctuation::{PunctuationType, ScheduleId};
 pub use record::{Record, RecordMetadata};
 pub(crate) use sink::{SinkNode, SinkTopic, TopicChooser};
-pub use source::{DeserializationError, RecordPart};
+pub use source::{DeserializationError, RecordPart, TimestampExtractor};
 pub(crate) use source::{RawRecord, SourceEntry, SourceError, SourceNode};
 
 /// An error a processor returns; it stops the record's processing, and the task's

@@ -1,6 +1,7 @@
 //! Source nodes: records from a topic, deserialized and forwarded into the topology.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::{ProcessError, ProcessorContext, Record, RecordMetadata};
 use crate::header::Headers;
@@ -63,12 +64,21 @@ pub(crate) enum SourceError {
 /// The entry point of a task for the records of one source.
 pub(crate) trait SourceEntry {
     fn process_raw(&self, raw: RawRecord<'_>) -> Result<(), SourceError>;
+
+    /// The timestamp the task orders `raw` by: its own, or what the source's timestamp
+    /// extractor makes of it given the partition's largest timestamp so far.
+    fn timestamp(&self, raw: RawRecord<'_>, partition_time: i64) -> i64;
 }
+
+/// Chooses a record's timestamp from its content, as Kafka Streams' `TimestampExtractor`:
+/// `(record, partition time) -> timestamp`. A negative result drops the record (counted).
+pub type TimestampExtractor<K, V> = Arc<dyn Fn(&Record<K, V>, i64) -> i64 + Send + Sync>;
 
 /// A source: deserializes with its serdes and forwards to its children.
 pub(crate) struct SourceNode<K, V> {
     key_serde: SharedSerde<K>,
     value_serde: SharedSerde<V>,
+    extractor: Option<TimestampExtractor<K, V>>,
     ctx: std::cell::RefCell<ProcessorContext<K, V>>,
 }
 
@@ -76,13 +86,43 @@ impl<K, V> SourceNode<K, V> {
     pub(crate) fn new(
         key_serde: SharedSerde<K>,
         value_serde: SharedSerde<V>,
+        extractor: Option<TimestampExtractor<K, V>>,
         ctx: ProcessorContext<K, V>,
     ) -> Self {
         Self {
             key_serde,
             value_serde,
+            extractor,
             ctx: std::cell::RefCell::new(ctx),
         }
+    }
+}
+
+impl<K: 'static, V: 'static> SourceNode<K, V> {
+    /// The typed record of `raw`, or which part could not be read and why.
+    fn read(&self, raw: &RawRecord<'_>) -> Result<Record<K, V>, (RecordPart, SerdeError)> {
+        let key = match raw.key {
+            Some(bytes) => Some(
+                self.key_serde
+                    .deserialize(raw.topic, raw.headers, bytes)
+                    .map_err(|e| (RecordPart::Key, e))?,
+            ),
+            None => None,
+        };
+        let value = match raw.value {
+            Some(bytes) => Some(
+                self.value_serde
+                    .deserialize(raw.topic, raw.headers, bytes)
+                    .map_err(|e| (RecordPart::Value, e))?,
+            ),
+            None => None,
+        };
+        Ok(Record::from_parts(
+            key,
+            value,
+            raw.timestamp,
+            raw.headers.clone(),
+        ))
     }
 }
 
@@ -94,32 +134,23 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceEntry for SourceNode<K, V> {
             partition: raw.partition,
             offset: raw.offset,
         };
-        let failed = |part, source| {
+        let record = self.read(&raw).map_err(|(part, source)| {
             SourceError::Deserialization(DeserializationError {
                 node: ctx.node_name().to_string(),
                 metadata: metadata.clone(),
                 part,
                 source,
             })
-        };
-        let key = match raw.key {
-            Some(bytes) => Some(
-                self.key_serde
-                    .deserialize(raw.topic, raw.headers, bytes)
-                    .map_err(|e| failed(RecordPart::Key, e))?,
-            ),
-            None => None,
-        };
-        let value = match raw.value {
-            Some(bytes) => Some(
-                self.value_serde
-                    .deserialize(raw.topic, raw.headers, bytes)
-                    .map_err(|e| failed(RecordPart::Value, e))?,
-            ),
-            None => None,
-        };
+        })?;
         ctx.set_record_metadata(Some(metadata));
-        let record = Record::from_parts(key, value, raw.timestamp, raw.headers.clone());
         ctx.forward(record).map_err(SourceError::Process)
+    }
+
+    fn timestamp(&self, raw: RawRecord<'_>, partition_time: i64) -> i64 {
+        match (&self.extractor, self.read(&raw)) {
+            (Some(extract), Ok(record)) => extract(&record, partition_time),
+            // Unreadable records keep their own timestamp; processing reports them.
+            _ => raw.timestamp,
+        }
     }
 }

@@ -38,6 +38,21 @@ pub(crate) struct QueuedRecord {
     pub(crate) headers: Headers,
 }
 
+impl QueuedRecord {
+    /// The record as its source reads it.
+    fn raw<'a>(&'a self, topic: &'a str, partition: i32) -> RawRecord<'a> {
+        RawRecord {
+            topic,
+            partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: &self.headers,
+        }
+    }
+}
+
 /// Why a task stopped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -85,6 +100,8 @@ pub(crate) struct Task {
     sources: BTreeMap<Arc<str>, Rc<dyn SourceEntry>>,
     /// Records fetched but not processed, per (topic, partition).
     queues: BTreeMap<(Arc<str>, i32), VecDeque<QueuedRecord>>,
+    /// The largest timestamp queued so far per partition, for timestamp extractors.
+    partition_times: BTreeMap<(Arc<str>, i32), i64>,
     /// The processor nodes, in graph order, for init, punctuation and close.
     nodes: Vec<(usize, Rc<dyn NodeHandle>)>,
     handler: DeserializationHandler,
@@ -136,6 +153,7 @@ impl Task {
             state,
             sources,
             queues: BTreeMap::new(),
+            partition_times: BTreeMap::new(),
             nodes,
             handler: policy.handler,
             dead_letter_topic: policy.dead_letter_topic,
@@ -163,10 +181,19 @@ impl Task {
         partition: i32,
         records: impl IntoIterator<Item = QueuedRecord>,
     ) {
-        self.queues
-            .entry((topic.clone(), partition))
-            .or_default()
-            .extend(records);
+        let source = self.sources.get(topic).cloned();
+        let key = (topic.clone(), partition);
+        let partition_time = self.partition_times.entry(key.clone()).or_insert(-1);
+        let queue = self.queues.entry(key).or_default();
+        for mut record in records {
+            if let Some(source) = &source {
+                // The timestamp that orders the record is the extractor's, as in Kafka
+                // Streams, given the partition time (the largest timestamp seen before).
+                record.timestamp = source.timestamp(record.raw(topic, partition), *partition_time);
+                *partition_time = (*partition_time).max(record.timestamp);
+            }
+            queue.push_back(record);
+        }
     }
 
     /// Records queued and not yet processed.
@@ -228,16 +255,7 @@ impl Task {
         if record.timestamp > self.state.stream_time.get() {
             self.state.stream_time.set(record.timestamp);
         }
-        let raw = RawRecord {
-            topic: &topic,
-            partition,
-            offset: record.offset,
-            timestamp: record.timestamp,
-            key: record.key.as_deref(),
-            value: record.value.as_deref(),
-            headers: &record.headers,
-        };
-        match source.process_raw(raw) {
+        match source.process_raw(record.raw(&topic, partition)) {
             Ok(()) => self.counts.processed += 1,
             Err(SourceError::Deserialization(e)) => {
                 self.dead_letter(&e, &record)?;
@@ -399,7 +417,7 @@ mod tests {
         let ints = Some(RecordType::of::<String, i32>());
         let mut sources = Vec::new();
         for topic in ["a", "b"] {
-            let build = source_build(String::default_serde(), i32::default_serde());
+            let build = source_build(String::default_serde(), i32::default_serde(), None);
             let kind = NodeKind::Source {
                 topics: vec![topic.into()],
             };

@@ -415,7 +415,7 @@ mod tests {
                 &[],
                 None,
                 strings(),
-                source_build(String::default_serde(), String::default_serde()),
+                source_build(String::default_serde(), String::default_serde(), None),
             )
             .unwrap();
         let upper = processor_build(Arc::new(|| MapValues(str::to_uppercase)));

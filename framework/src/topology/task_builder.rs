@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::graph::{Graph, NodeId};
 use crate::processor::{
     Child, Downstream, NodeHandle, Processor, ProcessorContext, ProcessorNode, RecordCollector,
-    SinkNode, SinkTopic, SourceEntry, SourceNode, TaskState,
+    SinkNode, SinkTopic, SourceEntry, SourceNode, TaskState, TimestampExtractor,
 };
 use crate::serde::SharedSerde;
 
@@ -122,6 +122,7 @@ where
 pub(crate) fn source_build<K, V>(
     key_serde: SharedSerde<K>,
     value_serde: SharedSerde<V>,
+    extractor: Option<TimestampExtractor<K, V>>,
 ) -> super::graph::BuildFn
 where
     K: Clone + 'static,
@@ -131,7 +132,12 @@ where
         let children = builder.children::<K, V>(id);
         let name = builder.graph.node(id).name.clone();
         let ctx = ProcessorContext::new(id.0, name, children, builder.task.clone());
-        let node = SourceNode::new(key_serde.clone(), value_serde.clone(), ctx);
+        let node = SourceNode::new(
+            key_serde.clone(),
+            value_serde.clone(),
+            extractor.clone(),
+            ctx,
+        );
         Box::new(Rc::new(node) as Rc<dyn SourceEntry>) as Box<dyn Any>
     })
 }

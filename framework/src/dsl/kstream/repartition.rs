@@ -68,7 +68,7 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
             let kind = NodeKind::Source {
                 topics: vec![topic.clone()],
             };
-            let build = source_build(K::default_serde(), V::default_serde());
+            let build = source_build(K::default_serde(), V::default_serde(), None);
             let types = Some(RecordType::of::<K, V>());
             state
                 .graph
