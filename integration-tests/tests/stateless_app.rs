@@ -94,6 +94,15 @@ fn two_instances_filter_map_and_split_every_record_exactly_once() -> anyhow::Res
     // Both instances are members before the records come, so no rebalance happens while
     // they are processed and "exactly once" is a fair demand.
     kafka.wait_for_members(&app, 2)?;
+    let deadline = Instant::now() + TIMEOUT;
+    while [first.state(), second.state()] != [State::Running; 2] {
+        ensure!(
+            Instant::now() < deadline,
+            "states {:?}",
+            [first.state(), second.state()]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     kafka.produce(
         &input,
         (0..RECORDS).map(|i| (format!("k{i}"), i.to_string())),

@@ -88,9 +88,26 @@ struct Shared {
     listener: Mutex<Option<Listener>>,
     handler: Mutex<Option<ErrorHandler>>,
     shutdown: AtomicBool,
+    /// Stream threads whose partitions are being (re)assigned.
+    rebalancing: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
+    /// A thread's partitions start moving (`assigned == false`) or are assigned: the
+    /// instance is `Rebalancing` while any thread waits for its assignment, else `Running`.
+    fn rebalance(&self, assigned: bool, waiting: &AtomicBool) {
+        if assigned {
+            if waiting.swap(false, Ordering::SeqCst)
+                && self.rebalancing.fetch_sub(1, Ordering::SeqCst) == 1
+            {
+                self.transition(State::Running);
+            }
+        } else if !waiting.swap(true, Ordering::SeqCst) {
+            self.rebalancing.fetch_add(1, Ordering::SeqCst);
+            self.transition(State::Rebalancing);
+        }
+    }
+
     fn transition(&self, to: State) {
         let from = {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -152,6 +169,7 @@ impl KafkaStreams {
                 listener: Mutex::new(None),
                 handler: Mutex::new(None),
                 shutdown: AtomicBool::new(false),
+                rebalancing: std::sync::atomic::AtomicUsize::new(0),
             }),
             threads: Vec::new(),
         })
@@ -199,7 +217,10 @@ impl KafkaStreams {
         }
         self.prepare_topics()?;
         self.shared.transition(State::Rebalancing);
-        for index in 0..self.config.num_stream_threads() {
+        let threads = self.config.num_stream_threads();
+        // Every thread starts waiting for its first assignment.
+        self.shared.rebalancing.store(threads, Ordering::SeqCst);
+        for index in 0..threads {
             let (topology, config, bootstrap) = (
                 self.topology.clone(),
                 self.config.clone(),
@@ -209,10 +230,20 @@ impl KafkaStreams {
             let thread = std::thread::Builder::new()
                 .name(format!("{}-StreamThread-{index}", config.client_id()))
                 .spawn(move || {
-                    shared.transition(State::Running);
-                    if let Err(message) =
-                        stream_thread::run(index, &topology, &config, &bootstrap, &shared.shutdown)
-                    {
+                    let waiting = AtomicBool::new(true);
+                    let on_rebalance: stream_thread::OnRebalance = {
+                        let shared = shared.clone();
+                        Arc::new(move |assigned| shared.rebalance(assigned, &waiting))
+                    };
+                    let outcome = stream_thread::run(
+                        index,
+                        &topology,
+                        &config,
+                        &bootstrap,
+                        &shared.shutdown,
+                        on_rebalance,
+                    );
+                    if let Err(message) = outcome {
                         let error = StreamThreadError {
                             thread: index,
                             message,

@@ -29,8 +29,13 @@ const MAX_POLL_RECORDS: usize = 1000;
 
 type Partition = (String, i32);
 
+/// Tells the instance that this thread's partitions are moving (`false`) or assigned
+/// (`true`), for its state (`Rebalancing` / `Running`).
+pub(crate) type OnRebalance = Arc<dyn Fn(bool) + Send + Sync>;
+
 /// What the loop and the rebalance callbacks (which run inside `poll`) share.
 struct Rebalancer {
+    on_rebalance: OnRebalance,
     producer: Arc<BaseProducer<Deliveries>>,
     /// The last offset processed of each assigned partition, published before each poll.
     processed: Mutex<BTreeMap<Partition, i64>>,
@@ -45,10 +50,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl ClientContext for Rebalancer {}
 
 impl ConsumerContext for Rebalancer {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance {
+            self.assigned();
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(partitions) = rebalance else {
             return;
         };
+        (self.on_rebalance)(false);
         // Before the partitions go to another member, what was processed of them is made
         // durable: outputs flushed, then offsets committed (at-least-once).
         let revoked: Vec<Partition> = partitions
@@ -70,6 +82,12 @@ impl ConsumerContext for Rebalancer {
             lock(&self.error).get_or_insert(e);
         }
         lock(&self.revoked).extend(revoked);
+    }
+}
+
+impl Rebalancer {
+    fn assigned(&self) {
+        (self.on_rebalance)(true);
     }
 }
 
@@ -119,6 +137,7 @@ pub(crate) fn run(
     config: &StreamsConfig,
     bootstrap: &str,
     shutdown: &AtomicBool,
+    on_rebalance: OnRebalance,
 ) -> Result<(), String> {
     let producer: Arc<BaseProducer<Deliveries>> = Arc::new(
         clients::producer(config, bootstrap, index)
@@ -126,6 +145,7 @@ pub(crate) fn run(
             .map_err(|e| format!("creating the producer: {e}"))?,
     );
     let context = Rebalancer {
+        on_rebalance,
         producer: producer.clone(),
         processed: Mutex::new(BTreeMap::new()),
         revoked: Mutex::new(Vec::new()),
