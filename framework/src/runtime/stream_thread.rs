@@ -27,7 +27,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Records fetched per poll round before they are processed.
 const MAX_POLL_RECORDS: usize = 1000;
 
-type Partition = (String, i32);
+type Partition = (Arc<str>, i32);
 
 /// Tells the instance that this thread's partitions are moving (`false`) or assigned
 /// (`true`), for its state (`Rebalancing` / `Running`).
@@ -66,7 +66,7 @@ impl ConsumerContext for Rebalancer {
         let revoked: Vec<Partition> = partitions
             .elements()
             .iter()
-            .map(|e| (e.topic().to_string(), e.partition()))
+            .map(|e| (Arc::from(e.topic()), e.partition()))
             .collect();
         let processed = lock(&self.processed).clone();
         let outcome = flush(&self.producer, FLUSH_TIMEOUT).and_then(|()| {
@@ -156,10 +156,12 @@ pub(crate) fn run(
         .map_err(|e| format!("creating the consumer: {e}"))?;
 
     let app = config.application_id();
-    let mut readers: BTreeMap<String, usize> = BTreeMap::new();
+    // Each source topic, with its sub-topology and the name tasks key their queues by.
+    let mut readers: BTreeMap<String, (usize, Arc<str>)> = BTreeMap::new();
     for (i, sub) in topology.subtopologies().iter().enumerate() {
         for topic in &sub.source_topics {
-            readers.insert(topology.topic_name(topic, app), i);
+            let name = topology.topic_name(topic, app);
+            readers.insert(name.clone(), (i, Arc::from(name)));
         }
     }
     let topics: Vec<&str> = readers.keys().map(String::as_str).collect();
@@ -206,7 +208,7 @@ pub(crate) fn run(
             }
             for message in &batch {
                 let topic = message.topic();
-                let Some(&sub) = readers.get(topic) else {
+                let Some(&(sub, ref shared_topic)) = readers.get(topic) else {
                     continue;
                 };
                 let id = TaskId {
@@ -227,7 +229,7 @@ pub(crate) fn run(
                         )?)
                     }
                 };
-                task.add_records(&Arc::from(topic), message.partition(), [queued(message)]);
+                task.add_records(shared_topic, message.partition(), [queued(message)]);
             }
             drop(batch);
             let now = now_ms();
@@ -235,7 +237,7 @@ pub(crate) fn run(
                 while let Some((topic, partition, offset)) =
                     task.process_next().map_err(|e| e.to_string())?
                 {
-                    processed.insert((topic.to_string(), partition), offset);
+                    processed.insert((topic, partition), offset);
                 }
                 task.advance_wall_clock(now).map_err(|e| e.to_string())?;
             }
