@@ -59,6 +59,32 @@ pub(crate) enum SinkTopicName<K, V> {
 }
 
 impl DslState {
+    /// Adds a processor named `name`, made by `factory` once per task, under `parents`.
+    pub(crate) fn add_processor<P, KIn, VIn, KOut, VOut>(
+        &mut self,
+        name: &str,
+        parents: &[NodeId],
+        factory: impl Fn() -> P + Send + Sync + 'static,
+    ) -> Result<NodeId, TopologyError>
+    where
+        P: Processor<KIn, VIn, KOut, VOut>,
+        KIn: 'static,
+        VIn: 'static,
+        KOut: 'static,
+        VOut: 'static,
+    {
+        let build = processor_build::<P, KIn, VIn, KOut, VOut>(Arc::new(factory));
+        let (input, output) = (RecordType::of::<KIn, VIn>(), RecordType::of::<KOut, VOut>());
+        self.graph.add(
+            name,
+            NodeKind::Processor,
+            parents,
+            Some(input),
+            Some(output),
+            build,
+        )
+    }
+
     /// Adds a sink writing `(K, V)` records to `topic` (or to the topic chosen per record)
     /// with the serdes of `produced`.
     pub(crate) fn add_sink<K: DefaultSerde, V: DefaultSerde>(
@@ -226,15 +252,9 @@ impl StreamsBuilder {
         VOut: 'static,
     {
         let parents = self.parents(name, parents)?;
-        let build = processor_build::<P, KIn, VIn, KOut, VOut>(Arc::new(factory));
-        self.state.borrow_mut().graph.add(
-            name,
-            NodeKind::Processor,
-            &parents,
-            Some(RecordType::of::<KIn, VIn>()),
-            Some(RecordType::of::<KOut, VOut>()),
-            build,
-        )?;
+        self.state
+            .borrow_mut()
+            .add_processor(name, &parents, factory)?;
         Ok(self)
     }
 

@@ -102,7 +102,7 @@ impl<K, V> Record<K, V> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RecordMetadata {
     /// The topic it was read from.
-    pub topic: String,
+    pub topic: std::sync::Arc<str>,
     /// Its partition.
     pub partition: i32,
     /// Its offset in that partition.

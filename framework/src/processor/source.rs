@@ -10,7 +10,7 @@ use crate::serde::{SerdeError, SharedSerde};
 /// A record as read from a topic, before deserialization.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RawRecord<'a> {
-    pub(crate) topic: &'a str,
+    pub(crate) topic: &'a Arc<str>,
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     pub(crate) timestamp: i64,
@@ -130,7 +130,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceEntry for SourceNode<K, V> {
     fn process_raw(&self, raw: RawRecord<'_>) -> Result<(), SourceError> {
         let ctx = &mut *self.ctx.borrow_mut();
         let metadata = RecordMetadata {
-            topic: raw.topic.to_string(),
+            topic: raw.topic.clone(),
             partition: raw.partition,
             offset: raw.offset,
         };

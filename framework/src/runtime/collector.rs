@@ -64,16 +64,18 @@ pub(crate) fn flush(producer: &BaseProducer<Deliveries>, timeout: Duration) -> R
 
 impl RecordCollector for KafkaCollector {
     fn send(&self, r: OutgoingRecord<'_>) -> Result<(), ProcessError> {
-        let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-        for h in r.headers {
-            headers = headers.insert(Header {
-                key: &h.key,
-                value: h.value.as_deref(),
-            });
+        let mut record = BaseRecord::<[u8], [u8], ()>::to(r.topic).timestamp(r.timestamp);
+        // librdkafka allocates a header list even when it is empty: most records have none.
+        if !r.headers.is_empty() {
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for h in r.headers {
+                headers = headers.insert(Header {
+                    key: &h.key,
+                    value: h.value.as_deref(),
+                });
+            }
+            record = record.headers(headers);
         }
-        let mut record = BaseRecord::<[u8], [u8], ()>::to(r.topic)
-            .timestamp(r.timestamp)
-            .headers(headers);
         if let Some(key) = r.key {
             record = record.key(key);
         }

@@ -15,11 +15,11 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::clients;
 use super::collector::{Deliveries, KafkaCollector, flush};
-use super::task::{ErrorPolicy, QueuedRecord, Task, TaskId};
+use super::task::{QueuedRecord, Task, TaskId};
 use crate::config::StreamsConfig;
 use crate::header::Headers;
-use crate::processor::{RecordCollector, TaskState};
-use crate::topology::{Subtopology, Topology};
+use crate::processor::RecordCollector;
+use crate::topology::Topology;
 
 /// How long a flush may wait for acknowledgements before the commit fails.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -52,7 +52,7 @@ impl ClientContext for Rebalancer {}
 impl ConsumerContext for Rebalancer {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(_) = rebalance {
-            self.assigned();
+            (self.on_rebalance)(true);
         }
     }
 
@@ -82,12 +82,6 @@ impl ConsumerContext for Rebalancer {
             lock(&self.error).get_or_insert(e);
         }
         lock(&self.revoked).extend(revoked);
-    }
-}
-
-impl Rebalancer {
-    fn assigned(&self) {
-        (self.on_rebalance)(true);
     }
 }
 
@@ -170,7 +164,6 @@ pub(crate) fn run(
         .map_err(|e| format!("subscribing to {topics:?}: {e}"))?;
 
     let collector: Rc<dyn RecordCollector> = Rc::new(KafkaCollector::new(producer.clone()));
-    let application_id: Arc<str> = Arc::from(app);
     let mut tasks: BTreeMap<TaskId, Task> = BTreeMap::new();
     let mut processed: BTreeMap<Partition, i64> = BTreeMap::new();
     let mut committed: BTreeMap<Partition, i64> = BTreeMap::new();
@@ -219,14 +212,8 @@ pub(crate) fn run(
                     Entry::Occupied(entry) => entry.into_mut(),
                     Entry::Vacant(entry) => {
                         let sub = &topology.subtopologies()[sub];
-                        entry.insert(new_task(
-                            id,
-                            sub,
-                            topology,
-                            config,
-                            &application_id,
-                            &collector,
-                        )?)
+                        let task = Task::build(id, topology, sub, config, &collector, now_ms());
+                        entry.insert(task.map_err(|e| e.to_string())?)
                     }
                 };
                 task.add_records(shared_topic, message.partition(), [queued(message)]);
@@ -257,27 +244,6 @@ pub(crate) fn run(
     }
     consumer.unsubscribe();
     outcome
-}
-
-/// Builds and initialises the task `id` of sub-topology `sub`.
-fn new_task(
-    id: TaskId,
-    sub: &Subtopology,
-    topology: &Topology,
-    config: &StreamsConfig,
-    application_id: &Arc<str>,
-    collector: &Rc<dyn RecordCollector>,
-) -> Result<Task, String> {
-    let state = Rc::new(TaskState::new(application_id.clone(), now_ms()));
-    let (sources, nodes) = topology.instantiate(sub, state.clone(), collector.clone());
-    let policy = ErrorPolicy {
-        handler: config.deserialization_handler(),
-        dead_letter_topic: config.dead_letter_queue_topic().map(Arc::from),
-        collector: collector.clone(),
-    };
-    let mut task = Task::new(id, state, sources, nodes, policy);
-    task.init().map_err(|e| e.to_string())?;
-    Ok(task)
 }
 
 /// At-least-once commit: flush the producer, then commit what was processed since the last

@@ -6,12 +6,13 @@ use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::config::DeserializationHandler;
+use crate::config::{DeserializationHandler, StreamsConfig};
 use crate::header::Headers;
 use crate::processor::{
     DeserializationError, NodeHandle, OutgoingRecord, ProcessError, PunctuationType, RawRecord,
     RecordCollector, SourceEntry, SourceError, TaskState,
 };
+use crate::topology::{Subtopology, Topology};
 
 /// Names a task: sub-topology and partition, shown as `0_3` as in Kafka Streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,7 +41,7 @@ pub(crate) struct QueuedRecord {
 
 impl QueuedRecord {
     /// The record as its source reads it.
-    fn raw<'a>(&'a self, topic: &'a str, partition: i32) -> RawRecord<'a> {
+    fn raw<'a>(&'a self, topic: &'a Arc<str>, partition: i32) -> RawRecord<'a> {
         RawRecord {
             topic,
             partition,
@@ -160,6 +161,32 @@ impl Task {
             collector: policy.collector,
             counts: TaskCounts::default(),
         }
+    }
+
+    /// Builds and initialises task `id` of `sub`, with `config`'s error handling, writing to
+    /// `collector`, its wall clock at `wall_clock` (ms since the epoch). The runtime and the
+    /// test driver make their tasks this way.
+    pub(crate) fn build(
+        id: TaskId,
+        topology: &Topology,
+        sub: &Subtopology,
+        config: &StreamsConfig,
+        collector: &Rc<dyn RecordCollector>,
+        wall_clock: i64,
+    ) -> Result<Self, TaskError> {
+        let state = Rc::new(TaskState::new(
+            Arc::from(config.application_id()),
+            wall_clock,
+        ));
+        let (sources, nodes) = topology.instantiate(sub, state.clone(), collector.clone());
+        let policy = ErrorPolicy {
+            handler: config.deserialization_handler(),
+            dead_letter_topic: config.dead_letter_queue_topic().map(Arc::from),
+            collector: collector.clone(),
+        };
+        let mut task = Self::new(id, state, sources, nodes, policy);
+        task.init()?;
+        Ok(task)
     }
 
     /// Calls `init` on every processor, in graph order.
@@ -301,7 +328,7 @@ impl Task {
         headers
             .add(dlq_headers::EXCEPTION, "DeserializationError")
             .add(dlq_headers::MESSAGE, error.to_string())
-            .add(dlq_headers::TOPIC, at.topic.as_str())
+            .add(dlq_headers::TOPIC, &*at.topic)
             .add(dlq_headers::PARTITION, at.partition.to_string())
             .add(dlq_headers::OFFSET, at.offset.to_string())
             .add(dlq_headers::NODE, error.node.as_str());

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::topics::{TestInputTopic, TestOutputTopic};
 use crate::config::StreamsConfig;
 use crate::header::Headers;
-use crate::processor::{OutgoingRecord, ProcessError, RecordCollector, TaskState};
-use crate::runtime::task::{ErrorPolicy, QueuedRecord, Task, TaskId};
+use crate::processor::{OutgoingRecord, ProcessError, RecordCollector};
+use crate::runtime::task::{QueuedRecord, Task, TaskId};
 use crate::serde::DefaultSerde;
 use crate::topology::Topology;
 
@@ -149,25 +149,18 @@ impl TopologyTestDriver {
         wall_clock_ms: i64,
     ) -> crate::Result<Self> {
         let captured = Rc::new(Captured::default());
-        let application_id: Arc<str> = Arc::from(config.application_id());
+        let collector: Rc<dyn RecordCollector> = captured.clone();
+        let application_id = config.application_id();
         let mut tasks = Vec::new();
         let mut readers = BTreeMap::new();
         for sub in topology.subtopologies() {
-            let state = Rc::new(TaskState::new(application_id.clone(), wall_clock_ms));
-            let (sources, nodes) = topology.instantiate(sub, state.clone(), captured.clone());
             let id = TaskId {
                 subtopology: sub.id,
                 partition: 0,
             };
-            let policy = ErrorPolicy {
-                handler: config.deserialization_handler(),
-                dead_letter_topic: config.dead_letter_queue_topic().map(Arc::from),
-                collector: captured.clone(),
-            };
-            let mut task = Task::new(id, state, sources, nodes, policy);
-            task.init()?;
+            let task = Task::build(id, topology, sub, &config, &collector, wall_clock_ms)?;
             for topic in &sub.source_topics {
-                readers.insert(topology.topic_name(topic, &application_id), tasks.len());
+                readers.insert(topology.topic_name(topic, application_id), tasks.len());
             }
             tasks.push(task);
         }
@@ -179,7 +172,7 @@ impl TopologyTestDriver {
                 internal: topology
                     .internal_topics()
                     .into_iter()
-                    .map(|(topic, _)| topology.topic_name(topic, &application_id))
+                    .map(|(topic, _)| topology.topic_name(topic, application_id))
                     .collect(),
                 wall_clock: wall_clock_ms,
             }),

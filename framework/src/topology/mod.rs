@@ -382,6 +382,8 @@ mod tests {
         }
     }
 
+    static IN: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| "in".into());
+
     fn raw<'a>(
         key: Option<&'a [u8]>,
         value: Option<&'a [u8]>,
@@ -389,7 +391,7 @@ mod tests {
         headers: &'a crate::header::Headers,
     ) -> crate::processor::RawRecord<'a> {
         crate::processor::RawRecord {
-            topic: "in",
+            topic: &IN,
             partition: 2,
             offset,
             timestamp: 100 + offset,

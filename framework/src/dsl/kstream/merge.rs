@@ -20,7 +20,8 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     /// One stream of the records of this stream and of `other`, each in its own order (the
     /// task interleaves them by timestamp).
     pub fn merge(&self, other: &KStream<K, V>) -> Self {
-        self.then_from("KSTREAM-MERGE", &[other], || PassThrough)
+        let name = self.state.borrow_mut().name("KSTREAM-MERGE");
+        self.add_node(&name, &[self.node, other.node], || PassThrough)
     }
 }
 

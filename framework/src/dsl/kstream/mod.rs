@@ -29,12 +29,10 @@ use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use super::builder::DslState;
 use crate::processor::Processor;
-use crate::topology::graph::{NodeId, NodeKind, RecordType};
-use crate::topology::task_builder::processor_build;
+use crate::topology::graph::NodeId;
 
 /// A stream of records with keys of `K` and values of `V`. Cheap to clone: each clone adds
 /// operators under the same node, so one stream can feed several.
@@ -85,42 +83,12 @@ impl<K: 'static, V: 'static> KStream<K, V> {
         KOut: 'static,
         VOut: 'static,
     {
-        self.then_from(prefix, &[], factory)
-    }
-
-    /// Adds a processor under this stream's node and the nodes of `others` (of the same type).
-    fn then_from<P, KOut, VOut>(
-        &self,
-        prefix: &str,
-        others: &[&KStream<K, V>],
-        factory: impl Fn() -> P + Send + Sync + 'static,
-    ) -> KStream<KOut, VOut>
-    where
-        P: Processor<K, V, KOut, VOut>,
-        KOut: 'static,
-        VOut: 'static,
-    {
-        let parents: Vec<NodeId> = std::iter::once(self.node)
-            .chain(others.iter().map(|s| s.node))
-            .collect();
         let name = self.state.borrow_mut().name(prefix);
-        self.add_node(&name, &parents, factory)
+        self.add_node(&name, &[self.node], factory)
     }
 
-    /// Adds a processor named `name` under this stream's node.
-    fn then_named<P, KOut, VOut>(
-        &self,
-        name: &str,
-        factory: impl Fn() -> P + Send + Sync + 'static,
-    ) -> KStream<KOut, VOut>
-    where
-        P: Processor<K, V, KOut, VOut>,
-        KOut: 'static,
-        VOut: 'static,
-    {
-        self.add_node(name, &[self.node], factory)
-    }
-
+    /// Adds a processor named `name` under `parents` (this stream's node and any others of
+    /// the same record type).
     fn add_node<P, KOut, VOut>(
         &self,
         name: &str,
@@ -133,20 +101,13 @@ impl<K: 'static, V: 'static> KStream<K, V> {
         VOut: 'static,
     {
         let mut state = self.state.borrow_mut();
-        let build = processor_build::<P, K, V, KOut, VOut>(Arc::new(factory));
-        let added = state.graph.add(
-            name,
-            NodeKind::Processor,
-            parents,
-            Some(RecordType::of::<K, V>()),
-            Some(RecordType::of::<KOut, VOut>()),
-            build,
-        );
-        let node = added.unwrap_or_else(|e| {
-            // build() reports it before anything is instantiated from this graph.
-            state.errors.push(e);
-            self.node
-        });
+        let node = state
+            .add_processor(name, parents, factory)
+            .unwrap_or_else(|e| {
+                // build() reports it before anything is instantiated from this graph.
+                state.errors.push(e);
+                self.node
+            });
         KStream::new(self.state.clone(), node)
     }
 }

@@ -122,7 +122,7 @@ impl<K: Clone + 'static, V: Clone + 'static> BranchedKStream<K, V> {
         });
         let mut streams = BTreeMap::new();
         for name in branches.into_iter().map(|(n, _)| n).chain(default_name) {
-            let branch = splitter.then_named(&name, || PassThrough);
+            let branch = splitter.add_node(&name, &[splitter.node], || PassThrough);
             streams.insert(name, branch);
         }
         streams
