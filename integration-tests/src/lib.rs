@@ -22,10 +22,12 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Message};
+use rdkafka::{Offset, TopicPartitionList};
 
 /// The variable that points the tests at a running broker instead of starting one.
 pub const BOOTSTRAP_ENV: &str = "HOMA_BOOTSTRAP_SERVERS";
@@ -105,6 +107,13 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 impl Kafka {
+    /// The broker at `bootstrap_servers`, started by someone else.
+    pub fn at(bootstrap_servers: impl Into<String>) -> Self {
+        Kafka {
+            bootstrap_servers: bootstrap_servers.into(),
+        }
+    }
+
     /// The `bootstrap.servers` of this broker.
     pub fn bootstrap_servers(&self) -> &str {
         &self.bootstrap_servers
@@ -120,12 +129,23 @@ impl Kafka {
     /// Creates a topic named `prefix-<random>` with `partitions` partitions and waits until
     /// the broker reports its partitions; returns the name.
     pub fn create_topic(&self, prefix: &str, partitions: i32) -> anyhow::Result<String> {
+        self.create_topic_with(prefix, partitions, &[])
+    }
+
+    /// [`create_topic`](Self::create_topic) with topic-level `configs`, such as
+    /// `("message.timestamp.type", "LogAppendTime")`.
+    pub fn create_topic_with(
+        &self,
+        prefix: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
         let name = unique_name(prefix);
-        let admin: AdminClient<DefaultClientContext> = self
-            .client_config()
-            .create()
-            .context("creating an admin client")?;
-        let topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+        let admin = self.admin()?;
+        let mut topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+        for (key, value) in configs {
+            topic = topic.set(key, value);
+        }
         let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
         let results = futures_executor::block_on(admin.create_topics([&topic], &options))
             .with_context(|| format!("creating topic {name}"))?;
@@ -136,6 +156,118 @@ impl Kafka {
         }
         self.wait_for_partitions(&name, partitions)?;
         Ok(name)
+    }
+
+    /// Deletes `topics`; a topic that does not exist is no error.
+    pub fn delete_topics(&self, topics: &[&str]) -> anyhow::Result<()> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+        let results = futures_executor::block_on(self.admin()?.delete_topics(topics, &options))
+            .with_context(|| format!("deleting topics {topics:?}"))?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+                Err((topic, code)) => bail!("deleting topic {topic}: {code}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The names of the topics that start with `prefix`.
+    pub fn topics_with_prefix(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let consumer: BaseConsumer = self.client_config().create()?;
+        let metadata = consumer
+            .fetch_metadata(None, TIMEOUT)
+            .context("listing topics")?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .map(|t| t.name().to_string())
+            .filter(|name| name.starts_with(prefix))
+            .collect())
+    }
+
+    /// The end offsets (high watermarks) of partitions `0..partitions` of `topic`.
+    pub fn end_offsets(&self, topic: &str, partitions: i32) -> anyhow::Result<Vec<i64>> {
+        let consumer = self.offsets_client()?;
+        (0..partitions)
+            .map(|p| {
+                let (_, high) = consumer
+                    .fetch_watermarks(topic, p, TIMEOUT)
+                    .with_context(|| format!("end offset of {topic}/{p}"))?;
+                Ok(high)
+            })
+            .collect()
+    }
+
+    /// A client for [`end_offsets`](Self::end_offsets)-style look-ups; keep one for calls in
+    /// a loop.
+    pub fn offsets_client(&self) -> anyhow::Result<BaseConsumer> {
+        self.client_config()
+            .create()
+            .context("creating a metadata client")
+    }
+
+    /// Reads partitions `0..partitions` of `topic` from the start up to their end offsets
+    /// as they are now, handing each record to `each`; returns how many were read.
+    pub fn read_to_end(
+        &self,
+        topic: &str,
+        partitions: i32,
+        mut each: impl FnMut(&BorrowedMessage<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<u64> {
+        let ends = self.end_offsets(topic, partitions)?;
+        let consumer: BaseConsumer = self
+            .consumer_config(&unique_name("homa-reader"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .context("creating a consumer")?;
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment.add_partition_offset(topic, p, Offset::Beginning)?;
+        }
+        consumer.assign(&assignment)?;
+        let mut positions = vec![0_i64; ends.len()];
+        let mut read = 0_u64;
+        let mut last_progress = Instant::now();
+        while positions.iter().zip(&ends).any(|(at, end)| at < end) {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(message) => {
+                    let message = message.with_context(|| format!("consuming {topic}"))?;
+                    let partition = usize::try_from(message.partition())?;
+                    if let Some(at) = positions.get_mut(partition) {
+                        *at = message.offset() + 1;
+                    }
+                    each(&message)?;
+                    read += 1;
+                    last_progress = Instant::now();
+                }
+                None => {
+                    // The position passes transaction markers, which no message shows.
+                    for element in consumer.position()?.elements() {
+                        if let (Offset::Offset(at), Ok(p)) =
+                            (element.offset(), usize::try_from(element.partition()))
+                            && let Some(position) = positions.get_mut(p)
+                        {
+                            *position = (*position).max(at);
+                        }
+                    }
+                    ensure!(
+                        last_progress.elapsed() < TIMEOUT,
+                        "{topic}: read {read} records, up to offsets {positions:?} of {ends:?}, then nothing for {TIMEOUT:?}"
+                    );
+                }
+            }
+        }
+        Ok(read)
+    }
+
+    fn admin(&self) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+        self.client_config()
+            .create()
+            .context("creating an admin client")
     }
 
     /// Waits until the metadata of `topic` shows `partitions` partitions with leaders.

@@ -29,9 +29,16 @@ fn client(
 /// The consumer of stream thread `thread`: the application's group, no auto commit, the
 /// range assignor (the same partition numbers of co-partitioned topics to one member).
 pub(crate) fn consumer(config: &StreamsConfig, bootstrap: &str, thread: usize) -> ClientConfig {
+    // librdkafka prefetches each partition until queued.min.messages are waiting, and then
+    // checks again only after fetch.queue.backoff.ms (1 s by default): a stream thread that
+    // drains the queue sooner sits idle until then. Kafka Streams' consumer fetches again as
+    // soon as its buffer is used up; 10 ms comes close to that at no cost when idle. A queue
+    // of 10,000 records a partition keeps a thread busy and bounds the memory prefetched.
     let defaults = [
         ("auto.offset.reset", "earliest"),
         ("max.poll.interval.ms", "300000"),
+        ("queued.min.messages", "10000"),
+        ("fetch.queue.backoff.ms", "10"),
     ];
     let id = format!("{}-StreamThread-{thread}-consumer", config.client_id());
     let mut client = client(&defaults, config.consumer_settings(), bootstrap, id);

@@ -1,0 +1,250 @@
+//! The input of a benchmark: records made from a seed, loaded into a topic once per data
+//! set, and what each workload must write for them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::{DefaultHasher, Hasher};
+use std::time::Instant;
+
+use anyhow::{Context, ensure};
+use homa_integration_tests::Kafka;
+use rand::rngs::SmallRng;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_distr::{Distribution, Zipf};
+
+use crate::workload::Workload;
+
+/// How keys are drawn from the `keys` distinct keys.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum KeyDistribution {
+    /// Every key equally likely.
+    Uniform,
+    /// Zipf with this exponent: key rank r is drawn with weight 1/r^s.
+    Zipf(f64),
+}
+
+impl fmt::Display for KeyDistribution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyDistribution::Uniform => write!(f, "uniform"),
+            KeyDistribution::Zipf(s) => write!(f, "zipf({s})"),
+        }
+    }
+}
+
+/// What a data set is made of. The same spec always makes the same records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSpec {
+    /// Records in the input topic.
+    pub records: u64,
+    /// Distinct keys.
+    pub keys: u64,
+    /// Bytes of each value (random, so incompressible).
+    pub value_bytes: usize,
+    /// How keys are drawn.
+    pub distribution: KeyDistribution,
+    /// Partitions of the input and output topics.
+    pub partitions: i32,
+    /// Seed of the generator.
+    pub seed: u64,
+}
+
+impl fmt::Display for DataSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} records, 8-byte keys ({} distinct, {}), {}-byte random values, {} partitions",
+            self.records, self.keys, self.distribution, self.value_bytes, self.partitions
+        )
+    }
+}
+
+/// Makes the records of a [`DataSpec`], one at a time.
+#[derive(Debug)]
+pub struct Generator {
+    rng: SmallRng,
+    keys: u64,
+    zipf: Option<Zipf<f64>>,
+    value: Vec<u8>,
+}
+
+impl Generator {
+    /// A generator of `spec`'s records, from its seed.
+    pub fn new(spec: &DataSpec) -> anyhow::Result<Self> {
+        ensure!(spec.keys > 0, "a data set needs at least one key");
+        ensure!(spec.value_bytes > 0, "values need at least one byte");
+        let zipf = match spec.distribution {
+            KeyDistribution::Uniform => None,
+            KeyDistribution::Zipf(s) => Some(
+                Zipf::new(spec.keys as f64, s)
+                    .with_context(|| format!("Zipf distribution over {} keys, s={s}", spec.keys))?,
+            ),
+        };
+        Ok(Generator {
+            rng: SmallRng::seed_from_u64(spec.seed),
+            keys: spec.keys,
+            zipf,
+            value: vec![0; spec.value_bytes],
+        })
+    }
+
+    /// The next record's key and value.
+    pub fn next_record(&mut self) -> ([u8; 8], &[u8]) {
+        let index = match &self.zipf {
+            // Zipf yields ranks 1..=keys as floats.
+            Some(zipf) => (zipf.sample(&mut self.rng) as u64).clamp(1, self.keys) - 1,
+            None => self.rng.random_range(0..self.keys),
+        };
+        self.rng.fill_bytes(&mut self.value);
+        (key_bytes(index), &self.value)
+    }
+}
+
+/// Key number `index` as 8 bytes; a bijective mix spreads neighbouring numbers over the
+/// partitions.
+fn key_bytes(index: u64) -> [u8; 8] {
+    index.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes()
+}
+
+/// An order-independent digest of a set of records: their count and the sum of their hashes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Digest {
+    /// Records added.
+    pub records: u64,
+    sum: u64,
+}
+
+impl Digest {
+    /// Adds one record.
+    pub fn add(&mut self, key: &[u8], value: &[u8]) {
+        let mut hasher = DefaultHasher::new();
+        hasher.write_usize(key.len());
+        hasher.write(key);
+        hasher.write(value);
+        self.records += 1;
+        self.sum = self.sum.wrapping_add(hasher.finish());
+    }
+}
+
+/// A data set loaded into a topic, with the digest of what each workload must write.
+#[derive(Debug)]
+pub struct DataSet {
+    /// What it is made of.
+    pub spec: DataSpec,
+    /// The input topic.
+    pub topic: String,
+    /// The output each workload must write, by workload id.
+    pub expected: BTreeMap<&'static str, Digest>,
+}
+
+impl DataSet {
+    /// Makes `spec`'s records into a new topic and works out each of `workloads`' output.
+    pub fn load(kafka: &Kafka, spec: &DataSpec, workloads: &[&Workload]) -> anyhow::Result<Self> {
+        let topic = kafka.create_topic("homa-bench-input", spec.partitions)?;
+        let mut expected: BTreeMap<&'static str, Digest> = workloads
+            .iter()
+            .map(|w| (w.id, Digest::default()))
+            .collect();
+        let mut generator = Generator::new(spec)?;
+        let started = Instant::now();
+        let records = (0..spec.records).map(|_| {
+            let (key, value) = generator.next_record();
+            for workload in workloads {
+                if let (Some((k, v)), Some(digest)) = (
+                    (workload.expect)(&key, value),
+                    expected.get_mut(workload.id),
+                ) {
+                    digest.add(&k, &v);
+                }
+            }
+            (key, value.to_vec())
+        });
+        let sent = kafka.produce(&topic, records)?;
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "loaded {sent} records into {topic} in {seconds:.1} s ({:.0} records/s)",
+            sent as f64 / seconds
+        );
+        Ok(DataSet {
+            spec: spec.clone(),
+            topic,
+            expected,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(distribution: KeyDistribution) -> DataSpec {
+        DataSpec {
+            records: 10_000,
+            keys: 100,
+            value_bytes: 16,
+            distribution,
+            partitions: 4,
+            seed: 7,
+        }
+    }
+
+    fn keys(spec: &DataSpec) -> BTreeMap<[u8; 8], u64> {
+        let mut generator = Generator::new(spec).unwrap();
+        let mut counts = BTreeMap::new();
+        for _ in 0..spec.records {
+            let (key, value) = generator.next_record();
+            assert_eq!(value.len(), spec.value_bytes);
+            *counts.entry(key).or_default() += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn the_same_spec_makes_the_same_records() {
+        let spec = spec(KeyDistribution::Uniform);
+        let (mut a, mut b) = (
+            Generator::new(&spec).unwrap(),
+            Generator::new(&spec).unwrap(),
+        );
+        for _ in 0..100 {
+            let (ka, va) = a.next_record();
+            let (ka, va) = (ka, va.to_vec());
+            let (kb, vb) = b.next_record();
+            assert_eq!((ka, va.as_slice()), (kb, vb));
+        }
+    }
+
+    #[test]
+    fn uniform_keys_cover_the_key_space_evenly() {
+        let counts = keys(&spec(KeyDistribution::Uniform));
+        assert_eq!(counts.len(), 100);
+        assert!(
+            counts.values().all(|n| (50..=150).contains(n)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn zipf_keys_favour_the_first_ranks() {
+        let counts = keys(&spec(KeyDistribution::Zipf(1.0)));
+        let first = counts[&key_bytes(0)];
+        let last = counts.get(&key_bytes(99)).copied().unwrap_or(0);
+        assert!(
+            first > 10 * last.max(1),
+            "rank 1: {first}, rank 100: {last}"
+        );
+    }
+
+    #[test]
+    fn a_digest_ignores_order_but_not_content() {
+        let (mut a, mut b, mut c) = (Digest::default(), Digest::default(), Digest::default());
+        a.add(b"k1", b"v1");
+        a.add(b"k2", b"v2");
+        b.add(b"k2", b"v2");
+        b.add(b"k1", b"v1");
+        c.add(b"k1", b"v2");
+        c.add(b"k2", b"v1");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}

@@ -1,0 +1,469 @@
+//! One measured run: start a system on a workload, watch its output topic grow to what the
+//! workload must write, take the process's CPU time and peak memory, stop it, and check
+//! every record it wrote.
+
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail, ensure};
+use homa_integration_tests::{DeliveryCounter, Kafka, unique_name};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+use crate::data::{DataSet, DataSpec, Digest, Generator};
+use crate::launch::{Launcher, log_tail};
+use crate::proc;
+use crate::worker::{self, WorkerArgs};
+use crate::workload::{System, Workload};
+
+/// How long a system may take to write its first output record (JVM start, group join).
+const FIRST_OUTPUT: Duration = Duration::from_secs(120);
+/// How long a system may go without writing anything once it has started to.
+const STALL: Duration = Duration::from_secs(60);
+/// The header carrying a latency record's send time (microseconds since the epoch).
+const SENT_HEADER: &str = "homa-bench-sent-us";
+
+/// A throughput run's figures.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    /// The workload's id.
+    pub workload: &'static str,
+    /// The system.
+    pub system: System,
+    /// Input records processed.
+    pub records: u64,
+    /// From the first output record to the last.
+    pub seconds: f64,
+    /// CPU seconds of the process in that window.
+    pub cpu_seconds: f64,
+    /// The process's peak resident set size, in bytes.
+    pub peak_rss: u64,
+}
+
+impl Measurement {
+    /// Input records per second.
+    pub fn records_per_second(&self) -> f64 {
+        self.records as f64 / self.seconds
+    }
+
+    /// CPU seconds per million input records.
+    pub fn cpu_per_million(&self) -> f64 {
+        self.cpu_seconds * 1e6 / self.records as f64
+    }
+}
+
+/// A latency run's figures, in milliseconds from produce time to output append time.
+#[derive(Debug, Clone)]
+pub struct Latency {
+    /// The workload's id.
+    pub workload: &'static str,
+    /// The system.
+    pub system: System,
+    /// Input records per second driven.
+    pub rate: u64,
+    /// Output records measured.
+    pub samples: usize,
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+}
+
+/// What a run watches of the output topic while the system works.
+#[derive(Debug)]
+struct Window {
+    seconds: f64,
+    cpu_seconds: f64,
+    peak_rss: u64,
+}
+
+/// Runs systems against one broker.
+#[derive(Debug)]
+pub struct Bench {
+    kafka: Kafka,
+    launcher: Launcher,
+    work: tempfile::TempDir,
+    partitions: i32,
+    /// Settings every system gets (commit interval, cache size, ...).
+    settings: Vec<(String, String)>,
+}
+
+/// A started system.
+struct Running {
+    child: Child,
+    system: System,
+    /// Its application id: its consumer group.
+    group: String,
+    log: PathBuf,
+}
+
+impl Running {
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!(
+                "{} exited ({status}); the end of its log {}:\n{}",
+                self.system,
+                self.log.display(),
+                log_tail(&self.log, 30)
+            );
+        }
+        Ok(())
+    }
+
+    fn stop(mut self) {
+        // Killing is fine: the figures are taken, and every run has its own group and topics.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Bench {
+    /// A bench on `kafka`, its topics with `partitions` partitions; `settings` go to every
+    /// system.
+    pub fn new(
+        kafka: Kafka,
+        launcher: Launcher,
+        partitions: i32,
+        settings: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
+        Ok(Bench {
+            kafka,
+            launcher,
+            work: tempfile::Builder::new()
+                .prefix("homa-bench-")
+                .tempdir()
+                .context("creating a work directory")?,
+            partitions,
+            settings,
+        })
+    }
+
+    /// The broker.
+    pub fn kafka(&self) -> &Kafka {
+        &self.kafka
+    }
+
+    /// The launcher.
+    pub fn launcher(&self) -> &Launcher {
+        &self.launcher
+    }
+
+    /// Runs `system` on `workload` over `data` from offset 0 until all of its output is
+    /// written; checks the output against the workload's.
+    pub fn throughput(
+        &self,
+        data: &DataSet,
+        workload: &'static Workload,
+        system: System,
+    ) -> anyhow::Result<Measurement> {
+        let expected = *data
+            .expected
+            .get(workload.id)
+            .with_context(|| format!("the data set was not made for {}", workload.id))?;
+        let output = self.output_topic()?;
+        let mut running = self.start(workload, system, &data.topic, &output, &[])?;
+        let window = self.watch(&mut running, &output, expected.records);
+        running.stop();
+        let window = window?;
+        self.verify(workload, system, &output, expected)?;
+        self.clean_up(&[&output])?;
+        Ok(Measurement {
+            workload: workload.id,
+            system,
+            records: data.spec.records,
+            seconds: window.seconds,
+            cpu_seconds: window.cpu_seconds,
+            peak_rss: window.peak_rss,
+        })
+    }
+
+    /// Drives `rate` records per second of `spec`'s records through `system` running
+    /// `workload` for `period`, after a warm-up; measures the time from producing each record
+    /// to its output being appended.
+    pub fn latency(
+        &self,
+        spec: &DataSpec,
+        workload: &'static Workload,
+        system: System,
+        rate: u64,
+        period: Duration,
+    ) -> anyhow::Result<Latency> {
+        let input = self
+            .kafka
+            .create_topic("homa-bench-latency", self.partitions)?;
+        let output = self.output_topic()?;
+        let extra = [("producer.linger.ms".to_string(), "5".to_string())];
+        let mut running = self.start(workload, system, &input, &output, &extra)?;
+        let driven = self.drive(&mut running, spec, workload, &input, &output, rate, period);
+        running.stop();
+        let expected = driven?;
+        let mut latencies = Vec::new();
+        let mut digest = Digest::default();
+        self.kafka
+            .read_to_end(&output, self.partitions, |message| {
+                digest.add(
+                    message.key().unwrap_or_default(),
+                    message.payload().unwrap_or_default(),
+                );
+                let sent = message.headers().and_then(|headers| {
+                    headers
+                        .iter()
+                        .find(|h| h.key == SENT_HEADER)
+                        .and_then(|h| h.value)
+                        .and_then(|v| <[u8; 8]>::try_from(v).ok())
+                        .map(i64::from_be_bytes)
+                });
+                if let (Some(sent), Some(appended)) = (sent, message.timestamp().to_millis()) {
+                    latencies.push(appended * 1000 - sent);
+                }
+                Ok(())
+            })?;
+        ensure!(
+            digest == expected,
+            "{} on {system}: the output of the latency run differs from the expected \
+             ({} records, expected {})",
+            workload.id,
+            digest.records,
+            expected.records
+        );
+        self.clean_up(&[&input, &output])?;
+        latencies.sort_unstable();
+        let quantile = |q: f64| -> f64 {
+            let index = ((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1);
+            latencies
+                .get(index)
+                .map_or(f64::NAN, |us| *us as f64 / 1000.0)
+        };
+        Ok(Latency {
+            workload: workload.id,
+            system,
+            rate,
+            samples: latencies.len(),
+            p50_ms: quantile(0.5),
+            p99_ms: quantile(0.99),
+            max_ms: quantile(1.0),
+        })
+    }
+
+    /// Produces records to `input` at `rate` per second for `period`, each with its send time
+    /// in a header, after warm-up records until the system's first output; waits for all of
+    /// the output; returns the digest of what the workload must have written.
+    #[allow(clippy::too_many_arguments)]
+    fn drive(
+        &self,
+        running: &mut Running,
+        spec: &DataSpec,
+        workload: &Workload,
+        input: &str,
+        output: &str,
+        rate: u64,
+        period: Duration,
+    ) -> anyhow::Result<Digest> {
+        let producer: BaseProducer<DeliveryCounter> = self
+            .kafka
+            .client_config()
+            .set("linger.ms", "0")
+            .set("partitioner", "murmur2_random")
+            .create_with_context(DeliveryCounter::default())
+            .context("creating the latency producer")?;
+        let mut generator = Generator::new(spec)?;
+        let mut expected = Digest::default();
+        let mut send = |stamp: bool| -> anyhow::Result<()> {
+            let (key, value) = generator.next_record();
+            if let Some((k, v)) = (workload.expect)(&key, value) {
+                expected.add(&k, &v);
+            }
+            let mut record = BaseRecord::to(input).key(&key[..]).payload(value);
+            if stamp {
+                let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros() as i64;
+                record = record.headers(OwnedHeaders::new().insert(Header {
+                    key: SENT_HEADER,
+                    value: Some(&now.to_be_bytes()),
+                }));
+            }
+            worker::send(&producer, record)
+        };
+        let offsets = self.kafka.offsets_client()?;
+        let started = Instant::now();
+        while self.written(&offsets, output)? == 0 {
+            running.check_alive()?;
+            ensure!(
+                started.elapsed() < FIRST_OUTPUT,
+                "{} wrote nothing within {FIRST_OUTPUT:?}",
+                running.system
+            );
+            send(false)?;
+            producer.poll(Duration::ZERO);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let started = Instant::now();
+        let mut sent = 0_u64;
+        while started.elapsed() < period {
+            let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+            while sent < due {
+                send(true)?;
+                sent += 1;
+            }
+            producer.poll(Duration::ZERO);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        producer
+            .flush(Duration::from_secs(60))
+            .context("flushing the latency producer")?;
+        if let Some(error) = producer.context().first_error() {
+            bail!("a latency record was not delivered: {error}");
+        }
+        self.watch(running, output, expected.records)?;
+        Ok(expected)
+    }
+
+    fn output_topic(&self) -> anyhow::Result<String> {
+        // Append time: when the output was written, for the latency runs.
+        self.kafka.create_topic_with(
+            "homa-bench-output",
+            self.partitions,
+            &[("message.timestamp.type", "LogAppendTime")],
+        )
+    }
+
+    fn start(
+        &self,
+        workload: &Workload,
+        system: System,
+        input: &str,
+        output: &str,
+        extra_settings: &[(String, String)],
+    ) -> anyhow::Result<Running> {
+        let app_id = unique_name(&format!("homa-bench-{}-{system}", workload.id));
+        let state_dir = self.work.path().join(&app_id);
+        let log = self.work.path().join(format!("{app_id}.log"));
+        let args = WorkerArgs {
+            workload: workload.id.to_string(),
+            bootstrap: self.kafka.bootstrap_servers().to_string(),
+            input: input.to_string(),
+            output: output.to_string(),
+            app_id,
+            state_dir: state_dir.display().to_string(),
+            settings: self
+                .settings
+                .iter()
+                .chain(extra_settings)
+                .cloned()
+                .collect(),
+        };
+        let child = self.launcher.spawn(system, &args, &log)?;
+        Ok(Running {
+            child,
+            system,
+            group: args.app_id,
+            log,
+        })
+    }
+
+    /// Records in all partitions of `topic` now.
+    fn written(&self, offsets: &BaseConsumer, topic: &str) -> anyhow::Result<u64> {
+        let mut total = 0;
+        for partition in 0..self.partitions {
+            let (low, high) = offsets
+                .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                .with_context(|| format!("end offset of {topic}/{partition}"))?;
+            total += u64::try_from(high - low)?;
+        }
+        Ok(total)
+    }
+
+    /// Waits until `target` records are in `output`, timing from the moment the system's
+    /// consumer group is stable (it has its partitions and starts to fetch; its start-up
+    /// before that is not timed), or from its first output if that comes first.
+    fn watch(&self, running: &mut Running, output: &str, target: u64) -> anyhow::Result<Window> {
+        let offsets = self.kafka.offsets_client()?;
+        let pid = running.child.id();
+        let started = Instant::now();
+        let mut first: Option<(Instant, f64)> = None;
+        let (mut progress_at, mut progress) = (started, 0);
+        loop {
+            running.check_alive()?;
+            let stable = first.is_none() && group_stable(&offsets, &running.group);
+            let written = self.written(&offsets, output)?;
+            let now = Instant::now();
+            if (stable || written > 0) && first.is_none() {
+                first = Some((now, proc::cpu_seconds(pid)?));
+            }
+            if written >= target {
+                let (since, cpu_then) = first.unwrap_or((now, 0.0));
+                return Ok(Window {
+                    seconds: now.duration_since(since).as_secs_f64(),
+                    cpu_seconds: proc::cpu_seconds(pid)? - cpu_then,
+                    peak_rss: proc::peak_rss_bytes(pid)?,
+                });
+            }
+            if written > progress {
+                (progress_at, progress) = (now, written);
+            }
+            let limit = if progress == 0 { FIRST_OUTPUT } else { STALL };
+            ensure!(
+                now.duration_since(progress_at) < limit,
+                "{} wrote {written} of {target} records to {output}, then nothing for {limit:?}; \
+                 the end of its log {}:\n{}",
+                running.system,
+                running.log.display(),
+                log_tail(&running.log, 30)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Reads all of `output` and compares it with what the workload must write.
+    fn verify(
+        &self,
+        workload: &Workload,
+        system: System,
+        output: &str,
+        expected: Digest,
+    ) -> anyhow::Result<()> {
+        let mut digest = Digest::default();
+        self.kafka.read_to_end(output, self.partitions, |message| {
+            digest.add(
+                message.key().unwrap_or_default(),
+                message.payload().unwrap_or_default(),
+            );
+            Ok(())
+        })?;
+        ensure!(
+            digest == expected,
+            "{} on {system}: {} output records, expected {}{}",
+            workload.id,
+            digest.records,
+            expected.records,
+            if digest.records == expected.records {
+                " (same count, different records)"
+            } else {
+                ""
+            }
+        );
+        Ok(())
+    }
+
+    /// Deletes `topics` and whatever internal topics the runs' applications made.
+    fn clean_up(&self, topics: &[&str]) -> anyhow::Result<()> {
+        let internal = self.kafka.topics_with_prefix("homa-bench-w")?;
+        let mut all: Vec<&str> = topics.to_vec();
+        all.extend(internal.iter().map(String::as_str));
+        self.kafka.delete_topics(&all)
+    }
+}
+
+/// True when consumer group `group` is stable with at least one member.
+fn group_stable(client: &BaseConsumer, group: &str) -> bool {
+    client
+        .fetch_group_list(Some(group), Duration::from_secs(5))
+        .is_ok_and(|list| {
+            list.groups()
+                .iter()
+                .any(|g| g.name() == group && g.state() == "Stable" && !g.members().is_empty())
+        })
+}

@@ -1,0 +1,46 @@
+//! The benchmark's quick mode against the test broker: every workload on every system that
+//! runs it (Kafka Streams built and started by the harness), each output checked complete
+//! and correct. It proves the harness works; its timings are not looked at.
+
+use std::process::Command;
+
+use homa_integration_tests::{kafka, repo_root};
+
+#[test]
+fn quick_mode_runs_every_system_and_checks_every_output() {
+    let results = tempfile::tempdir().expect("a results directory");
+    let output = Command::new(env!("CARGO_BIN_EXE_homa-bench"))
+        .args(["run", "--quick", "--bootstrap", kafka().bootstrap_servers()])
+        .arg("--results-dir")
+        .arg(results.path())
+        .env("CARGO_MANIFEST_DIR", repo_root().join("benchmarks"))
+        .output()
+        .expect("homa-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "homa-bench run --quick failed ({}):\n{stderr}\n{stdout}",
+        output.status
+    );
+    assert!(
+        stdout.contains(
+            "quick mode: 5 throughput and 5 latency runs, every output complete and correct"
+        ),
+        "{stdout}"
+    );
+    for row in [
+        "| W0 passthrough | rdkafka |",
+        "| W0 passthrough | homa |",
+        "| W0 passthrough | kafka-streams |",
+        "| W1 filter, map_values | homa |",
+        "| W1 filter, map_values | kafka-streams |",
+        "| W1 | kafka-streams | 1000 |",
+    ] {
+        assert!(stdout.contains(row), "no row {row} in:\n{stdout}");
+    }
+    let reports: Vec<_> = std::fs::read_dir(results.path())
+        .expect("the results directory")
+        .collect();
+    assert_eq!(reports.len(), 1, "one report written");
+}

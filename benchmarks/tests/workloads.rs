@@ -1,0 +1,50 @@
+//! Every workload's HOMA topology writes what the harness expects of it, on the test driver:
+//! the check every benchmark run applies to every system's output starts from the same rule.
+
+use homa::prelude::*;
+use homa::testing::TopologyTestDriver;
+use homa_benchmarks::data::{DataSpec, Digest, Generator, KeyDistribution};
+use homa_benchmarks::workload::{Bytes, System, WORKLOADS};
+
+#[test]
+fn homa_topologies_write_what_each_workload_expects() {
+    let spec = DataSpec {
+        records: 2_000,
+        keys: 50,
+        value_bytes: 32,
+        distribution: KeyDistribution::Uniform,
+        partitions: 4,
+        seed: 1,
+    };
+    for workload in WORKLOADS
+        .iter()
+        .filter(|w| w.systems.contains(&System::Homa))
+    {
+        let mut builder = StreamsBuilder::new();
+        (workload.homa)(&mut builder, "in", "out");
+        let topology = builder.build().expect("a topology");
+        let config = StreamsConfig::builder()
+            .application_id("bench-workloads")
+            .build()
+            .expect("a config");
+        let driver = TopologyTestDriver::new(&topology, config).expect("a driver");
+        let input = driver.create_input_topic::<Bytes, Bytes>("in");
+        let output = driver.create_output_topic::<Bytes, Bytes>("out");
+
+        let mut generator = Generator::new(&spec).expect("a generator");
+        let mut expected = Digest::default();
+        for _ in 0..spec.records {
+            let (key, value) = generator.next_record();
+            if let Some((k, v)) = (workload.expect)(&key, value) {
+                expected.add(&k, &v);
+            }
+            input.pipe_input(key.to_vec(), value.to_vec());
+        }
+        let mut written = Digest::default();
+        for (key, value) in output.read_key_values_to_list() {
+            written.add(&key, &value);
+        }
+        assert!(expected.records > 0, "{}: expects no output", workload.id);
+        assert_eq!(written, expected, "{}", workload.id);
+    }
+}
