@@ -147,10 +147,15 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceEntry for SourceNode<K, V> {
     }
 
     fn timestamp(&self, raw: RawRecord<'_>, partition_time: i64) -> i64 {
-        match (&self.extractor, self.read(&raw)) {
-            (Some(extract), Ok(record)) => extract(&record, partition_time),
+        // Only an extractor needs the record read: without one, it is read once, when
+        // processed.
+        let Some(extract) = &self.extractor else {
+            return raw.timestamp;
+        };
+        match self.read(&raw) {
+            Ok(record) => extract(&record, partition_time),
             // Unreadable records keep their own timestamp; processing reports them.
-            _ => raw.timestamp,
+            Err(_) => raw.timestamp,
         }
     }
 }

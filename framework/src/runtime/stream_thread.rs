@@ -199,14 +199,19 @@ pub(crate) fn run(
                     committed.remove(partition);
                 }
             }
-            for message in &batch {
-                let topic = message.topic();
-                let Some(&(sub, ref shared_topic)) = readers.get(topic) else {
+            // A fetch gives runs of records of one partition: each run is queued at once.
+            for run in
+                batch.chunk_by(|a, b| a.partition() == b.partition() && a.topic() == b.topic())
+            {
+                let Some(first) = run.first() else {
+                    continue;
+                };
+                let Some(&(sub, ref shared_topic)) = readers.get(first.topic()) else {
                     continue;
                 };
                 let id = TaskId {
                     subtopology: topology.subtopologies()[sub].id,
-                    partition: message.partition(),
+                    partition: first.partition(),
                 };
                 let task = match tasks.entry(id) {
                     Entry::Occupied(entry) => entry.into_mut(),
@@ -216,7 +221,7 @@ pub(crate) fn run(
                         entry.insert(task.map_err(|e| e.to_string())?)
                     }
                 };
-                task.add_records(shared_topic, message.partition(), [queued(message)]);
+                task.add_records(shared_topic, first.partition(), run.iter().map(queued));
             }
             drop(batch);
             let now = now_ms();

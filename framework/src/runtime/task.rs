@@ -99,10 +99,10 @@ pub(crate) struct Task {
     state: Rc<TaskState>,
     /// The source entered for each input topic.
     sources: BTreeMap<Arc<str>, Rc<dyn SourceEntry>>,
-    /// Records fetched but not processed, per (topic, partition).
-    queues: BTreeMap<(Arc<str>, i32), VecDeque<QueuedRecord>>,
-    /// The largest timestamp queued so far per partition, for timestamp extractors.
-    partition_times: BTreeMap<(Arc<str>, i32), i64>,
+    /// Records fetched but not processed, per input partition, in (topic, partition) order.
+    /// A task has a handful of input partitions: a search of this short list costs less per
+    /// record than hashing or comparing topic names in a map.
+    queues: Vec<PartitionQueue>,
     /// The processor nodes, in graph order, for init, punctuation and close.
     nodes: Vec<(usize, Rc<dyn NodeHandle>)>,
     handler: DeserializationHandler,
@@ -131,6 +131,17 @@ pub(crate) mod dlq_headers {
     pub(crate) const NODE: &str = "__streams.errors.processor.node.id";
 }
 
+/// The records of one input partition of a task that wait to be processed.
+struct PartitionQueue {
+    topic: Arc<str>,
+    partition: i32,
+    /// The source node of `topic`.
+    source: Option<Rc<dyn SourceEntry>>,
+    /// The largest timestamp queued so far, for timestamp extractors.
+    partition_time: i64,
+    records: VecDeque<QueuedRecord>,
+}
+
 impl fmt::Debug for Task {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task")
@@ -153,8 +164,7 @@ impl Task {
             id,
             state,
             sources,
-            queues: BTreeMap::new(),
-            partition_times: BTreeMap::new(),
+            queues: Vec::new(),
             nodes,
             handler: policy.handler,
             dead_letter_topic: policy.dead_letter_topic,
@@ -208,24 +218,39 @@ impl Task {
         partition: i32,
         records: impl IntoIterator<Item = QueuedRecord>,
     ) {
-        let source = self.sources.get(topic).cloned();
-        let key = (topic.clone(), partition);
-        let partition_time = self.partition_times.entry(key.clone()).or_insert(-1);
-        let queue = self.queues.entry(key).or_default();
+        let index = match self
+            .queues
+            .binary_search_by(|q| (&*q.topic, q.partition).cmp(&(&**topic, partition)))
+        {
+            Ok(index) => index,
+            Err(index) => {
+                let queue = PartitionQueue {
+                    topic: topic.clone(),
+                    partition,
+                    source: self.sources.get(topic).cloned(),
+                    partition_time: -1,
+                    records: VecDeque::new(),
+                };
+                self.queues.insert(index, queue);
+                index
+            }
+        };
+        let queue = &mut self.queues[index];
         for mut record in records {
-            if let Some(source) = &source {
+            if let Some(source) = &queue.source {
                 // The timestamp that orders the record is the extractor's, as in Kafka
                 // Streams, given the partition time (the largest timestamp seen before).
-                record.timestamp = source.timestamp(record.raw(topic, partition), *partition_time);
-                *partition_time = (*partition_time).max(record.timestamp);
+                record.timestamp =
+                    source.timestamp(record.raw(topic, partition), queue.partition_time);
+                queue.partition_time = queue.partition_time.max(record.timestamp);
             }
-            queue.push_back(record);
+            queue.records.push_back(record);
         }
     }
 
     /// Records queued and not yet processed.
     pub(crate) fn queued(&self) -> usize {
-        self.queues.values().map(VecDeque::len).sum()
+        self.queues.iter().map(|q| q.records.len()).sum()
     }
 
     // Read by the test driver; the runtime's metrics come next.
@@ -247,21 +272,18 @@ impl Task {
     /// made due. Returns the (topic, partition, offset) processed, or `None` when nothing is
     /// queued.
     pub(crate) fn process_next(&mut self) -> Result<Option<(Arc<str>, i32, i64)>, TaskError> {
-        let Some(queue_key) = self
+        let Some(queue) = self
             .queues
-            .iter()
-            .filter_map(|(k, q)| q.front().map(|r| (r.timestamp, k)))
-            .min_by_key(|(timestamp, _)| *timestamp)
-            .map(|(_, k)| k.clone())
+            .iter_mut()
+            .filter(|q| !q.records.is_empty())
+            .min_by_key(|q| q.records.front().map_or(i64::MAX, |r| r.timestamp))
         else {
             return Ok(None);
         };
-        let record = self
-            .queues
-            .get_mut(&queue_key)
-            .and_then(VecDeque::pop_front)
-            .expect("the queue chosen has a record at its front");
-        let (topic, partition) = queue_key;
+        let Some(record) = queue.records.pop_front() else {
+            return Ok(None);
+        };
+        let (topic, partition) = (queue.topic.clone(), queue.partition);
         let done = Some((topic.clone(), partition, record.offset));
         if record.timestamp < 0 {
             // As Kafka Streams: a record without a valid timestamp cannot be ordered.
@@ -274,11 +296,10 @@ impl Task {
             );
             return Ok(done);
         }
-        let source = self
-            .sources
-            .get(&topic)
-            .expect("a task is only given records of its own source topics")
-            .clone();
+        let source = queue
+            .source
+            .clone()
+            .expect("a task is only given records of its own source topics");
         if record.timestamp > self.state.stream_time.get() {
             self.state.stream_time.set(record.timestamp);
         }
