@@ -229,9 +229,17 @@ fn commit(
     topic: &str,
     next_offsets: &HashMap<i32, i64>,
 ) -> anyhow::Result<()> {
-    producer
-        .flush(Duration::from_secs(60))
-        .context("flushing the producer")?;
+    // rdkafka's flush(timeout) polls 100 ms at a time to the end of each poll: in 1 ms rounds
+    // the flush ends when the last acknowledgement arrives (as HOMA flushes).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match producer.flush(Duration::from_millis(1)) {
+            Ok(()) => break,
+            Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+                if Instant::now() < deadline => {}
+            Err(error) => bail!("flushing the producer: {error}"),
+        }
+    }
     if let Some(error) = producer.context().first_error() {
         bail!("a record was not delivered: {error}");
     }

@@ -45,11 +45,26 @@ impl KafkaCollector {
     }
 }
 
+/// How long one round of [`flush`] waits for acknowledgements.
+const FLUSH_ROUND: Duration = Duration::from_millis(1);
+
 /// Waits until every record sent is acknowledged; fails with the first delivery error.
+///
+/// rdkafka's `flush(timeout)` serves delivery reports in polls of up to 100 ms that run to
+/// their end whatever arrives, so a flush with anything in flight took at least 100 ms,
+/// and every commit stalled the stream thread that long. Flushing in 1 ms rounds ends as
+/// soon as the last acknowledgement is served (each round also tells librdkafka to send
+/// what lingers at once).
 pub(crate) fn flush(producer: &BaseProducer<Deliveries>, timeout: Duration) -> Result<(), String> {
-    producer
-        .flush(timeout)
-        .map_err(|e| format!("flushing the producer: {e}"))?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match producer.flush(FLUSH_ROUND) {
+            Ok(()) => break,
+            Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+                if std::time::Instant::now() < deadline => {}
+            Err(e) => return Err(format!("flushing the producer: {e}")),
+        }
+    }
     let first = producer
         .context()
         .first_error
