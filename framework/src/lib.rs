@@ -46,6 +46,7 @@ pub mod prelude;
 pub mod processor;
 pub mod runtime;
 pub mod serde;
+pub mod state;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 pub mod topology;

@@ -1,0 +1,139 @@
+//! State stores: what stateful operators keep between records.
+//!
+//! A store is bytes underneath ([`KeyValueBytesStore`]): RocksDB by default
+//! ([`RocksDbKeyValueStore`]), or in memory ([`InMemoryKeyValueStore`]). Operators and
+//! processors see it typed, through [`KeyValueStore<K, V>`] and the serdes of its key and
+//! value. Keys are ordered by their serialized bytes (lexicographically), as in Kafka
+//! Streams, so a range over typed keys is a range over their encodings.
+//!
+//! Every store is owned by one task; queries from other threads read it through the same
+//! `Send + Sync` handle, which is why the byte stores take `&self`.
+
+mod error;
+mod memory;
+mod rocksdb;
+mod typed;
+
+use std::sync::Arc;
+
+pub use error::StoreError;
+pub use memory::InMemoryKeyValueStore;
+pub use rocksdb::{RocksDbKeyValueStore, RocksDbMemory};
+pub use typed::KeyValueStore;
+
+/// The entries of a scan, in key order: `(key, value)` or the error that ended it.
+pub type KeyValueIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a>;
+
+/// A key-value store of bytes.
+pub trait KeyValueBytesStore: Send + Sync {
+    /// The store's name (unique within a topology).
+    fn name(&self) -> &str;
+
+    /// The value of `key`, if any.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Sets `key` to `value`.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+
+    /// Removes `key`; removing a missing key is no error.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn delete(&self, key: &[u8]) -> Result<(), StoreError>;
+
+    /// Applies `entries` in order, at once where the backend can (a write batch): `Some`
+    /// sets a key, `None` removes it. Restoration writes this way.
+    ///
+    /// # Errors
+    /// When the backend fails; then none or some of the entries may have been applied.
+    fn write_batch(&self, entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError>;
+
+    /// The entries with `from <= key <= to`, in key order; `None` leaves that end open.
+    ///
+    /// # Errors
+    /// When the backend cannot start the scan; errors during it end the iterator.
+    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>)
+    -> Result<KeyValueIter<'_>, StoreError>;
+
+    /// An estimate of the number of entries (RocksDB's own estimate; exact in memory).
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn approximate_num_entries(&self) -> Result<u64, StoreError>;
+
+    /// Makes what was written durable where the backend keeps it (RocksDB: memtables to
+    /// files), as a commit does before it writes a checkpoint.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn flush(&self) -> Result<(), StoreError>;
+
+    /// Whether the store keeps its content on disk across restarts.
+    fn persistent(&self) -> bool;
+}
+
+/// A byte store shared by its task and by queries.
+pub type SharedBytesStore = Arc<dyn KeyValueBytesStore>;
+
+/// Whether `key` is within the inclusive bounds `from..=to` (`None`: open).
+fn in_range(key: &[u8], from: Option<&[u8]>, to: Option<&[u8]>) -> bool {
+    from.is_none_or(|from| key >= from) && to.is_none_or(|to| key <= to)
+}
+
+/// The behaviour every byte store shares, run against each backend by its tests.
+#[cfg(test)]
+pub(crate) mod contract {
+    use super::*;
+
+    fn collect(iter: KeyValueIter<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        iter.collect::<Result<_, _>>().expect("a scan")
+    }
+
+    pub(crate) fn check(store: &dyn KeyValueBytesStore) {
+        assert_eq!(store.get(b"a").unwrap(), None);
+        store.put(b"b", b"2").unwrap();
+        store.put(b"a", b"1").unwrap();
+        store.put(b"c", b"3").unwrap();
+        store.put(b"a", b"one").unwrap();
+        assert_eq!(store.get(b"a").unwrap().as_deref(), Some(&b"one"[..]));
+        store.delete(b"c").unwrap();
+        store.delete(b"missing").unwrap();
+        assert_eq!(store.get(b"c").unwrap(), None);
+        assert_eq!(
+            collect(store.range(None, None).unwrap()),
+            vec![
+                (b"a".to_vec(), b"one".to_vec()),
+                (b"b".to_vec(), b"2".to_vec())
+            ]
+        );
+
+        store
+            .write_batch(&[
+                (b"d".to_vec(), Some(b"4".to_vec())),
+                (b"e".to_vec(), Some(b"5".to_vec())),
+                (b"a".to_vec(), None),
+                (b"e".to_vec(), Some(b"five".to_vec())),
+            ])
+            .unwrap();
+        let keys = |iter| -> Vec<Vec<u8>> { collect(iter).into_iter().map(|(k, _)| k).collect() };
+        assert_eq!(keys(store.range(None, None).unwrap()), [b"b", b"d", b"e"]);
+        // Both ends inclusive; a bound need not be a key of the store.
+        assert_eq!(
+            keys(store.range(Some(b"b"), Some(b"d")).unwrap()),
+            [b"b", b"d"]
+        );
+        assert_eq!(keys(store.range(Some(b"bb"), None).unwrap()), [b"d", b"e"]);
+        assert_eq!(keys(store.range(None, Some(b"c")).unwrap()), [b"b"]);
+        assert!(keys(store.range(Some(b"x"), Some(b"a")).unwrap()).is_empty());
+        assert_eq!(store.get(b"e").unwrap().as_deref(), Some(&b"five"[..]));
+        store.flush().unwrap();
+        // An estimate: RocksDB's may lag behind deletes, so only that it answers.
+        store.approximate_num_entries().unwrap();
+    }
+}

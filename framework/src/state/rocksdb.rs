@@ -1,0 +1,258 @@
+//! The RocksDB backend, configured as Kafka Streams configures its stores, under one memory
+//! budget per instance.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ::rocksdb::{
+    BlockBasedOptions, Cache, DB, DBCompressionType, Direction, IteratorMode, Options, ReadOptions,
+    WriteBatch, WriteBufferManager, WriteOptions,
+};
+
+use super::{KeyValueBytesStore, KeyValueIter, StoreError, in_range};
+
+/// One memory budget for every RocksDB store of an instance, as Kafka Streams'
+/// bounded-memory configuration: a block cache shared by all stores, and a write buffer
+/// manager that charges their memtables to that same cache.
+#[derive(Clone)]
+pub struct RocksDbMemory {
+    cache: Cache,
+    write_buffers: WriteBufferManager,
+    total: usize,
+}
+
+impl RocksDbMemory {
+    /// A budget of `total` bytes, of which memtables may take `write_buffer_share` (0 to 1).
+    pub fn new(total: usize, write_buffer_share: f64) -> Self {
+        let cache = Cache::new_lru_cache(total);
+        let write_buffers = WriteBufferManager::new_write_buffer_manager_with_cache(
+            (total as f64 * write_buffer_share.clamp(0.0, 1.0)) as usize,
+            false,
+            cache.clone(),
+        );
+        Self {
+            cache,
+            write_buffers,
+            total,
+        }
+    }
+
+    /// The budget, in bytes.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Bytes of the shared block cache in use now (memtables charged to it included).
+    pub fn usage(&self) -> usize {
+        self.cache.get_usage()
+    }
+}
+
+impl fmt::Debug for RocksDbMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RocksDbMemory")
+            .field("total", &self.total)
+            .field("usage", &self.usage())
+            .finish()
+    }
+}
+
+/// A key-value store in a RocksDB database of its own (Kafka Streams' default store).
+///
+/// As in Kafka Streams: no compression, and no write-ahead log, since the changelog topic is
+/// what makes the store durable; [`flush`](KeyValueBytesStore::flush) writes the memtables
+/// to files before a checkpoint records how far the store is.
+pub struct RocksDbKeyValueStore {
+    name: String,
+    path: PathBuf,
+    db: DB,
+    write: WriteOptions,
+}
+
+impl fmt::Debug for RocksDbKeyValueStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RocksDbKeyValueStore")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RocksDbKeyValueStore {
+    /// Opens (or creates) store `name` in directory `path`, within `memory` when given.
+    ///
+    /// # Errors
+    /// When the directory cannot be made or RocksDB cannot open it (another process has it
+    /// open, for one).
+    pub fn open(
+        name: impl Into<String>,
+        path: &Path,
+        memory: Option<&RocksDbMemory>,
+    ) -> Result<Self, StoreError> {
+        let name = name.into();
+        std::fs::create_dir_all(path).map_err(|source| StoreError::Io {
+            store: name.clone(),
+            path: path.to_path_buf(),
+            operation: "creating the directory",
+            source,
+        })?;
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.set_compression_type(DBCompressionType::None);
+        options.set_max_write_buffer_number(3);
+        options.set_write_buffer_size(16 * 1024 * 1024);
+        let mut table = BlockBasedOptions::default();
+        table.set_block_size(4 * 1024);
+        if let Some(memory) = memory {
+            table.set_block_cache(&memory.cache);
+            table.set_cache_index_and_filter_blocks(true);
+            options.set_write_buffer_manager(&memory.write_buffers);
+        }
+        options.set_block_based_table_factory(&table);
+        let db = DB::open(&options, path).map_err(|source| StoreError::RocksDb {
+            store: name.clone(),
+            path: path.to_path_buf(),
+            operation: "open",
+            source,
+        })?;
+        let mut write = WriteOptions::default();
+        write.disable_wal(true);
+        Ok(Self {
+            name,
+            path: path.to_path_buf(),
+            db,
+            write,
+        })
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, operation: &'static str) -> impl Fn(::rocksdb::Error) -> StoreError + '_ {
+        move |source| StoreError::RocksDb {
+            store: self.name.clone(),
+            path: self.path.clone(),
+            operation,
+            source,
+        }
+    }
+}
+
+impl KeyValueBytesStore for RocksDbKeyValueStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get(key).map_err(self.error("get"))
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.db
+            .put_opt(key, value, &self.write)
+            .map_err(self.error("put"))
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.db
+            .delete_opt(key, &self.write)
+            .map_err(self.error("delete"))
+    }
+
+    fn write_batch(&self, entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        for (key, value) in entries {
+            match value {
+                Some(value) => batch.put(key, value),
+                None => batch.delete(key),
+            }
+        }
+        self.db
+            .write_opt(batch, &self.write)
+            .map_err(self.error("write batch"))
+    }
+
+    fn range(
+        &self,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+    ) -> Result<KeyValueIter<'_>, StoreError> {
+        let mut read = ReadOptions::default();
+        if let Some(from) = from {
+            read.set_iterate_lower_bound(from);
+        }
+        let mode = from.map_or(IteratorMode::Start, |from| {
+            IteratorMode::From(from, Direction::Forward)
+        });
+        let to = to.map(<[u8]>::to_vec);
+        let from_owned = from.map(<[u8]>::to_vec);
+        let entries = self
+            .db
+            .iterator_opt(mode, read)
+            .map(|entry| {
+                entry
+                    .map(|(k, v)| (k.into_vec(), v.into_vec()))
+                    .map_err(self.error("range"))
+            })
+            .take_while(move |entry| match entry {
+                Ok((key, _)) => in_range(key, from_owned.as_deref(), to.as_deref()),
+                Err(_) => true,
+            });
+        Ok(Box::new(entries))
+    }
+
+    fn approximate_num_entries(&self) -> Result<u64, StoreError> {
+        let estimate = self
+            .db
+            .property_int_value("rocksdb.estimate-num-keys")
+            .map_err(self.error("estimate-num-keys"))?;
+        Ok(estimate.unwrap_or(0))
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(self.error("flush"))
+    }
+
+    fn persistent(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_byte_store_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksDbKeyValueStore::open("counts", &dir.path().join("a/b"), None).unwrap();
+        super::super::contract::check(&store);
+        assert!(store.persistent());
+    }
+
+    #[test]
+    fn flushed_content_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = RocksDbMemory::new(8 * 1024 * 1024, 0.5);
+        {
+            let store = RocksDbKeyValueStore::open("s", dir.path(), Some(&memory)).unwrap();
+            store.put(b"k", b"v").unwrap();
+            store.flush().unwrap();
+        }
+        let store = RocksDbKeyValueStore::open("s", dir.path(), Some(&memory)).unwrap();
+        assert_eq!(store.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(memory.total(), 8 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_store_open_elsewhere_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = RocksDbKeyValueStore::open("s", dir.path(), None).unwrap();
+        let err = RocksDbKeyValueStore::open("s", dir.path(), None).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("state store s: RocksDB open at"), "{text}");
+        assert!(text.contains("lock"), "{text}");
+    }
+}
