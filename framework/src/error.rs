@@ -38,4 +38,13 @@ pub enum Error {
         /// The value that came back, if any.
         found: Option<Vec<u8>>,
     },
+    /// A file-system operation HOMA needed failed.
+    #[error("{operation}: {source}")]
+    Io {
+        /// What was being done, and where.
+        operation: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }

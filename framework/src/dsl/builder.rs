@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::{Consumed, KStream, Produced};
 use crate::processor::{Processor, SinkTopic};
 use crate::serde::DefaultSerde;
+use crate::state::StoreBuilder;
 use crate::topology::graph::{Graph, NodeId, NodeKind, RecordType};
 use crate::topology::task_builder::{processor_build, sink_build, source_build};
 use crate::topology::{Topology, TopologyError};
@@ -280,6 +281,24 @@ impl StreamsBuilder {
             &parents,
             &Produced::default(),
         )?;
+        Ok(self)
+    }
+
+    /// Adds a state store and connects it to `processors`, which reach it from their
+    /// context with [`ProcessorContext::key_value_store`](crate::processor::ProcessorContext::key_value_store)
+    /// (Kafka Streams' `addStateStore`). Each task gets a store of its own.
+    ///
+    /// # Errors
+    /// When the store's name is taken or empty, or a processor does not exist.
+    pub fn add_state_store<K: 'static, V: 'static>(
+        &mut self,
+        store: StoreBuilder<K, V>,
+        processors: &[&str],
+    ) -> Result<&mut Self, TopologyError> {
+        self.state
+            .borrow_mut()
+            .graph
+            .add_store(store.into_def(), processors)?;
         Ok(self)
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::node::Downstream;
 use super::punctuation::Scheduler;
 use super::{ProcessError, PunctuationType, Record, RecordMetadata, ScheduleId};
+use crate::state::{KeyValueStore, SharedBytesStore, StoreDef, StoreError};
 
 /// What the processors of one task share: where the current record came from, the task's
 /// clocks, and its punctuation schedules. Lives on the task's thread.
@@ -21,6 +22,17 @@ pub(crate) struct TaskState {
     pub(crate) scheduler: RefCell<Scheduler>,
     /// Records an operator could not pass on (e.g. a tombstone reaching `map`).
     pub(crate) dropped: Cell<u64>,
+    /// The task's state stores, open, by name.
+    pub(crate) stores: RefCell<std::collections::BTreeMap<Arc<str>, OpenStore>>,
+}
+
+/// A store a task has opened.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenStore {
+    pub(crate) bytes: SharedBytesStore,
+    pub(crate) def: StoreDef,
+    /// Its changelog topic, which its serdes are told.
+    pub(crate) changelog: Arc<str>,
 }
 
 impl TaskState {
@@ -32,6 +44,7 @@ impl TaskState {
             wall_clock: Cell::new(wall_clock),
             scheduler: RefCell::new(Scheduler::default()),
             dropped: Cell::new(0),
+            stores: RefCell::new(std::collections::BTreeMap::new()),
         }
     }
 }
@@ -49,6 +62,8 @@ pub struct ProcessorContext<K, V> {
     name: Arc<str>,
     children: Vec<Child<K, V>>,
     task: Rc<TaskState>,
+    /// The state stores connected to this processor.
+    stores: Vec<Arc<str>>,
 }
 
 impl<K, V> std::fmt::Debug for ProcessorContext<K, V> {
@@ -75,6 +90,45 @@ impl<K, V> ProcessorContext<K, V> {
             name,
             children,
             task,
+            stores: Vec::new(),
+        }
+    }
+
+    /// Connects the processor to the state stores named `stores`.
+    pub(crate) fn with_stores(mut self, stores: Vec<Arc<str>>) -> Self {
+        self.stores = stores;
+        self
+    }
+
+    /// The key-value store `name`, typed: one of the stores connected to this processor
+    /// when it was added, with the key and value types it was declared with. Call it in
+    /// `init` and keep the handle.
+    ///
+    /// # Errors
+    /// [`StoreError::NotConnected`] when the store is not connected to this processor,
+    /// [`StoreError::WrongTypes`] when `(SK, SV)` are not its types.
+    pub fn key_value_store<SK: 'static, SV: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<KeyValueStore<SK, SV>, StoreError> {
+        let open = self
+            .stores
+            .iter()
+            .any(|s| &**s == name)
+            .then(|| self.task.stores.borrow().get(name).cloned())
+            .flatten();
+        match open {
+            Some(open) => open.def.typed(open.bytes, open.changelog),
+            None => Err(StoreError::NotConnected {
+                store: name.to_string(),
+                processor: self.name.to_string(),
+                connected: self
+                    .stores
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
         }
     }
 

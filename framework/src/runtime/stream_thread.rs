@@ -217,7 +217,15 @@ pub(crate) fn run(
                     Entry::Occupied(entry) => entry.into_mut(),
                     Entry::Vacant(entry) => {
                         let sub = &topology.subtopologies()[sub];
-                        let task = Task::build(id, topology, sub, config, &collector, now_ms());
+                        let task = Task::build(
+                            id,
+                            topology,
+                            sub,
+                            config,
+                            &collector,
+                            now_ms(),
+                            config.state_dir(),
+                        );
                         entry.insert(task.map_err(|e| e.to_string())?)
                     }
                 };

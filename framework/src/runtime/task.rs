@@ -79,6 +79,15 @@ pub enum TaskError {
         #[source]
         source: ProcessError,
     },
+    /// A state store of the task could not be opened.
+    #[error("task {task}: {source}")]
+    Store {
+        /// The task.
+        task: TaskId,
+        /// What failed.
+        #[source]
+        source: crate::state::StoreError,
+    },
 }
 
 /// What the task has skipped, for metrics and logs.
@@ -174,7 +183,8 @@ impl Task {
     }
 
     /// Builds and initialises task `id` of `sub`, with `config`'s error handling, writing to
-    /// `collector`, its wall clock at `wall_clock` (ms since the epoch). The runtime and the
+    /// `collector`, its wall clock at `wall_clock` (ms since the epoch), its stores under
+    /// `state_dir`. The runtime and the
     /// test driver make their tasks this way.
     pub(crate) fn build(
         id: TaskId,
@@ -183,12 +193,17 @@ impl Task {
         config: &StreamsConfig,
         collector: &Rc<dyn RecordCollector>,
         wall_clock: i64,
+        state_dir: &std::path::Path,
     ) -> Result<Self, TaskError> {
         let state = Rc::new(TaskState::new(
             Arc::from(config.application_id()),
             wall_clock,
         ));
-        let (sources, nodes) = topology.instantiate(sub, state.clone(), collector.clone());
+        // A task's stores live in `<state.dir>/<application.id>/<task>`, as Kafka Streams'.
+        let task_dir = state_dir.join(config.application_id()).join(id.to_string());
+        let (sources, nodes) = topology
+            .instantiate(sub, state.clone(), collector.clone(), &task_dir)
+            .map_err(|source| TaskError::Store { task: id, source })?;
         let policy = ErrorPolicy {
             handler: config.deserialization_handler(),
             dead_letter_topic: config.dead_letter_queue_topic().map(Arc::from),
@@ -246,6 +261,12 @@ impl Task {
             }
             queue.records.push_back(record);
         }
+    }
+
+    /// The store `name` of this task, if it has one.
+    #[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
+    pub(crate) fn store(&self, name: &str) -> Option<crate::processor::OpenStore> {
+        self.state.stores.borrow().get(name).cloned()
     }
 
     /// Records queued and not yet processed.

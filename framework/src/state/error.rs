@@ -45,4 +45,32 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A store was asked for with other key and value types than it holds.
+    #[error("state store {store} holds {holds}, not {asked}")]
+    WrongTypes {
+        /// The store's name.
+        store: String,
+        /// The types asked for.
+        asked: &'static str,
+        /// The types it holds.
+        holds: &'static str,
+    },
+    /// A processor asked for a store that is not connected to it (or does not exist).
+    #[error(
+        "processor {processor} has no state store {store}: connect it when the store is added (connected: [{connected}])"
+    )]
+    NotConnected {
+        /// The store asked for.
+        store: String,
+        /// The processor that asked.
+        processor: String,
+        /// The stores connected to it.
+        connected: String,
+    },
+    /// No store of the topology has this name.
+    #[error("no state store {store} in the topology")]
+    Unknown {
+        /// The name asked for.
+        store: String,
+    },
 }

@@ -9,6 +9,7 @@
 //! Every store is owned by one task; queries from other threads read it through the same
 //! `Send + Sync` handle, which is why the byte stores take `&self`.
 
+mod builder;
 mod error;
 mod memory;
 mod rocksdb;
@@ -16,6 +17,8 @@ mod typed;
 
 use std::sync::Arc;
 
+pub(crate) use builder::StoreDef;
+pub use builder::{StoreBackend, StoreBuilder};
 pub use error::StoreError;
 pub use memory::InMemoryKeyValueStore;
 pub use rocksdb::{RocksDbKeyValueStore, RocksDbMemory};
@@ -25,7 +28,7 @@ pub use typed::KeyValueStore;
 pub type KeyValueIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a>;
 
 /// A key-value store of bytes.
-pub trait KeyValueBytesStore: Send + Sync {
+pub trait KeyValueBytesStore: Send + Sync + std::fmt::Debug {
     /// The store's name (unique within a topology).
     fn name(&self) -> &str;
 

@@ -12,6 +12,7 @@ use crate::header::Headers;
 use crate::processor::{OutgoingRecord, ProcessError, RecordCollector};
 use crate::runtime::task::{QueuedRecord, Task, TaskId};
 use crate::serde::DefaultSerde;
+use crate::state::{KeyValueStore, StoreError};
 use crate::topology::Topology;
 
 /// A record a sink wrote, as bytes.
@@ -78,6 +79,8 @@ impl RecordCollector for Captured {
 pub struct TopologyTestDriver {
     inner: RefCell<Inner>,
     captured: Rc<Captured>,
+    /// Removed after `inner`, whose tasks have their stores open in it.
+    _state_dir: tempfile::TempDir,
 }
 
 struct Inner {
@@ -151,6 +154,14 @@ impl TopologyTestDriver {
         let captured = Rc::new(Captured::default());
         let collector: Rc<dyn RecordCollector> = captured.clone();
         let application_id = config.application_id();
+        // Each driver has a state directory of its own, removed with it.
+        let state_dir = tempfile::Builder::new()
+            .prefix("homa-test-driver-")
+            .tempdir()
+            .map_err(|source| crate::Error::Io {
+                operation: "creating the test driver's state directory".to_string(),
+                source,
+            })?;
         let mut tasks = Vec::new();
         let mut readers = BTreeMap::new();
         for sub in topology.subtopologies() {
@@ -158,7 +169,15 @@ impl TopologyTestDriver {
                 subtopology: sub.id,
                 partition: 0,
             };
-            let task = Task::build(id, topology, sub, &config, &collector, wall_clock_ms)?;
+            let task = Task::build(
+                id,
+                topology,
+                sub,
+                &config,
+                &collector,
+                wall_clock_ms,
+                state_dir.path(),
+            )?;
             for topic in &sub.source_topics {
                 readers.insert(topology.topic_name(topic, application_id), tasks.len());
             }
@@ -177,7 +196,27 @@ impl TopologyTestDriver {
                 wall_clock: wall_clock_ms,
             }),
             captured,
+            _state_dir: state_dir,
         })
+    }
+
+    /// The key-value store `name` of the topology, typed (Kafka Streams'
+    /// `getKeyValueStore`): read it to check what the processors wrote.
+    ///
+    /// # Errors
+    /// [`StoreError::Unknown`] when no store has that name, [`StoreError::WrongTypes`] when
+    /// `(K, V)` are not its types.
+    pub fn key_value_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<KeyValueStore<K, V>, StoreError> {
+        let open = self.inner.borrow().tasks.iter().find_map(|t| t.store(name));
+        match open {
+            Some(open) => open.def.typed(open.bytes, open.changelog),
+            None => Err(StoreError::Unknown {
+                store: name.to_string(),
+            }),
+        }
     }
 
     /// An input topic whose records are written with the default serdes of `K` and `V`.

@@ -42,7 +42,7 @@ impl TopologyDescription {
                         NodeLine {
                             name: node.name.to_string(),
                             kind: node.kind.clone(),
-                            stores: Vec::new(),
+                            stores: node.stores.iter().map(|s| s.to_string()).collect(),
                             children: names(&node.children),
                             parents: names(&node.parents),
                         }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::TopologyError;
 use super::task_builder::TaskBuilder;
+use crate::state::StoreDef;
 
 /// A node's place in the graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,6 +62,8 @@ pub(crate) struct GraphNode {
     /// What the node forwards; `None` for sinks.
     pub(crate) output: Option<RecordType>,
     pub(crate) build: BuildFn,
+    /// The state stores connected to the node (processors only).
+    pub(crate) stores: Vec<Arc<str>>,
 }
 
 impl fmt::Debug for GraphNode {
@@ -72,6 +75,7 @@ impl fmt::Debug for GraphNode {
             .field("children", &self.children)
             .field("input", &self.input)
             .field("output", &self.output)
+            .field("stores", &self.stores)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +87,8 @@ pub(crate) struct Graph {
     /// Topics the application owns (repartition topics), by their name without the
     /// `<application.id>-` prefix, with the partition count asked for, if any.
     internal_topics: std::collections::BTreeMap<String, Option<i32>>,
+    /// The state stores, by name.
+    stores: std::collections::BTreeMap<Arc<str>, StoreDef>,
 }
 
 impl Graph {
@@ -122,8 +128,47 @@ impl Graph {
             input,
             output,
             build,
+            stores: Vec::new(),
         });
         Ok(id)
+    }
+
+    /// Adds a state store and connects it to `processors`, which must exist.
+    pub(crate) fn add_store(
+        &mut self,
+        store: StoreDef,
+        processors: &[&str],
+    ) -> Result<(), TopologyError> {
+        if store.name.is_empty() {
+            return Err(TopologyError::EmptyName);
+        }
+        if self.stores.contains_key(&store.name) || self.find(&store.name).is_some() {
+            return Err(TopologyError::DuplicateName {
+                name: store.name.to_string(),
+            });
+        }
+        let mut ids = Vec::new();
+        for name in processors {
+            match self.find(name) {
+                Some(id) if self.node(id).kind == NodeKind::Processor => ids.push(id),
+                _ => {
+                    return Err(TopologyError::UnknownNode {
+                        name: format!("processor {name}"),
+                        referenced_by: format!("state store {}", store.name),
+                    });
+                }
+            }
+        }
+        for id in ids {
+            self.nodes[id.0].stores.push(store.name.clone());
+        }
+        self.stores.insert(store.name.clone(), store);
+        Ok(())
+    }
+
+    /// The state store named `name`.
+    pub(crate) fn store(&self, name: &str) -> Option<&StoreDef> {
+        self.stores.get(name)
     }
 
     /// Declares `topic` (e.g. `by-user-repartition`) an internal topic of the application.

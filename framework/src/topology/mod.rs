@@ -17,7 +17,8 @@ pub use describe::TopologyDescription;
 use graph::{Graph, NodeId, NodeKind};
 use task_builder::TaskBuilder;
 
-use crate::processor::{NodeHandle, RecordCollector, SourceEntry, TaskState};
+use crate::processor::{NodeHandle, OpenStore, RecordCollector, SourceEntry, TaskState};
+use crate::state::StoreError;
 
 /// A checked, immutable topology, split into sub-topologies: the groups of nodes joined by
 /// edges (topics, not edges, join one sub-topology to the next). Made by
@@ -34,6 +35,8 @@ pub(crate) struct Subtopology {
     pub(crate) id: u32,
     pub(crate) nodes: Vec<NodeId>,
     pub(crate) source_topics: Vec<String>,
+    /// The state stores of its processors, each once.
+    pub(crate) stores: Vec<Arc<str>>,
 }
 
 /// The instances of one task's nodes: the entry point of each source topic, and every node
@@ -96,13 +99,29 @@ impl Topology {
         &self.subtopologies
     }
 
-    /// Builds the nodes of one task of `subtopology`.
+    /// Opens the stores of one task of `subtopology` in `task_dir` and builds its nodes.
     pub(crate) fn instantiate(
         &self,
         subtopology: &Subtopology,
         state: Rc<TaskState>,
         collector: Rc<dyn RecordCollector>,
-    ) -> TaskNodes {
+        task_dir: &std::path::Path,
+    ) -> Result<TaskNodes, StoreError> {
+        for name in &subtopology.stores {
+            let Some(def) = self.graph.store(name) else {
+                continue;
+            };
+            let bytes = def.open(task_dir, None)?;
+            let changelog = format!("{}-{name}-changelog", state.application_id);
+            state.stores.borrow_mut().insert(
+                name.clone(),
+                OpenStore {
+                    bytes,
+                    def: def.clone(),
+                    changelog: changelog.into(),
+                },
+            );
+        }
         let mut builder = TaskBuilder::new(&self.graph, state, collector);
         let mut sources = BTreeMap::new();
         for &id in &subtopology.nodes {
@@ -119,7 +138,7 @@ impl Topology {
             .into_iter()
             .map(|(id, handle)| (id.0, handle))
             .collect();
-        (sources, nodes)
+        Ok((sources, nodes))
     }
 }
 
@@ -139,7 +158,21 @@ fn split(graph: &Graph) -> Vec<Subtopology> {
         while let Some(id) = stack.pop() {
             members.push(id);
             let node = graph.node(id);
-            for &next in node.parents.iter().chain(&node.children) {
+            // Nodes that share a store are in one sub-topology, as in Kafka Streams.
+            let sharing = node.stores.iter().flat_map(|store| {
+                graph
+                    .nodes()
+                    .filter(move |(_, n)| n.stores.contains(store))
+                    .map(|(other, _)| other)
+            });
+            let linked: Vec<NodeId> = node
+                .parents
+                .iter()
+                .chain(&node.children)
+                .copied()
+                .chain(sharing)
+                .collect();
+            for &next in &linked {
                 if group[next.0].is_none() {
                     group[next.0] = Some(index);
                     stack.push(next);
@@ -162,6 +195,15 @@ fn split(graph: &Graph) -> Vec<Subtopology> {
                 })
                 .flatten()
                 .collect(),
+            stores: {
+                let mut stores: Vec<Arc<str>> = nodes
+                    .iter()
+                    .flat_map(|&id| graph.node(id).stores.iter().cloned())
+                    .collect();
+                stores.sort();
+                stores.dedup();
+                stores
+            },
             nodes,
         })
         .collect()

@@ -110,8 +110,10 @@ where
 {
     Arc::new(move |builder: &mut TaskBuilder<'_>, id: NodeId| {
         let children = builder.children::<KOut, VOut>(id);
-        let name = builder.graph.node(id).name.clone();
-        let ctx = ProcessorContext::new(id.0, name, children, builder.task.clone());
+        let node = builder.graph.node(id);
+        let (name, stores) = (node.name.clone(), node.stores.clone());
+        let ctx =
+            ProcessorContext::new(id.0, name, children, builder.task.clone()).with_stores(stores);
         let node = Rc::new(ProcessorNode::new(factory(), ctx));
         builder.register(id, node.clone());
         Box::new(node as Rc<dyn Downstream<KIn, VIn>>) as Box<dyn Any>

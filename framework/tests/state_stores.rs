@@ -1,0 +1,199 @@
+//! State stores through the Processor API, on the test driver: a processor connected to a
+//! store reaches it typed from its context; stores are per task, queried from the driver,
+//! and shown by `describe()`.
+
+use homa::prelude::*;
+use homa::processor::{ProcessError, Processor, ProcessorContext, Record};
+use homa::state::{KeyValueStore, StoreBuilder, StoreError};
+use homa::testing::TopologyTestDriver;
+
+/// Counts words in a store and forwards each new count.
+#[derive(Default)]
+struct CountWords {
+    counts: Option<KeyValueStore<String, i64>>,
+}
+
+impl Processor<String, String, String, i64> for CountWords {
+    fn init(&mut self, ctx: &mut ProcessorContext<String, i64>) -> Result<(), ProcessError> {
+        self.counts = Some(ctx.key_value_store("word-counts")?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        record: Record<String, String>,
+        ctx: &mut ProcessorContext<String, i64>,
+    ) -> Result<(), ProcessError> {
+        let counts = self.counts.as_ref().ok_or("not initialised")?;
+        for word in record.value.iter().flat_map(|line| line.split_whitespace()) {
+            let word = word.to_string();
+            let count = counts.get(&word)?.unwrap_or(0) + 1;
+            counts.put(&word, &count)?;
+            ctx.forward(Record::new(word, count, record.timestamp))?;
+        }
+        Ok(())
+    }
+}
+
+fn topology(store: StoreBuilder<String, i64>) -> Topology {
+    let mut builder = StreamsBuilder::new();
+    builder
+        .add_source::<String, String>("lines", &["lines"])
+        .expect("the word-count example")
+        .add_processor("count", CountWords::default, &["lines"])
+        .expect("the word-count example")
+        .add_state_store(store, &["count"])
+        .expect("the word-count example")
+        .add_sink::<String, i64>("out", "counts", &["count"])
+        .expect("the word-count example");
+    builder.build().expect("the word-count example")
+}
+
+fn driver(topology: &Topology) -> TopologyTestDriver {
+    let config = StreamsConfig::builder()
+        .application_id("words")
+        .build()
+        .expect("the word-count example");
+    TopologyTestDriver::new(topology, config).expect("the word-count example")
+}
+
+fn count_words(store: StoreBuilder<String, i64>) {
+    let topology = topology(store);
+    let driver = driver(&topology);
+    let lines = driver.create_input_topic::<String, String>("lines");
+    let out = driver.create_output_topic::<String, i64>("counts");
+    lines.pipe_input("l1".into(), "the cat and the hat".into());
+    lines.pipe_input("l2".into(), "the end".into());
+    assert_eq!(
+        out.read_key_values_to_list(),
+        [
+            ("the".to_string(), 1),
+            ("cat".to_string(), 1),
+            ("and".to_string(), 1),
+            ("the".to_string(), 2),
+            ("hat".to_string(), 1),
+            ("the".to_string(), 3),
+            ("end".to_string(), 1),
+        ]
+    );
+    let counts = driver
+        .key_value_store::<String, i64>("word-counts")
+        .expect("the word-count example");
+    assert_eq!(
+        counts
+            .get(&"the".to_string())
+            .expect("the word-count example"),
+        Some(3)
+    );
+    let all: Vec<(String, i64)> = counts
+        .all()
+        .expect("the word-count example")
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        all,
+        [
+            ("and".to_string(), 1),
+            ("cat".to_string(), 1),
+            ("end".to_string(), 1),
+            ("hat".to_string(), 1),
+            ("the".to_string(), 3),
+        ]
+    );
+}
+
+#[test]
+fn a_processor_counts_in_a_rocksdb_store() {
+    count_words(StoreBuilder::key_value("word-counts"));
+}
+
+#[test]
+fn a_processor_counts_in_an_in_memory_store() {
+    count_words(StoreBuilder::key_value("word-counts").in_memory());
+}
+
+#[test]
+fn describe_shows_the_store_of_the_processor() {
+    let topology = topology(StoreBuilder::key_value("word-counts"));
+    let text = topology.describe().to_string();
+    assert!(
+        text.contains("Processor: count (stores: [word-counts])"),
+        "{text}"
+    );
+}
+
+#[test]
+fn stores_are_asked_for_with_their_types_and_by_connected_processors() {
+    let topology = topology(StoreBuilder::key_value("word-counts"));
+    let driver = driver(&topology);
+    let err = driver
+        .key_value_store::<String, String>("word-counts")
+        .unwrap_err();
+    assert!(matches!(err, StoreError::WrongTypes { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("state store word-counts holds (alloc::string::String, i64)"),
+        "{err}"
+    );
+    let err = driver.key_value_store::<String, i64>("nope").unwrap_err();
+    assert_eq!(err.to_string(), "no state store nope in the topology");
+
+    // A processor that asks for a store not connected to it fails its init, by name.
+    struct Peeker;
+    impl Processor<String, String, String, String> for Peeker {
+        fn init(&mut self, ctx: &mut ProcessorContext<String, String>) -> Result<(), ProcessError> {
+            ctx.key_value_store::<String, i64>("word-counts")?;
+            Ok(())
+        }
+        fn process(
+            &mut self,
+            _: Record<String, String>,
+            _: &mut ProcessorContext<String, String>,
+        ) -> Result<(), ProcessError> {
+            Ok(())
+        }
+    }
+    let mut builder = StreamsBuilder::new();
+    builder
+        .add_source::<String, String>("lines", &["lines"])
+        .unwrap()
+        .add_processor("count", CountWords::default, &["lines"])
+        .unwrap()
+        .add_processor("peek", || Peeker, &["lines"])
+        .unwrap()
+        .add_state_store(
+            StoreBuilder::<String, i64>::key_value("word-counts"),
+            &["count"],
+        )
+        .unwrap();
+    let topology = builder.build().unwrap();
+    let config = StreamsConfig::builder()
+        .application_id("w")
+        .build()
+        .unwrap();
+    let err = TopologyTestDriver::new(&topology, config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("processor peek has no state store word-counts"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_store_needs_a_unique_name_and_existing_processors() {
+    let mut builder = StreamsBuilder::new();
+    builder
+        .add_source::<String, String>("lines", &["lines"])
+        .unwrap()
+        .add_processor("count", CountWords::default, &["lines"])
+        .unwrap();
+    let err = builder
+        .add_state_store(StoreBuilder::<String, i64>::key_value("s"), &["missing"])
+        .unwrap_err();
+    assert!(err.to_string().contains("processor missing"), "{err}");
+    let err = builder
+        .add_state_store(StoreBuilder::<String, i64>::key_value("count"), &["count"])
+        .unwrap_err();
+    assert!(err.to_string().contains("\"count\" is used twice"), "{err}");
+}
