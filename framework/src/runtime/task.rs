@@ -119,6 +119,8 @@ pub(crate) struct Task {
     dead_letter_topic: Option<Arc<str>>,
     collector: Rc<dyn RecordCollector>,
     counts: TaskCounts,
+    /// The lock of the task's directory while it has stores open there.
+    _dir_lock: Option<std::fs::File>,
 }
 
 /// How a task treats records it cannot read.
@@ -179,6 +181,7 @@ impl Task {
             dead_letter_topic: policy.dead_letter_topic,
             collector: policy.collector,
             counts: TaskCounts::default(),
+            _dir_lock: None,
         }
     }
 
@@ -201,6 +204,13 @@ impl Task {
         ));
         // A task's stores live in `<state.dir>/<application.id>/<task>`, as Kafka Streams'.
         let task_dir = state_dir.join(config.application_id()).join(id.to_string());
+        let dir_lock = if sub.stores.is_empty() {
+            None
+        } else {
+            let lock = crate::state::lock_dir(&task_dir)
+                .map_err(|source| TaskError::Store { task: id, source })?;
+            Some(lock)
+        };
         let (sources, nodes) = topology
             .instantiate(sub, state.clone(), collector.clone(), &task_dir)
             .map_err(|source| TaskError::Store { task: id, source })?;
@@ -210,6 +220,7 @@ impl Task {
             collector: collector.clone(),
         };
         let mut task = Self::new(id, state, sources, nodes, policy);
+        task._dir_lock = dir_lock;
         task.init()?;
         Ok(task)
     }

@@ -73,4 +73,11 @@ pub enum StoreError {
         /// The name asked for.
         store: String,
     },
+    /// Another task (of this or another instance) holds the directory: two instances
+    /// share a `state.dir`, which would corrupt their stores.
+    #[error("state directory {} is in use by another instance (its lock is held): give each instance its own state.dir", path.display())]
+    Locked {
+        /// The task directory.
+        path: PathBuf,
+    },
 }

@@ -84,9 +84,51 @@ pub trait KeyValueBytesStore: Send + Sync + std::fmt::Debug {
 /// A byte store shared by its task and by queries.
 pub type SharedBytesStore = Arc<dyn KeyValueBytesStore>;
 
+/// Creates `dir` and takes its lock (`dir/.lock`), held until the returned file is
+/// dropped: a task's stores are opened only under its directory's lock, so two instances
+/// given one `state.dir` fail clearly instead of writing the same stores.
+pub(crate) fn lock_dir(dir: &std::path::Path) -> Result<std::fs::File, StoreError> {
+    let io = |operation| {
+        move |source| StoreError::Io {
+            store: String::new(),
+            path: dir.to_path_buf(),
+            operation,
+            source,
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(io("creating the task directory"))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".lock"))
+        .map_err(io("opening the lock file of"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(io("locking")(source)),
+    }
+}
+
 /// Whether `key` is within the inclusive bounds `from..=to` (`None`: open).
 fn in_range(key: &[u8], from: Option<&[u8]>, to: Option<&[u8]>) -> bool {
     from.is_none_or(|from| key >= from) && to.is_none_or(|to| key <= to)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_task_directory_is_locked_once_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let task = dir.path().join("app/0_1");
+        let held = super::lock_dir(&task).unwrap();
+        let err = super::lock_dir(&task).unwrap_err().to_string();
+        assert!(err.contains("is in use by another instance"), "{err}");
+        drop(held);
+        super::lock_dir(&task).unwrap();
+    }
 }
 
 /// The behaviour every byte store shares, run against each backend by its tests.
