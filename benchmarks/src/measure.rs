@@ -289,7 +289,7 @@ impl Bench {
         };
         let offsets = self.kafka.offsets_client()?;
         let started = Instant::now();
-        while self.written(&offsets, output)? == 0 {
+        while self.written_now(&offsets, output) == 0 {
             running.check_alive()?;
             ensure!(
                 started.elapsed() < FIRST_OUTPUT,
@@ -364,6 +364,18 @@ impl Bench {
         })
     }
 
+    /// Records in all partitions of `topic` now, or 0 while the broker cannot tell (a new
+    /// topic's leaders may still be moving in): the callers' time limits bound the wait.
+    fn written_now(&self, offsets: &BaseConsumer, topic: &str) -> u64 {
+        match self.written(offsets, topic) {
+            Ok(written) => written,
+            Err(error) => {
+                eprintln!("(end offsets of {topic} not known yet: {error:#})");
+                0
+            }
+        }
+    }
+
     /// Records in all partitions of `topic` now.
     fn written(&self, offsets: &BaseConsumer, topic: &str) -> anyhow::Result<u64> {
         let mut total = 0;
@@ -388,7 +400,7 @@ impl Bench {
         loop {
             running.check_alive()?;
             let stable = first.is_none() && group_stable(&offsets, &running.group);
-            let written = self.written(&offsets, output)?;
+            let written = self.written_now(&offsets, output);
             let now = Instant::now();
             if (stable || written > 0) && first.is_none() {
                 first = Some((now, proc::cpu_seconds(pid)?));

@@ -76,6 +76,11 @@ fn count_words(store: StoreBuilder<String, i64>) {
             ("end".to_string(), 1),
         ]
     );
+    // Every write went to the changelog, in order, on the task's partition.
+    let changelog = driver.create_output_topic::<String, i64>("words-word-counts-changelog");
+    let logged: Vec<(String, i64)> = changelog.read_key_values_to_list();
+    assert_eq!(logged.len(), 7);
+    assert_eq!(logged.last(), Some(&("end".to_string(), 1)));
     let counts = driver
         .key_value_store::<String, i64>("word-counts")
         .expect("the word-count example");
@@ -196,4 +201,80 @@ fn a_store_needs_a_unique_name_and_existing_processors() {
         .add_state_store(StoreBuilder::<String, i64>::key_value("count"), &["count"])
         .unwrap_err();
     assert!(err.to_string().contains("\"count\" is used twice"), "{err}");
+}
+
+#[test]
+fn an_unlogged_store_writes_no_changelog() {
+    let topology = topology(StoreBuilder::key_value("word-counts").logging(false));
+    let driver = driver(&topology);
+    let lines = driver.create_input_topic::<String, String>("lines");
+    lines.pipe_input("l1".into(), "a b".into());
+    let changelog = driver.create_output_topic::<String, i64>("words-word-counts-changelog");
+    assert!(changelog.is_empty());
+    assert!(topology.changelog_topics("words").is_empty());
+}
+
+/// Writes 1 for the key of every record, then deletes it.
+#[derive(Default)]
+struct Forget(Option<KeyValueStore<String, i64>>);
+
+impl Processor<String, String, String, i64> for Forget {
+    fn init(&mut self, ctx: &mut ProcessorContext<String, i64>) -> Result<(), ProcessError> {
+        self.0 = Some(ctx.key_value_store("word-counts")?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        record: Record<String, String>,
+        _: &mut ProcessorContext<String, i64>,
+    ) -> Result<(), ProcessError> {
+        let store = self.0.as_ref().ok_or("not initialised")?;
+        if let Some(key) = &record.key {
+            store.put(key, &1)?;
+            store.delete(key)?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_delete_logs_a_tombstone_with_the_record_timestamp() {
+    let mut builder = StreamsBuilder::new();
+    builder
+        .add_source::<String, String>("lines", &["lines"])
+        .unwrap()
+        .add_processor("forget", Forget::default, &["lines"])
+        .unwrap()
+        .add_state_store(
+            StoreBuilder::<String, i64>::key_value("word-counts"),
+            &["forget"],
+        )
+        .unwrap();
+    let topology = builder.build().unwrap();
+    assert_eq!(
+        topology.changelog_topics("words"),
+        [("words-word-counts-changelog".to_string(), 0)]
+    );
+    let driver = driver(&topology);
+    driver
+        .create_input_topic::<String, String>("lines")
+        .pipe_input_with_timestamp("k".into(), "v".into(), 42);
+    let logged: Vec<(Option<String>, Option<i64>, i64)> = driver
+        .create_output_topic::<String, i64>("words-word-counts-changelog")
+        .read_records_to_list()
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            (Some("k".to_string()), Some(1), 42),
+            (Some("k".to_string()), None, 42)
+        ]
+    );
+    let store = driver
+        .key_value_store::<String, i64>("word-counts")
+        .unwrap();
+    assert_eq!(store.get(&"k".to_string()).unwrap(), None);
 }

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use super::node::Downstream;
 use super::punctuation::Scheduler;
+use super::{OutgoingRecord, RecordCollector};
 use super::{ProcessError, PunctuationType, Record, RecordMetadata, ScheduleId};
-use crate::state::{KeyValueStore, SharedBytesStore, StoreDef, StoreError};
+use crate::header::Headers;
+use crate::state::{ChangeLog, KeyValueStore, SharedBytesStore, StoreDef, StoreError};
 
 /// What the processors of one task share: where the current record came from, the task's
 /// clocks, and its punctuation schedules. Lives on the task's thread.
@@ -24,15 +26,60 @@ pub(crate) struct TaskState {
     pub(crate) dropped: Cell<u64>,
     /// The task's state stores, open, by name.
     pub(crate) stores: RefCell<std::collections::BTreeMap<Arc<str>, OpenStore>>,
+    /// The timestamp of the record being processed, which its store writes are logged with.
+    pub(crate) record_timestamp: Cell<i64>,
 }
 
 /// A store a task has opened.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct OpenStore {
     pub(crate) bytes: SharedBytesStore,
     pub(crate) def: StoreDef,
     /// Its changelog topic, which its serdes are told.
     pub(crate) changelog: Arc<str>,
+    /// Where its writes are logged, when it is logged.
+    pub(crate) logger: Option<Rc<dyn ChangeLog>>,
+}
+
+impl std::fmt::Debug for OpenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenStore")
+            .field("def", &self.def)
+            .field("changelog", &self.changelog)
+            .field("logged", &self.logger.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Logs a task's writes to a store to the store's changelog topic, on the task's partition,
+/// with the timestamp of the record being processed (as Kafka Streams).
+pub(crate) struct Changelogger {
+    pub(crate) store: Arc<str>,
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) collector: Rc<dyn RecordCollector>,
+    pub(crate) task: Rc<TaskState>,
+}
+
+impl ChangeLog for Changelogger {
+    fn log(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+        let headers = Headers::new();
+        self.collector
+            .send(OutgoingRecord {
+                topic: &self.topic,
+                partition: Some(self.partition),
+                key: Some(key),
+                value,
+                timestamp: self.task.record_timestamp.get().max(0),
+                headers: &headers,
+                node: &self.store,
+            })
+            .map_err(|source| StoreError::Changelog {
+                store: self.store.to_string(),
+                topic: self.topic.to_string(),
+                source,
+            })
+    }
 }
 
 impl TaskState {
@@ -45,6 +92,7 @@ impl TaskState {
             scheduler: RefCell::new(Scheduler::default()),
             dropped: Cell::new(0),
             stores: RefCell::new(std::collections::BTreeMap::new()),
+            record_timestamp: Cell::new(-1),
         }
     }
 }
@@ -118,7 +166,10 @@ impl<K, V> ProcessorContext<K, V> {
             .then(|| self.task.stores.borrow().get(name).cloned())
             .flatten();
         match open {
-            Some(open) => open.def.typed(open.bytes, open.changelog),
+            Some(open) => Ok(KeyValueStore::new(
+                open.def.typed(open.bytes, open.changelog)?,
+                open.logger,
+            )),
             None => Err(StoreError::NotConnected {
                 store: name.to_string(),
                 processor: self.name.to_string(),
@@ -145,6 +196,11 @@ impl<K, V> ProcessorContext<K, V> {
     /// The application's `application.id`.
     pub fn application_id(&self) -> &str {
         &self.task.application_id
+    }
+
+    /// Sets the timestamp of the record about to be processed.
+    pub(crate) fn set_record_timestamp(&self, timestamp: i64) {
+        self.task.record_timestamp.set(timestamp);
     }
 
     /// Sets where the record about to be processed came from.

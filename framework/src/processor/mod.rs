@@ -35,7 +35,7 @@ mod source;
 
 pub(crate) use collector::{OutgoingRecord, RecordCollector};
 pub use context::ProcessorContext;
-pub(crate) use context::{Child, OpenStore, TaskState};
+pub(crate) use context::{Changelogger, Child, OpenStore, TaskState};
 pub(crate) use node::{Downstream, NodeHandle, ProcessorNode};
 pub use punctuation::{PunctuationType, ScheduleId};
 pub use record::{Record, RecordMetadata};

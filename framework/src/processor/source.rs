@@ -143,6 +143,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceEntry for SourceNode<K, V> {
             })
         })?;
         ctx.set_record_metadata(Some(metadata));
+        ctx.set_record_timestamp(record.timestamp);
         ctx.forward(record).map_err(SourceError::Process)
     }
 

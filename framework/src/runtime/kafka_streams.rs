@@ -296,6 +296,44 @@ impl KafkaStreams {
         all
     }
 
+    /// Creates internal topic `name` with `count` partitions and `configs` (it may exist
+    /// already, from an earlier run), and waits until its partitions have leaders.
+    fn create_internal_topic(
+        &self,
+        admin: &AdminClient<DefaultClientContext>,
+        probe: &BaseConsumer,
+        name: &str,
+        count: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<(), StartError> {
+        let replication = match self.config.replication_factor() {
+            -1 => TopicReplication::Fixed(-1),
+            n => TopicReplication::Fixed(i32::from(n)),
+        };
+        let mut new_topic = NewTopic::new(name, count, replication);
+        for (key, value) in configs {
+            new_topic = new_topic.set(key, value);
+        }
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let created = futures_executor::block_on(admin.create_topics([&new_topic], &options))
+            .map_err(|e| StartError::InternalTopic {
+                topic: name.to_string(),
+                reason: e.to_string(),
+            })?;
+        for result in created {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => {
+                    return Err(StartError::InternalTopic {
+                        topic: name.to_string(),
+                        reason: code.to_string(),
+                    });
+                }
+            }
+        }
+        wait_for_topic(probe, name, count)
+    }
+
     fn prepare_topics(&self) -> Result<(), StartError> {
         let app = self.config.application_id();
         let probe: BaseConsumer = clients::admin(&self.config, &self.bootstrap)
@@ -330,30 +368,22 @@ impl KafkaStreams {
         for (topic, asked) in self.topology.internal_topics() {
             let name = self.topology.topic_name(topic, app);
             let count = asked.unwrap_or(input_partitions);
-            let replication = match self.config.replication_factor() {
-                -1 => TopicReplication::Fixed(-1),
-                n => TopicReplication::Fixed(i32::from(n)),
-            };
-            let new_topic = NewTopic::new(&name, count, replication);
-            let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-            let created = futures_executor::block_on(admin.create_topics([&new_topic], &options))
-                .map_err(|e| StartError::InternalTopic {
-                topic: name.clone(),
-                reason: e.to_string(),
-            })?;
-            for result in created {
-                match result {
-                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                    Err((_, code)) => {
-                        return Err(StartError::InternalTopic {
-                            topic: name.clone(),
-                            reason: code.to_string(),
-                        });
-                    }
-                }
-            }
-            wait_for_topic(&probe, &name, count)?;
+            self.create_internal_topic(&admin, &probe, &name, count, &[])?;
             partitions.insert(name, count);
+        }
+        // A changelog has a partition per task of the sub-topology that writes it.
+        for (name, sub) in self.topology.changelog_topics(app) {
+            let count = self
+                .topology
+                .subtopologies()
+                .iter()
+                .filter(|s| s.id == sub)
+                .flat_map(|s| &s.source_topics)
+                .filter_map(|t| partitions.get(&self.topology.topic_name(t, app)).copied())
+                .max()
+                .unwrap_or(input_partitions);
+            let compact = [("cleanup.policy", "compact")];
+            self.create_internal_topic(&admin, &probe, &name, count, &compact)?;
         }
         for sub in self.topology.subtopologies() {
             let topics: Vec<String> = sub

@@ -212,7 +212,13 @@ impl Task {
             Some(lock)
         };
         let (sources, nodes) = topology
-            .instantiate(sub, state.clone(), collector.clone(), &task_dir)
+            .instantiate(
+                sub,
+                state.clone(),
+                collector.clone(),
+                &task_dir,
+                id.partition,
+            )
             .map_err(|source| TaskError::Store { task: id, source })?;
         let policy = ErrorPolicy {
             handler: config.deserialization_handler(),

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{
-    InMemoryKeyValueStore, KeyValueStore, RocksDbKeyValueStore, RocksDbMemory, SharedBytesStore,
-    StoreError,
+    InMemoryKeyValueStore, ReadOnlyKeyValueStore, RocksDbKeyValueStore, RocksDbMemory,
+    SharedBytesStore, StoreError,
 };
 use crate::serde::{DefaultSerde, SharedSerde};
 
@@ -161,12 +161,12 @@ impl StoreDef {
         &self,
         bytes: SharedBytesStore,
         topic: Arc<str>,
-    ) -> Result<KeyValueStore<K, V>, StoreError> {
+    ) -> Result<ReadOnlyKeyValueStore<K, V>, StoreError> {
         match self
             .serdes
             .downcast_ref::<(SharedSerde<K>, SharedSerde<V>)>()
         {
-            Some((keys, values)) => Ok(KeyValueStore::new(
+            Some((keys, values)) => Ok(ReadOnlyKeyValueStore::new(
                 bytes,
                 keys.clone(),
                 values.clone(),

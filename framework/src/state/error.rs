@@ -80,4 +80,15 @@ pub enum StoreError {
         /// The task directory.
         path: PathBuf,
     },
+    /// A write could not be logged to the store's changelog topic.
+    #[error("state store {store}: logging to {topic}: {source}")]
+    Changelog {
+        /// The store's name.
+        store: String,
+        /// The changelog topic.
+        topic: String,
+        /// The record collector's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }

@@ -22,7 +22,8 @@ pub use builder::{StoreBackend, StoreBuilder};
 pub use error::StoreError;
 pub use memory::InMemoryKeyValueStore;
 pub use rocksdb::{RocksDbKeyValueStore, RocksDbMemory};
-pub use typed::KeyValueStore;
+pub(crate) use typed::ChangeLog;
+pub use typed::{KeyValueStore, ReadOnlyKeyValueStore};
 
 /// The entries of a scan, in key order: `(key, value)` or the error that ended it.
 pub type KeyValueIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a>;

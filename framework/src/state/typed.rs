@@ -1,15 +1,23 @@
-//! Typed stores over byte stores.
+//! Typed stores over byte stores: a read-only view any thread may query, and the
+//! read-write view of the task that owns the store, whose writes go to its changelog.
 
 use std::fmt;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use super::{SharedBytesStore, StoreError};
 use crate::header::Headers;
 use crate::serde::SharedSerde;
 
-/// A key-value store of `K` to `V`: a byte store and the serdes of its keys and values
-/// (Kafka Streams' `KeyValueStore<K, V>`).
-pub struct KeyValueStore<K, V> {
+/// Where a store's writes are logged: its changelog topic, on the task's partition.
+pub(crate) trait ChangeLog {
+    /// Logs that `key` is now `value` (`None`: deleted, a tombstone).
+    fn log(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError>;
+}
+
+/// A read-only key-value store of `K` to `V` (Kafka Streams' `ReadOnlyKeyValueStore`): what
+/// queries see. `Send + Sync`: it may be read from any thread while its task writes.
+pub struct ReadOnlyKeyValueStore<K, V> {
     inner: SharedBytesStore,
     keys: SharedSerde<K>,
     values: SharedSerde<V>,
@@ -17,7 +25,7 @@ pub struct KeyValueStore<K, V> {
     topic: Arc<str>,
 }
 
-impl<K, V> Clone for KeyValueStore<K, V> {
+impl<K, V> Clone for ReadOnlyKeyValueStore<K, V> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -28,9 +36,9 @@ impl<K, V> Clone for KeyValueStore<K, V> {
     }
 }
 
-impl<K, V> fmt::Debug for KeyValueStore<K, V> {
+impl<K, V> fmt::Debug for ReadOnlyKeyValueStore<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyValueStore")
+        f.debug_struct("ReadOnlyKeyValueStore")
             .field("name", &self.inner.name())
             .field("topic", &self.topic)
             .finish_non_exhaustive()
@@ -40,7 +48,7 @@ impl<K, V> fmt::Debug for KeyValueStore<K, V> {
 /// The typed entries of a scan, in the order of their serialized keys.
 pub type TypedIter<'a, K, V> = Box<dyn Iterator<Item = Result<(K, V), StoreError>> + 'a>;
 
-impl<K: 'static, V: 'static> KeyValueStore<K, V> {
+impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
     /// A typed view of `inner`, its serdes told `topic` (the changelog topic).
     pub fn new(
         inner: SharedBytesStore,
@@ -77,46 +85,6 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
             .get(&key)?
             .map(|bytes| self.value_of(&bytes))
             .transpose()
-    }
-
-    /// Sets `key` to `value`.
-    ///
-    /// # Errors
-    /// When either cannot be serialized or the backend fails.
-    pub fn put(&self, key: &K, value: &V) -> Result<(), StoreError> {
-        let key = self.key_bytes(key)?;
-        let mut bytes = Vec::new();
-        self.values
-            .serialize(&self.topic, &mut Headers::new(), value, &mut bytes)
-            .map_err(|source| self.serde_error("value", source))?;
-        self.inner.put(&key, &bytes)
-    }
-
-    /// Sets `key` to `value` unless it has a value; returns the value it had.
-    ///
-    /// # Errors
-    /// As [`get`](Self::get) and [`put`](Self::put).
-    pub fn put_if_absent(&self, key: &K, value: &V) -> Result<Option<V>, StoreError> {
-        let old = self.get(key)?;
-        if old.is_none() {
-            self.put(key, value)?;
-        }
-        Ok(old)
-    }
-
-    /// Removes `key`; returns the value it had.
-    ///
-    /// # Errors
-    /// As [`get`](Self::get).
-    pub fn delete(&self, key: &K) -> Result<Option<V>, StoreError> {
-        let bytes = self.key_bytes(key)?;
-        let old = self
-            .inner
-            .get(&bytes)?
-            .map(|value| self.value_of(&value))
-            .transpose()?;
-        self.inner.delete(&bytes)?;
-        Ok(old)
     }
 
     /// The entries with `from <= key <= to` (by serialized key), in that order.
@@ -161,6 +129,14 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
         Ok(Box::new(entries))
     }
 
+    fn value_bytes(&self, value: &V) -> Result<Vec<u8>, StoreError> {
+        let mut bytes = Vec::new();
+        self.values
+            .serialize(&self.topic, &mut Headers::new(), value, &mut bytes)
+            .map_err(|source| self.serde_error("value", source))?;
+        Ok(bytes)
+    }
+
     fn key_bytes(&self, key: &K) -> Result<Vec<u8>, StoreError> {
         let mut bytes = Vec::new();
         self.keys
@@ -184,6 +160,101 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     }
 }
 
+/// A key-value store of `K` to `V` as its task's processors use it (Kafka Streams'
+/// `KeyValueStore<K, V>`): reads as [`ReadOnlyKeyValueStore`], and every write also goes to
+/// the store's changelog topic when the store is logged.
+pub struct KeyValueStore<K, V> {
+    view: ReadOnlyKeyValueStore<K, V>,
+    changelog: Option<Rc<dyn ChangeLog>>,
+}
+
+impl<K, V> Clone for KeyValueStore<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            view: self.view.clone(),
+            changelog: self.changelog.clone(),
+        }
+    }
+}
+
+impl<K, V> fmt::Debug for KeyValueStore<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyValueStore")
+            .field("name", &self.view.inner.name())
+            .field("logged", &self.changelog.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: 'static, V: 'static> std::ops::Deref for KeyValueStore<K, V> {
+    type Target = ReadOnlyKeyValueStore<K, V>;
+
+    /// The reads: `get`, `range`, `all`, `approximate_num_entries`.
+    fn deref(&self) -> &Self::Target {
+        &self.view
+    }
+}
+
+impl<K: 'static, V: 'static> KeyValueStore<K, V> {
+    pub(crate) fn new(
+        view: ReadOnlyKeyValueStore<K, V>,
+        changelog: Option<Rc<dyn ChangeLog>>,
+    ) -> Self {
+        Self { view, changelog }
+    }
+
+    /// Sets `key` to `value`.
+    ///
+    /// # Errors
+    /// When either cannot be serialized, the backend fails, or the changelog cannot take
+    /// the write.
+    pub fn put(&self, key: &K, value: &V) -> Result<(), StoreError> {
+        let key = self.view.key_bytes(key)?;
+        let value = self.view.value_bytes(value)?;
+        self.view.inner.put(&key, &value)?;
+        match &self.changelog {
+            Some(log) => log.log(&key, Some(&value)),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets `key` to `value` unless it has a value; returns the value it had.
+    ///
+    /// # Errors
+    /// As [`get`](ReadOnlyKeyValueStore::get) and [`put`](Self::put).
+    pub fn put_if_absent(&self, key: &K, value: &V) -> Result<Option<V>, StoreError> {
+        let old = self.view.get(key)?;
+        if old.is_none() {
+            self.put(key, value)?;
+        }
+        Ok(old)
+    }
+
+    /// Removes `key`; returns the value it had. A logged store writes a tombstone.
+    ///
+    /// # Errors
+    /// As [`put`](Self::put).
+    pub fn delete(&self, key: &K) -> Result<Option<V>, StoreError> {
+        let bytes = self.view.key_bytes(key)?;
+        let old = self
+            .view
+            .inner
+            .get(&bytes)?
+            .map(|value| self.view.value_of(&value))
+            .transpose()?;
+        self.view.inner.delete(&bytes)?;
+        if let Some(log) = &self.changelog {
+            log.log(&bytes, None)?;
+        }
+        Ok(old)
+    }
+
+    /// The read-only view of this store, which may be sent to other threads.
+    pub fn read_only(&self) -> ReadOnlyKeyValueStore<K, V> {
+        self.view.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,12 +262,13 @@ mod tests {
     use crate::state::InMemoryKeyValueStore;
 
     fn store() -> KeyValueStore<String, i64> {
-        KeyValueStore::new(
+        let view = ReadOnlyKeyValueStore::new(
             Arc::new(InMemoryKeyValueStore::new("counts")),
             String::default_serde(),
             i64::default_serde(),
             "app-counts-changelog",
-        )
+        );
+        KeyValueStore::new(view, None)
     }
 
     #[test]

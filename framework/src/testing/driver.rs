@@ -12,7 +12,7 @@ use crate::header::Headers;
 use crate::processor::{OutgoingRecord, ProcessError, RecordCollector};
 use crate::runtime::task::{QueuedRecord, Task, TaskId};
 use crate::serde::DefaultSerde;
-use crate::state::{KeyValueStore, StoreError};
+use crate::state::{ReadOnlyKeyValueStore, StoreError};
 use crate::topology::Topology;
 
 /// A record a sink wrote, as bytes.
@@ -209,7 +209,7 @@ impl TopologyTestDriver {
     pub fn key_value_store<K: 'static, V: 'static>(
         &self,
         name: &str,
-    ) -> Result<KeyValueStore<K, V>, StoreError> {
+    ) -> Result<ReadOnlyKeyValueStore<K, V>, StoreError> {
         let open = self.inner.borrow().tasks.iter().find_map(|t| t.store(name));
         match open {
             Some(open) => open.def.typed(open.bytes, open.changelog),

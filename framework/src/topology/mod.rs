@@ -17,8 +17,15 @@ pub use describe::TopologyDescription;
 use graph::{Graph, NodeId, NodeKind};
 use task_builder::TaskBuilder;
 
-use crate::processor::{NodeHandle, OpenStore, RecordCollector, SourceEntry, TaskState};
-use crate::state::StoreError;
+use crate::processor::{
+    Changelogger, NodeHandle, OpenStore, RecordCollector, SourceEntry, TaskState,
+};
+use crate::state::{ChangeLog, StoreError};
+
+/// The changelog topic of store `store` of application `application_id`.
+pub(crate) fn changelog_topic(application_id: &str, store: &str) -> String {
+    format!("{application_id}-{store}-changelog")
+}
 
 /// A checked, immutable topology, split into sub-topologies: the groups of nodes joined by
 /// edges (topics, not edges, join one sub-topology to the next). Made by
@@ -90,6 +97,20 @@ impl Topology {
         self.graph.topic_name(topic, application_id)
     }
 
+    /// The changelog topics (with the application id) of the logged stores, each with the
+    /// sub-topology whose tasks write it (one partition per task).
+    pub fn changelog_topics(&self, application_id: &str) -> Vec<(String, u32)> {
+        self.subtopologies
+            .iter()
+            .flat_map(|sub| {
+                sub.stores
+                    .iter()
+                    .filter(|name| self.graph.store(name).is_some_and(|d| d.logging))
+                    .map(move |name| (changelog_topic(application_id, name), sub.id))
+            })
+            .collect()
+    }
+
     /// The internal topics (without the application id) and the partition counts asked for.
     pub fn internal_topics(&self) -> Vec<(&str, Option<i32>)> {
         self.graph.internal_topics().collect()
@@ -106,19 +127,30 @@ impl Topology {
         state: Rc<TaskState>,
         collector: Rc<dyn RecordCollector>,
         task_dir: &std::path::Path,
+        partition: i32,
     ) -> Result<TaskNodes, StoreError> {
         for name in &subtopology.stores {
             let Some(def) = self.graph.store(name) else {
                 continue;
             };
             let bytes = def.open(task_dir, None)?;
-            let changelog = format!("{}-{name}-changelog", state.application_id);
+            let changelog: Arc<str> = changelog_topic(&state.application_id, name).into();
+            let logger = def.logging.then(|| {
+                Rc::new(Changelogger {
+                    store: name.clone(),
+                    topic: changelog.clone(),
+                    partition,
+                    collector: collector.clone(),
+                    task: state.clone(),
+                }) as Rc<dyn ChangeLog>
+            });
             state.stores.borrow_mut().insert(
                 name.clone(),
                 OpenStore {
                     bytes,
                     def: def.clone(),
-                    changelog: changelog.into(),
+                    changelog,
+                    logger,
                 },
             );
         }
