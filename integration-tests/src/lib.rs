@@ -554,3 +554,50 @@ impl ProducerContext for DeliveryCounter {
         }
     }
 }
+
+/// A Processor API count of records per key in a logged store, for the state tests.
+pub mod counting {
+    use homa::prelude::*;
+    use homa::processor::{ProcessError, Processor, ProcessorContext, Record};
+    use homa::state::{KeyValueStore, StoreBuilder};
+
+    /// The name of the counts store.
+    pub const STORE: &str = "counts";
+
+    /// Counts records per key in the store [`STORE`]; forwards nothing.
+    #[derive(Debug, Default)]
+    pub struct CountKeys(Option<KeyValueStore<String, i64>>);
+
+    impl Processor<String, String, String, i64> for CountKeys {
+        fn init(&mut self, ctx: &mut ProcessorContext<String, i64>) -> Result<(), ProcessError> {
+            self.0 = Some(ctx.key_value_store(STORE)?);
+            Ok(())
+        }
+
+        fn process(
+            &mut self,
+            record: Record<String, String>,
+            _: &mut ProcessorContext<String, i64>,
+        ) -> Result<(), ProcessError> {
+            let store = self.0.as_ref().ok_or("not initialised")?;
+            if let Some(key) = &record.key {
+                let count = store.get(key)?.unwrap_or(0) + 1;
+                store.put(key, &count)?;
+            }
+            Ok(())
+        }
+    }
+
+    /// The topology: `input` into [`CountKeys`] over a RocksDB store [`STORE`].
+    ///
+    /// # Errors
+    /// None expected; the builder's errors are passed on.
+    pub fn topology(input: &str) -> Result<Topology, homa::topology::TopologyError> {
+        let mut builder = StreamsBuilder::new();
+        builder
+            .add_source::<String, String>("in", &[input])?
+            .add_processor("count", CountKeys::default, &["in"])?
+            .add_state_store(StoreBuilder::<String, i64>::key_value(STORE), &["count"])?;
+        builder.build()
+    }
+}

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use homa::prelude::*;
-use homa::processor::{ProcessError, Processor, ProcessorContext, Record};
 use homa::runtime::KafkaStreams;
-use homa::state::{KeyValueStore, StoreBuilder};
+use homa_integration_tests::counting;
 use homa_integration_tests::{TIMEOUT, kafka, unique_name};
 use rdkafka::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
@@ -18,41 +17,12 @@ use rdkafka::client::DefaultClientContext;
 const RECORDS: usize = 2_000;
 const KEYS: usize = 40;
 
-/// Counts records per key in the store `counts`.
-#[derive(Default)]
-struct CountKeys(Option<KeyValueStore<String, i64>>);
-
-impl Processor<String, String, String, i64> for CountKeys {
-    fn init(&mut self, ctx: &mut ProcessorContext<String, i64>) -> Result<(), ProcessError> {
-        self.0 = Some(ctx.key_value_store("counts")?);
-        Ok(())
-    }
-
-    fn process(
-        &mut self,
-        record: Record<String, String>,
-        _: &mut ProcessorContext<String, i64>,
-    ) -> Result<(), ProcessError> {
-        let store = self.0.as_ref().ok_or("not initialised")?;
-        if let Some(key) = &record.key {
-            let count = store.get(key)?.unwrap_or(0) + 1;
-            store.put(key, &count)?;
-        }
-        Ok(())
-    }
-}
-
 #[test]
 fn every_store_write_lands_in_a_compacted_changelog() -> anyhow::Result<()> {
     let kafka = kafka();
     let input = kafka.create_topic("keyed", 4)?;
     let app = unique_name("counting");
-    let mut builder = StreamsBuilder::new();
-    builder
-        .add_source::<String, String>("in", &[input.as_str()])?
-        .add_processor("count", CountKeys::default, &["in"])?
-        .add_state_store(StoreBuilder::<String, i64>::key_value("counts"), &["count"])?;
-    let topology = builder.build()?;
+    let topology = counting::topology(&input)?;
 
     let records: Vec<(String, String)> = (0..RECORDS)
         .map(|i| (format!("key-{}", i % KEYS), i.to_string()))
@@ -72,7 +42,7 @@ fn every_store_write_lands_in_a_compacted_changelog() -> anyhow::Result<()> {
     let mut streams = KafkaStreams::new(&topology, config)?;
     streams.start()?;
 
-    let changelog = format!("{app}-counts-changelog");
+    let changelog = format!("{app}-{}-changelog", counting::STORE);
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let written: i64 = kafka.end_offsets(&changelog, 4)?.iter().sum();

@@ -58,7 +58,8 @@ pub(crate) struct Changelogger {
     pub(crate) topic: Arc<str>,
     pub(crate) partition: i32,
     pub(crate) collector: Rc<dyn RecordCollector>,
-    pub(crate) task: Rc<TaskState>,
+    /// Weak: the task's state holds its stores, and so this logger.
+    pub(crate) task: std::rc::Weak<TaskState>,
 }
 
 impl ChangeLog for Changelogger {
@@ -70,7 +71,10 @@ impl ChangeLog for Changelogger {
                 partition: Some(self.partition),
                 key: Some(key),
                 value,
-                timestamp: self.task.record_timestamp.get().max(0),
+                timestamp: self
+                    .task
+                    .upgrade()
+                    .map_or(0, |task| task.record_timestamp.get().max(0)),
                 headers: &headers,
                 node: &self.store,
             })

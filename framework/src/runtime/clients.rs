@@ -54,6 +54,33 @@ pub(crate) fn consumer(config: &StreamsConfig, bootstrap: &str, thread: usize) -
     client
 }
 
+/// The restore consumer of stream thread `thread`: partitions assigned by hand, the
+/// consumer settings otherwise.
+pub(crate) fn restore_consumer(
+    config: &StreamsConfig,
+    bootstrap: &str,
+    thread: usize,
+) -> ClientConfig {
+    let defaults = [
+        ("queued.min.messages", "10000"),
+        ("fetch.queue.backoff.ms", "10"),
+    ];
+    let id = format!(
+        "{}-StreamThread-{thread}-restore-consumer",
+        config.client_id()
+    );
+    let mut client = client(&defaults, config.consumer_settings(), bootstrap, id);
+    // librdkafka assigns partitions only to a consumer with a group; this one never joins
+    // it (no subscribe) and never commits.
+    let group = format!("{}-StreamThread-{thread}-restore", config.client_id());
+    client
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false");
+    client
+}
+
 /// The producer of stream thread `thread`, with Java's partitioner, so a key lands where
 /// Kafka Streams (and any Java producer) would put it.
 pub(crate) fn producer(config: &StreamsConfig, bootstrap: &str, thread: usize) -> ClientConfig {

@@ -1,5 +1,6 @@
 //! The record collector of a stream thread: a Kafka producer.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -10,10 +11,26 @@ use rdkafka::{ClientContext, Message};
 
 use crate::processor::{OutgoingRecord, ProcessError, RecordCollector};
 
+/// How changelog topics end (`<application.id>-<store>-changelog`).
+const CHANGELOG_SUFFIX: &str = "-changelog";
+
 /// Remembers the first failed delivery, so the next flush fails the thread with it.
 #[derive(Debug, Default)]
 pub(crate) struct Deliveries {
     first_error: Mutex<Option<String>>,
+    /// The last offset acknowledged of each changelog partition, for checkpoints.
+    changelogs: Mutex<BTreeMap<(String, i32), i64>>,
+}
+
+impl Deliveries {
+    /// The last offset acknowledged of changelog `topic`'s `partition`, if any.
+    pub(crate) fn produced(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.changelogs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(topic.to_string(), partition))
+            .copied()
+    }
 }
 
 impl ClientContext for Deliveries {}
@@ -22,6 +39,18 @@ impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, (): ()) {
+        if let Ok(message) = result
+            && message.topic().ends_with(CHANGELOG_SUFFIX)
+        {
+            let mut changelogs = self
+                .changelogs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let last = changelogs
+                .entry((message.topic().to_string(), message.partition()))
+                .or_insert(-1);
+            *last = (*last).max(message.offset());
+        }
         if let Err((error, message)) = result {
             let mut first = self
                 .first_error

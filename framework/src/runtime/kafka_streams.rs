@@ -12,6 +12,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::metrics::Metrics;
 use super::{clients, stream_thread};
 use crate::config::{ConfigError, StreamsConfig};
 use crate::topology::Topology;
@@ -90,6 +91,7 @@ struct Shared {
     shutdown: AtomicBool,
     /// Stream threads whose partitions are being (re)assigned.
     rebalancing: std::sync::atomic::AtomicUsize,
+    metrics: Mutex<Metrics>,
 }
 
 impl Shared {
@@ -170,6 +172,7 @@ impl KafkaStreams {
                 handler: Mutex::new(None),
                 shutdown: AtomicBool::new(false),
                 rebalancing: std::sync::atomic::AtomicUsize::new(0),
+                metrics: Mutex::new(Metrics::default()),
             }),
             threads: Vec::new(),
         })
@@ -194,6 +197,15 @@ impl KafkaStreams {
             .handler
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(handler));
+    }
+
+    /// What the instance has done so far: restorations, for now.
+    pub fn metrics(&self) -> Metrics {
+        self.shared
+            .metrics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The current state.
@@ -242,6 +254,7 @@ impl KafkaStreams {
                         &bootstrap,
                         &shared.shutdown,
                         on_rebalance,
+                        &shared.metrics,
                     );
                     if let Err(message) = outcome {
                         let error = StreamThreadError {

@@ -7,8 +7,11 @@
 mod clients;
 mod collector;
 mod kafka_streams;
+mod metrics;
+mod restore;
 mod stream_thread;
 pub(crate) mod task;
 
 pub use kafka_streams::{KafkaStreams, StartError, State, StreamThreadError};
+pub use metrics::Metrics;
 pub use task::{TaskError, TaskId};

@@ -10,11 +10,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers as _};
-use rdkafka::producer::BaseProducer;
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::clients;
 use super::collector::{Deliveries, KafkaCollector, flush};
+use super::metrics::Metrics;
+use super::restore;
 use super::task::{QueuedRecord, Task, TaskId};
 use crate::config::StreamsConfig;
 use crate::header::Headers;
@@ -132,6 +134,7 @@ pub(crate) fn run(
     bootstrap: &str,
     shutdown: &AtomicBool,
     on_rebalance: OnRebalance,
+    metrics: &Mutex<Metrics>,
 ) -> Result<(), String> {
     let producer: Arc<BaseProducer<Deliveries>> = Arc::new(
         clients::producer(config, bootstrap, index)
@@ -168,6 +171,8 @@ pub(crate) fn run(
     let mut processed: BTreeMap<Partition, i64> = BTreeMap::new();
     let mut committed: BTreeMap<Partition, i64> = BTreeMap::new();
     let mut last_commit = Instant::now();
+    // Made when a task first has stores to restore.
+    let mut restorer: Option<BaseConsumer> = None;
 
     let outcome = (|| -> Result<(), String> {
         while !shutdown.load(Ordering::Relaxed) {
@@ -187,13 +192,24 @@ pub(crate) fn run(
             let revoked = std::mem::take(&mut *lock(&consumer.context().revoked));
             if !revoked.is_empty() {
                 let gone: BTreeSet<i32> = revoked.iter().map(|(_, p)| *p).collect();
+                let mut failed = None;
                 tasks.retain(|id, task| {
                     let keep = !gone.contains(&id.partition);
                     if !keep {
+                        // The revocation flushed and committed: the stores are as far as
+                        // their changelogs, which the checkpoint records.
+                        if let Err(e) =
+                            task.checkpoint(|t, p| producer.context().produced(t, p), true)
+                        {
+                            failed.get_or_insert(e.to_string());
+                        }
                         task.close();
                     }
                     keep
                 });
+                if let Some(error) = failed {
+                    return Err(error);
+                }
                 for partition in &revoked {
                     processed.remove(partition);
                     committed.remove(partition);
@@ -226,7 +242,20 @@ pub(crate) fn run(
                             now_ms(),
                             config.state_dir(),
                         );
-                        entry.insert(task.map_err(|e| e.to_string())?)
+                        let mut task = task.map_err(|e| e.to_string())?;
+                        // Its stores catch up with their changelogs before it processes.
+                        if !task.logged_stores().is_empty() {
+                            if restorer.is_none() {
+                                let consumer = clients::restore_consumer(config, bootstrap, index)
+                                    .create()
+                                    .map_err(|e| format!("creating the restore consumer: {e}"))?;
+                                restorer = Some(consumer);
+                            }
+                            if let Some(restorer) = &restorer {
+                                restore::restore(&mut task, restorer, metrics, shutdown)?;
+                            }
+                        }
+                        entry.insert(task)
                     }
                 };
                 task.add_records(shared_topic, first.partition(), run.iter().map(queued));
@@ -247,16 +276,32 @@ pub(crate) fn run(
             producer.poll(Duration::ZERO);
             if last_commit.elapsed() >= config.commit_interval() {
                 commit(&consumer, &producer, &processed, &mut committed)?;
+                checkpoint(&mut tasks, &producer, false)?;
                 last_commit = Instant::now();
             }
         }
-        commit(&consumer, &producer, &processed, &mut committed)
+        commit(&consumer, &producer, &processed, &mut committed)?;
+        checkpoint(&mut tasks, &producer, true)
     })();
     for task in tasks.values_mut() {
         task.close();
     }
     consumer.unsubscribe();
     outcome
+}
+
+/// After a commit, the checkpoints of the tasks' stores (`force`: whether or not they moved
+/// much).
+fn checkpoint(
+    tasks: &mut BTreeMap<TaskId, Task>,
+    producer: &BaseProducer<Deliveries>,
+    force: bool,
+) -> Result<(), String> {
+    for task in tasks.values_mut() {
+        task.checkpoint(|t, p| producer.context().produced(t, p), force)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// At-least-once commit: flush the producer, then commit what was processed since the last

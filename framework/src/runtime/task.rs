@@ -12,6 +12,7 @@ use crate::processor::{
     DeserializationError, NodeHandle, OutgoingRecord, ProcessError, PunctuationType, RawRecord,
     RecordCollector, SourceEntry, SourceError, TaskState,
 };
+use crate::state::checkpoint;
 use crate::topology::{Subtopology, Topology};
 
 /// Names a task: sub-topology and partition, shown as `0_3` as in Kafka Streams.
@@ -121,6 +122,27 @@ pub(crate) struct Task {
     counts: TaskCounts,
     /// The lock of the task's directory while it has stores open there.
     _dir_lock: Option<std::fs::File>,
+    /// The task's directory: its stores and checkpoint.
+    dir: std::path::PathBuf,
+    /// The changelog offsets of the last checkpoint (read at start, then as written).
+    checkpointed: checkpoint::Offsets,
+    /// The next changelog offset each logged store is known to reflect, from its restore.
+    restored: BTreeMap<Arc<str>, i64>,
+}
+
+/// A checkpoint is written when a changelog has moved this far since the last one (or the
+/// task closes), as Kafka Streams does under at-least-once: flushing RocksDB on every commit
+/// would make many small files.
+const CHECKPOINT_DELTA: i64 = 10_000;
+
+/// A logged store of a task, to restore.
+pub(crate) struct LoggedStore {
+    pub(crate) name: Arc<str>,
+    pub(crate) changelog: Arc<str>,
+    pub(crate) bytes: crate::state::SharedBytesStore,
+    /// Where restoring starts: the checkpoint's offset of a persistent store, else none
+    /// (the changelog's beginning).
+    pub(crate) start: Option<i64>,
 }
 
 /// How a task treats records it cannot read.
@@ -182,6 +204,9 @@ impl Task {
             collector: policy.collector,
             counts: TaskCounts::default(),
             _dir_lock: None,
+            dir: std::path::PathBuf::new(),
+            checkpointed: checkpoint::Offsets::new(),
+            restored: BTreeMap::new(),
         }
     }
 
@@ -204,12 +229,15 @@ impl Task {
         ));
         // A task's stores live in `<state.dir>/<application.id>/<task>`, as Kafka Streams'.
         let task_dir = state_dir.join(config.application_id()).join(id.to_string());
-        let dir_lock = if sub.stores.is_empty() {
-            None
+        let store_error = |source| TaskError::Store { task: id, source };
+        let (dir_lock, checkpointed) = if sub.stores.is_empty() {
+            (None, checkpoint::Offsets::new())
         } else {
-            let lock = crate::state::lock_dir(&task_dir)
-                .map_err(|source| TaskError::Store { task: id, source })?;
-            Some(lock)
+            let lock = crate::state::lock_dir(&task_dir).map_err(store_error)?;
+            (
+                Some(lock),
+                checkpoint::read(&task_dir).map_err(store_error)?,
+            )
         };
         let (sources, nodes) = topology
             .instantiate(
@@ -218,8 +246,9 @@ impl Task {
                 collector.clone(),
                 &task_dir,
                 id.partition,
+                &checkpointed,
             )
-            .map_err(|source| TaskError::Store { task: id, source })?;
+            .map_err(store_error)?;
         let policy = ErrorPolicy {
             handler: config.deserialization_handler(),
             dead_letter_topic: config.dead_letter_queue_topic().map(Arc::from),
@@ -227,6 +256,8 @@ impl Task {
         };
         let mut task = Self::new(id, state, sources, nodes, policy);
         task._dir_lock = dir_lock;
+        task.dir = task_dir;
+        task.checkpointed = checkpointed;
         task.init()?;
         Ok(task)
     }
@@ -430,10 +461,77 @@ impl Task {
     }
 
     /// Calls `close` on every processor.
+    /// The task's id.
+    pub(crate) fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The task's logged stores, with where their restore starts.
+    pub(crate) fn logged_stores(&self) -> Vec<LoggedStore> {
+        self.state
+            .stores
+            .borrow()
+            .iter()
+            .filter(|(_, open)| open.def.logging)
+            .map(|(name, open)| {
+                let persistent = open.bytes.persistent();
+                let key = (open.changelog.to_string(), self.id.partition);
+                LoggedStore {
+                    name: name.clone(),
+                    changelog: open.changelog.clone(),
+                    bytes: open.bytes.clone(),
+                    start: self.checkpointed.get(&key).copied().filter(|_| persistent),
+                }
+            })
+            .collect()
+    }
+
+    /// Records that the store logged to `changelog` reflects it up to `next` (exclusive).
+    pub(crate) fn set_restored(&mut self, changelog: Arc<str>, next: i64) {
+        self.restored.insert(changelog, next);
+    }
+
+    /// After a commit: flushes the task's persistent logged stores and writes the checkpoint
+    /// of their changelog offsets (`produced` gives the last offset written to a changelog
+    /// partition), when a changelog moved [`CHECKPOINT_DELTA`] since the last one, or
+    /// always with `force` (a closing task).
+    pub(crate) fn checkpoint(
+        &mut self,
+        produced: impl Fn(&str, i32) -> Option<i64>,
+        force: bool,
+    ) -> Result<(), TaskError> {
+        let stores = self.logged_stores();
+        let mut offsets = checkpoint::Offsets::new();
+        for store in stores.iter().filter(|s| s.bytes.persistent()) {
+            let next = produced(&store.changelog, self.id.partition)
+                .map(|offset| offset + 1)
+                .or_else(|| self.restored.get(&store.changelog).copied());
+            if let Some(next) = next {
+                offsets.insert((store.changelog.to_string(), self.id.partition), next);
+            }
+        }
+        let moved = offsets.iter().any(|(key, next)| {
+            next - self.checkpointed.get(key).copied().unwrap_or(0) >= CHECKPOINT_DELTA
+        });
+        if offsets.is_empty() || offsets == self.checkpointed || !(force || moved) {
+            return Ok(());
+        }
+        let task = self.id;
+        let store_error = |source| TaskError::Store { task, source };
+        for store in &stores {
+            store.bytes.flush().map_err(store_error)?;
+        }
+        checkpoint::write(&self.dir, &offsets).map_err(store_error)?;
+        self.checkpointed = offsets;
+        Ok(())
+    }
+
     pub(crate) fn close(&mut self) {
         for (_, node) in &self.nodes {
             node.close();
         }
+        // The stores close when the last handle goes: the processors' go with the task.
+        self.state.stores.borrow_mut().clear();
     }
 }
 

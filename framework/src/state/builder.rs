@@ -156,6 +156,20 @@ impl StoreDef {
         })
     }
 
+    /// Removes what the store keeps on disk for a task whose directory is `task_dir`.
+    pub(crate) fn wipe(&self, task_dir: &Path) -> Result<(), StoreError> {
+        let dir = task_dir.join("rocksdb").join(&*self.name);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io {
+                store: self.name.to_string(),
+                path: dir,
+                operation: "wiping the store",
+                source: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The typed view of `bytes`, if `(K, V)` are the store's types.
     pub(crate) fn typed<K: 'static, V: 'static>(
         &self,

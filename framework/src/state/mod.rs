@@ -10,6 +10,7 @@
 //! `Send + Sync` handle, which is why the byte stores take `&self`.
 
 mod builder;
+pub mod checkpoint;
 mod error;
 mod memory;
 mod rocksdb;

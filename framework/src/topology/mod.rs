@@ -128,20 +128,26 @@ impl Topology {
         collector: Rc<dyn RecordCollector>,
         task_dir: &std::path::Path,
         partition: i32,
+        checkpointed: &crate::state::checkpoint::Offsets,
     ) -> Result<TaskNodes, StoreError> {
         for name in &subtopology.stores {
             let Some(def) = self.graph.store(name) else {
                 continue;
             };
-            let bytes = def.open(task_dir, None)?;
             let changelog: Arc<str> = changelog_topic(&state.application_id, name).into();
+            // A logged store without a checkpoint may hold anything (a crash before the
+            // first commit): it starts empty and its changelog rebuilds it.
+            if def.logging && !checkpointed.contains_key(&(changelog.to_string(), partition)) {
+                def.wipe(task_dir)?;
+            }
+            let bytes = def.open(task_dir, None)?;
             let logger = def.logging.then(|| {
                 Rc::new(Changelogger {
                     store: name.clone(),
                     topic: changelog.clone(),
                     partition,
                     collector: collector.clone(),
-                    task: state.clone(),
+                    task: Rc::downgrade(&state),
                 }) as Rc<dyn ChangeLog>
             });
             state.stores.borrow_mut().insert(
