@@ -1,7 +1,10 @@
 //! The names most topologies use: `use homa::prelude::*;`.
 
 pub use crate::config::StreamsConfig;
-pub use crate::dsl::{Consumed, KStream, Produced, Repartitioned, StreamsBuilder};
+pub use crate::dsl::{
+    Consumed, Grouped, KGroupedStream, KStream, KTable, Materialized, Produced, Repartitioned,
+    StreamsBuilder,
+};
 pub use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 pub use crate::runtime::KafkaStreams;
 pub use crate::serde::Json;

@@ -4,7 +4,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::{Consumed, KStream, Produced};
+use super::ktable::TableSource;
+use super::{Consumed, KStream, KTable, Materialized, Produced};
 use crate::processor::{Processor, SinkTopic};
 use crate::serde::DefaultSerde;
 use crate::state::StoreBuilder;
@@ -84,6 +85,29 @@ impl DslState {
             Some(output),
             build,
         )
+    }
+
+    /// Adds a processor as [`add_processor`](Self::add_processor) does, with `store`
+    /// connected to it.
+    pub(crate) fn add_processor_with_store<P, KIn, VIn, KOut, VOut, SK, SV>(
+        &mut self,
+        name: &str,
+        parents: &[NodeId],
+        factory: impl Fn() -> P + Send + Sync + 'static,
+        store: StoreBuilder<SK, SV>,
+    ) -> Result<NodeId, TopologyError>
+    where
+        P: Processor<KIn, VIn, KOut, VOut>,
+        KIn: 'static,
+        VIn: 'static,
+        KOut: 'static,
+        VOut: 'static,
+        SK: 'static,
+        SV: 'static,
+    {
+        let node = self.add_processor(name, parents, factory)?;
+        self.graph.add_store(store.into_def(), &[name])?;
+        Ok(node)
     }
 
     /// Adds a sink writing `(K, V)` records to `topic` (or to the topic chosen per record)
@@ -204,6 +228,44 @@ impl StreamsBuilder {
             }
         };
         KStream::new(self.state.clone(), node)
+    }
+
+    /// The table of `topic`: the latest value of each key, kept in the store `materialized`
+    /// describes (deletes by tombstone), read with the default serdes of `K` and `V`.
+    ///
+    /// ```
+    /// # use homa::prelude::*;
+    /// let mut builder = StreamsBuilder::new();
+    /// let prices: KTable<String, f64> = builder.table("prices", Materialized::as_("prices-by-item"));
+    /// prices.to_stream().to("price-updates");
+    /// assert!(builder.build().is_ok());
+    /// ```
+    pub fn table<K, V>(&mut self, topic: &str, materialized: Materialized<K, V>) -> KTable<K, V>
+    where
+        K: DefaultSerde + Clone,
+        V: DefaultSerde + Clone,
+    {
+        let stream = self.stream::<K, V>(topic);
+        let mut state = self.state.borrow_mut();
+        let store_name = match materialized.name() {
+            Some(name) => name.to_string(),
+            None => state.name(&format!("{topic}-STATE-STORE")),
+        };
+        let store = materialized.into_store(store_name);
+        let store_name: Arc<str> = store.name().into();
+        let processor_store = store_name.clone();
+        let name = state.name("KTABLE-SOURCE");
+        let factory = move || TableSource::<K, V> {
+            store_name: processor_store.clone(),
+            store: None,
+        };
+        let node = state
+            .add_processor_with_store(&name, &[stream.node()], factory, store)
+            .unwrap_or_else(|e| {
+                state.errors.push(e);
+                stream.node()
+            });
+        KTable::new(self.state.clone(), node, Some(store_name))
     }
 
     /// Adds a source named `name` reading `topics`, with the default serdes of `K` and `V`.

@@ -3,8 +3,12 @@
 
 mod builder;
 mod kstream;
+mod ktable;
+mod materialized;
 mod options;
 
 pub use builder::StreamsBuilder;
-pub use kstream::{BranchedKStream, KStream, Repartitioned};
+pub use kstream::{BranchedKStream, KGroupedStream, KStream, Repartitioned};
+pub use ktable::KTable;
+pub use materialized::{Grouped, Materialized};
 pub use options::{Consumed, Produced};

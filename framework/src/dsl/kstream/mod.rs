@@ -14,6 +14,7 @@
 
 mod filter;
 mod flat_map_values;
+mod group;
 mod map;
 mod map_values;
 mod merge;
@@ -22,6 +23,7 @@ mod repartition;
 mod split;
 mod to;
 
+pub use group::KGroupedStream;
 pub use repartition::Repartitioned;
 pub use split::BranchedKStream;
 
@@ -70,6 +72,11 @@ impl<K: 'static, V: 'static> KStream<K, V> {
             node,
             _records: PhantomData,
         }
+    }
+
+    /// The node that forwards this stream's records.
+    pub(crate) fn node(&self) -> NodeId {
+        self.node
     }
 
     /// Adds a processor made by `factory` under this stream's node, named `PREFIX-<n>`.

@@ -1,0 +1,225 @@
+//! `group_by_key`, `group_by` and the aggregations of a grouped stream: `count`, `reduce`,
+//! `aggregate`, each into a `KTable` materialized by a state store.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::{KStream, Repartitioned};
+use crate::dsl::ktable::{Change, KTable};
+use crate::dsl::{Grouped, Materialized};
+use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
+use crate::serde::DefaultSerde;
+use crate::state::KeyValueStore;
+
+/// A stream grouped by key, ready to aggregate (Kafka Streams' `KGroupedStream`).
+pub struct KGroupedStream<K, V> {
+    stream: KStream<K, V>,
+    /// Whether the key was chosen anew, so records must move to the partition of their key.
+    repartition: bool,
+    grouped: Grouped,
+}
+
+impl<K, V> fmt::Debug for KGroupedStream<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KGroupedStream")
+            .field("stream", &self.stream)
+            .field("repartition", &self.repartition)
+            .field("grouped", &self.grouped)
+            .finish()
+    }
+}
+
+impl<K: 'static, V: 'static> KStream<K, V> {
+    /// The records grouped by their key, for an aggregation. The key is the one the records
+    /// were read with, so they are in the right partitions already.
+    pub fn group_by_key(&self) -> KGroupedStream<K, V> {
+        KGroupedStream {
+            stream: self.clone(),
+            repartition: false,
+            grouped: Grouped::default(),
+        }
+    }
+
+    /// The records grouped by `selector(key, value)`. The aggregation that follows first
+    /// sends them through a repartition topic, so that each key's records meet in one task;
+    /// [`group_by_with`](Self::group_by_with) names it.
+    pub fn group_by<KR: Clone + 'static>(
+        &self,
+        selector: impl Fn(Option<&K>, &V) -> KR + Send + Sync + 'static,
+    ) -> KGroupedStream<KR, V>
+    where
+        V: Clone,
+    {
+        self.group_by_with(selector, Grouped::default())
+    }
+
+    /// [`group_by`](Self::group_by) with its repartition topic named by `grouped`.
+    pub fn group_by_with<KR: Clone + 'static>(
+        &self,
+        selector: impl Fn(Option<&K>, &V) -> KR + Send + Sync + 'static,
+        grouped: Grouped,
+    ) -> KGroupedStream<KR, V>
+    where
+        V: Clone,
+    {
+        KGroupedStream {
+            stream: self.select_key(selector),
+            repartition: true,
+            grouped,
+        }
+    }
+}
+
+/// One step of an aggregation: the new aggregate of a key from a value and the old one.
+type Step<K, V, VA> = Arc<dyn Fn(&K, &V, Option<VA>) -> VA + Send + Sync>;
+
+impl<K, V> KGroupedStream<K, V>
+where
+    K: DefaultSerde + Clone,
+    V: DefaultSerde + Clone,
+{
+    /// The number of records of each key.
+    pub fn count(&self) -> KTable<K, i64> {
+        self.count_with(Materialized::default())
+    }
+
+    /// [`count`](Self::count) into the store `materialized` describes.
+    pub fn count_with(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
+        self.aggregated(materialized, Arc::new(|_, _, old| old.unwrap_or(0) + 1))
+    }
+
+    /// Each key's values combined with `reducer(aggregate, value)`; the first value of a key
+    /// is its first aggregate.
+    pub fn reduce(&self, reducer: impl Fn(&V, &V) -> V + Send + Sync + 'static) -> KTable<K, V> {
+        self.reduce_with(reducer, Materialized::default())
+    }
+
+    /// [`reduce`](Self::reduce) into the store `materialized` describes.
+    pub fn reduce_with(
+        &self,
+        reducer: impl Fn(&V, &V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<K, V> {
+        self.aggregated(
+            materialized,
+            Arc::new(move |_, value, old| match old {
+                Some(old) => reducer(&old, value),
+                None => value.clone(),
+            }),
+        )
+    }
+
+    /// Each key's values folded with `aggregator(key, value, aggregate)`, starting from
+    /// `initializer()`.
+    pub fn aggregate<VA: DefaultSerde + Clone>(
+        &self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        aggregator: impl Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
+    ) -> KTable<K, VA> {
+        self.aggregate_with(initializer, aggregator, Materialized::default())
+    }
+
+    /// [`aggregate`](Self::aggregate) into the store `materialized` describes.
+    pub fn aggregate_with<VA: DefaultSerde + Clone>(
+        &self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        aggregator: impl Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<K, VA> {
+        self.aggregated(
+            materialized,
+            Arc::new(move |key, value, old| {
+                aggregator(key, value, old.unwrap_or_else(&initializer))
+            }),
+        )
+    }
+
+    fn aggregated<VA: DefaultSerde + Clone>(
+        &self,
+        materialized: Materialized<K, VA>,
+        step: Step<K, V, VA>,
+    ) -> KTable<K, VA> {
+        let store_name = match materialized.name() {
+            Some(name) => name.to_string(),
+            None => self
+                .stream
+                .state
+                .borrow_mut()
+                .name("KSTREAM-AGGREGATE-STATE-STORE"),
+        };
+        let input = if self.repartition {
+            // Named as Kafka Streams names it: by the grouping, else by the store.
+            let name = self
+                .grouped
+                .name
+                .clone()
+                .unwrap_or_else(|| store_name.clone());
+            self.stream.repartition(Repartitioned::as_(&name))
+        } else {
+            self.stream.clone()
+        };
+        let store = materialized.into_store(store_name.clone());
+        let store_name: Arc<str> = store.name().into();
+        let processor_store = store_name.clone();
+        let node = {
+            let mut state = input.state.borrow_mut();
+            let name = state.name("KSTREAM-AGGREGATE");
+            let factory = move || Aggregate {
+                store_name: processor_store.clone(),
+                store: None,
+                step: step.clone(),
+            };
+            state
+                .add_processor_with_store(&name, &[input.node], factory, store)
+                .unwrap_or_else(|e| {
+                    state.errors.push(e);
+                    input.node
+                })
+        };
+        KTable::new(input.state.clone(), node, Some(store_name))
+    }
+}
+
+/// Applies an aggregation step to each record, keeps the aggregate in its store and forwards
+/// the change.
+struct Aggregate<K, V, VA> {
+    store_name: Arc<str>,
+    store: Option<KeyValueStore<K, VA>>,
+    step: Step<K, V, VA>,
+}
+
+impl<K, V, VA> Processor<K, V, K, Change<VA>> for Aggregate<K, V, VA>
+where
+    K: Clone + 'static,
+    V: 'static,
+    VA: Clone + 'static,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
+        self.store = Some(ctx.key_value_store(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<K, Change<VA>>,
+    ) -> Result<(), ProcessError> {
+        let store = self
+            .store
+            .as_ref()
+            .ok_or("the aggregation's store is not open")?;
+        let (Some(key), Some(value)) = (&record.key, &record.value) else {
+            // As Kafka Streams: a record without a key or a value has nothing to add.
+            ctx.drop_record("an aggregation needs a key and a value");
+            return Ok(());
+        };
+        let old = store.get(key)?;
+        let new = (self.step)(key, value, old.clone());
+        store.put(key, &new)?;
+        let change = Change {
+            new: Some(new),
+            old,
+        };
+        ctx.forward(record.with_value(Some(change)))
+    }
+}

@@ -1,0 +1,142 @@
+//! `Materialized` and `Grouped`: how an aggregation or a table keeps its state, and how a
+//! grouping names its repartition.
+
+use std::fmt;
+
+use crate::serde::{DefaultSerde, SharedSerde};
+use crate::state::{StoreBackend, StoreBuilder};
+
+/// How a table or aggregation materializes its state store (Kafka Streams' `Materialized`):
+/// the store's name (which also names its changelog and makes it queryable), backend, serdes,
+/// and whether it is logged and cached.
+pub struct Materialized<K, V> {
+    name: Option<String>,
+    backend: StoreBackend,
+    logging: bool,
+    caching: bool,
+    keys: Option<SharedSerde<K>>,
+    values: Option<SharedSerde<V>>,
+}
+
+impl<K, V> Default for Materialized<K, V> {
+    fn default() -> Self {
+        Self {
+            name: None,
+            backend: StoreBackend::RocksDb,
+            logging: true,
+            caching: true,
+            keys: None,
+            values: None,
+        }
+    }
+}
+
+impl<K, V> fmt::Debug for Materialized<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Materialized")
+            .field("name", &self.name)
+            .field("backend", &self.backend)
+            .field("logging", &self.logging)
+            .field("caching", &self.caching)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> Materialized<K, V> {
+    /// A store named `name`: its changelog is `<application.id>-<name>-changelog`, and
+    /// queries find it by this name. Name stores, so that a change elsewhere in the topology
+    /// does not rename their state.
+    pub fn as_(name: &str) -> Self {
+        Self {
+            name: Some(name.to_string()),
+            ..Self::default()
+        }
+    }
+
+    /// An unnamed store (a generated name) with these serdes.
+    pub fn with(keys: SharedSerde<K>, values: SharedSerde<V>) -> Self {
+        Self {
+            keys: Some(keys),
+            values: Some(values),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the key serde (default: the key type's).
+    #[must_use]
+    pub fn with_key_serde(mut self, keys: SharedSerde<K>) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Sets the value serde (default: the value type's).
+    #[must_use]
+    pub fn with_value_serde(mut self, values: SharedSerde<V>) -> Self {
+        self.values = Some(values);
+        self
+    }
+
+    /// Keeps the store in memory instead of RocksDB.
+    #[must_use]
+    pub fn in_memory(mut self) -> Self {
+        self.backend = StoreBackend::InMemory;
+        self
+    }
+
+    /// No changelog: the store is not restored after a restart or a move.
+    #[must_use]
+    pub fn with_logging_disabled(mut self) -> Self {
+        self.logging = false;
+        self
+    }
+
+    /// Writes go to the record cache first (the default).
+    #[must_use]
+    pub fn with_caching_enabled(mut self) -> Self {
+        self.caching = true;
+        self
+    }
+
+    /// Every write goes to the store and downstream at once.
+    #[must_use]
+    pub fn with_caching_disabled(mut self) -> Self {
+        self.caching = false;
+        self
+    }
+
+    /// The store's name, if given.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+impl<K: DefaultSerde, V: DefaultSerde> Materialized<K, V> {
+    /// The store it describes, named `name` unless it has a name of its own.
+    pub(crate) fn into_store(self, name: String) -> StoreBuilder<K, V> {
+        let keys = self.keys.unwrap_or_else(K::default_serde);
+        let values = self.values.unwrap_or_else(V::default_serde);
+        let store = StoreBuilder::with_serdes(self.name.unwrap_or(name), keys, values)
+            .logging(self.logging)
+            .caching(self.caching);
+        match self.backend {
+            StoreBackend::InMemory => store.in_memory(),
+            _ => store.persistent(),
+        }
+    }
+}
+
+/// How a grouping names its repartition topic (Kafka Streams' `Grouped`).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Grouped {
+    pub(crate) name: Option<String>,
+}
+
+impl Grouped {
+    /// A grouping whose repartition topic is `<application.id>-<name>-repartition`.
+    pub fn as_(name: &str) -> Self {
+        Self {
+            name: Some(name.to_string()),
+        }
+    }
+}

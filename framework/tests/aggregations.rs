@@ -1,0 +1,184 @@
+//! Tables and aggregations on the test driver: the word count of the state API, tables
+//! from topics with tombstones, table filters and mapped values, reduce and aggregate, and
+//! records an aggregation cannot use (null keys) dropped with a count.
+
+use homa::prelude::*;
+use homa::testing::TopologyTestDriver;
+
+fn driver(builder: &StreamsBuilder) -> TopologyTestDriver {
+    let topology = builder.build().expect("a valid topology");
+    let config = StreamsConfig::builder()
+        .application_id("agg")
+        .build()
+        .expect("a valid config");
+    TopologyTestDriver::new(&topology, config).expect("a driver")
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Store {
+    city: String,
+}
+
+#[test]
+fn word_count_with_the_state_api() {
+    let mut builder = StreamsBuilder::new();
+    let counts: KTable<String, i64> = builder
+        .stream::<String, String>("words")
+        .flat_map_values(|line| {
+            line.split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .group_by_with(|_k, word| word.clone(), Grouped::as_("by-word"))
+        .count_with(Materialized::as_("word-counts"));
+    counts.to_stream().to("word-counts-out");
+    assert_eq!(counts.queryable_store_name(), Some("word-counts"));
+    let stores: KTable<String, Json<Store>> =
+        builder.table("stores", Materialized::as_("stores-by-id"));
+    stores.to_stream().to("stores-out");
+
+    let topology = builder.build().unwrap();
+    assert_eq!(topology.internal_topics(), [("by-word-repartition", None)]);
+    let changelogs: Vec<String> = topology
+        .changelog_topics("agg")
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(
+        changelogs,
+        ["agg-word-counts-changelog", "agg-stores-by-id-changelog"]
+    );
+
+    let driver = driver(&builder);
+    let words = driver.create_input_topic::<String, String>("words");
+    words.pipe_input("a".into(), "the cat the hat".into());
+    words.pipe_input("b".into(), "the end".into());
+    let out = driver.create_output_topic::<String, i64>("word-counts-out");
+    assert_eq!(
+        out.read_key_values_to_list(),
+        [
+            ("the".to_string(), 1),
+            ("cat".to_string(), 1),
+            ("the".to_string(), 2),
+            ("hat".to_string(), 1),
+            ("the".to_string(), 3),
+            ("end".to_string(), 1),
+        ]
+    );
+    let store = driver
+        .key_value_store::<String, i64>("word-counts")
+        .unwrap();
+    assert_eq!(store.get(&"the".to_string()).unwrap(), Some(3));
+    let all: Vec<(String, i64)> = store.all().unwrap().map(Result::unwrap).collect();
+    assert_eq!(all.len(), 4);
+    let some: Vec<String> = store
+        .range(&"cat".to_string(), &"hat".to_string())
+        .unwrap()
+        .map(|e| e.unwrap().0)
+        .collect();
+    assert_eq!(some, ["cat", "end", "hat"]);
+
+    // A table: the latest row per key; a tombstone deletes it and goes on as one.
+    let input = driver.create_input_topic::<String, Json<Store>>("stores");
+    let row = |city: &str| Json(Store { city: city.into() });
+    input.pipe_input("s1".into(), row("Lyon"));
+    input.pipe_input("s2".into(), row("Oslo"));
+    input.pipe_input("s1".into(), row("Porto"));
+    input.pipe_bytes(Some(b"s2"), None, 0);
+    let rows = driver
+        .key_value_store::<String, Json<Store>>("stores-by-id")
+        .unwrap();
+    assert_eq!(rows.get(&"s1".to_string()).unwrap(), Some(row("Porto")));
+    assert_eq!(rows.get(&"s2".to_string()).unwrap(), None);
+    let updates = driver
+        .create_output_topic::<String, Json<Store>>("stores-out")
+        .read_records_to_list();
+    let values: Vec<Option<String>> = updates
+        .into_iter()
+        .map(|r| r.value.map(|s| s.0.city))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            Some("Lyon".to_string()),
+            Some("Oslo".to_string()),
+            Some("Porto".to_string()),
+            None
+        ]
+    );
+}
+
+#[test]
+fn reduce_and_aggregate_per_key_and_drop_null_keys_with_a_count() {
+    let mut builder = StreamsBuilder::new();
+    let amounts = builder.stream::<String, i64>("amounts");
+    amounts
+        .group_by_key()
+        .reduce(|a, b| *a.max(b))
+        .to_stream()
+        .to("max");
+    amounts
+        .group_by_key()
+        .aggregate_with(
+            || 0_i64,
+            |_k, v, sum| sum + v,
+            Materialized::as_("sums").in_memory(),
+        )
+        .to_stream()
+        .to("sums");
+    let driver = driver(&builder);
+    let input = driver.create_input_topic::<String, i64>("amounts");
+    input.pipe_input("x".into(), 5);
+    input.pipe_input("y".into(), 1);
+    input.pipe_input("x".into(), 3);
+    input.pipe_input("x".into(), 9);
+    // A null key has no group: dropped, counted.
+    input.pipe_bytes(None, Some(&7_i64.to_be_bytes()), 0);
+    let max = driver.create_output_topic::<String, i64>("max");
+    assert_eq!(
+        max.read_key_values_to_list(),
+        [
+            ("x".to_string(), 5),
+            ("y".to_string(), 1),
+            ("x".to_string(), 5),
+            ("x".to_string(), 9)
+        ]
+    );
+    let sums = driver.key_value_store::<String, i64>("sums").unwrap();
+    assert_eq!(sums.get(&"x".to_string()).unwrap(), Some(17));
+    assert_eq!(
+        driver.dropped_records(),
+        2,
+        "the null key, once per aggregation"
+    );
+}
+
+#[test]
+fn table_filter_and_map_values_follow_each_row() {
+    let mut builder = StreamsBuilder::new();
+    builder
+        .table::<String, i64>("stock", Materialized::as_("stock"))
+        .filter(|_k, units| *units > 0)
+        .map_values(|units| format!("{units} in stock"))
+        .to_stream()
+        .to("available");
+    let driver = driver(&builder);
+    let stock = driver.create_input_topic::<String, i64>("stock");
+    stock.pipe_input("pen".into(), 3);
+    stock.pipe_input("cup".into(), 0);
+    stock.pipe_input("pen".into(), 0);
+    let out = driver.create_output_topic::<String, String>("available");
+    let rows: Vec<(Option<String>, Option<String>)> = out
+        .read_records_to_list()
+        .into_iter()
+        .map(|r| (r.key, r.value))
+        .collect();
+    // The cup never matched: nothing. The pen stopped matching: a delete.
+    assert_eq!(
+        rows,
+        [
+            (Some("pen".to_string()), Some("3 in stock".to_string())),
+            (Some("pen".to_string()), None)
+        ]
+    );
+}
