@@ -182,3 +182,29 @@ fn table_filter_and_map_values_follow_each_row() {
         ]
     );
 }
+
+#[test]
+fn a_stream_becomes_a_table_of_its_latest_values() {
+    let mut builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("status")
+        .to_table_with(Materialized::as_("latest-status"))
+        .to_stream()
+        .to("status-changes");
+    let driver = driver(&builder);
+    let input = driver.create_input_topic::<String, String>("status");
+    input.pipe_input("a".into(), "up".into());
+    input.pipe_input("b".into(), "up".into());
+    input.pipe_input("a".into(), "down".into());
+    input.pipe_bytes(Some(b"b"), None, 0);
+    let latest = driver
+        .key_value_store::<String, String>("latest-status")
+        .unwrap();
+    assert_eq!(
+        latest.get(&"a".to_string()).unwrap().as_deref(),
+        Some("down")
+    );
+    assert_eq!(latest.get(&"b".to_string()).unwrap(), None);
+    let changes = driver.create_output_topic::<String, String>("status-changes");
+    assert_eq!(changes.queue_size(), 4);
+}

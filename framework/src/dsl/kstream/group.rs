@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{KStream, Repartitioned};
-use crate::dsl::ktable::{Change, KTable};
+use crate::dsl::ktable::{Change, KTable, TableSource};
 use crate::dsl::{Grouped, Materialized};
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 use crate::serde::DefaultSerde;
@@ -67,6 +67,38 @@ impl<K: 'static, V: 'static> KStream<K, V> {
             repartition: true,
             grouped,
         }
+    }
+}
+
+impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
+    /// The stream as a table: the latest value of each key (a tombstone deletes it), kept in
+    /// a store with a generated name.
+    pub fn to_table(&self) -> KTable<K, V> {
+        self.to_table_with(Materialized::default())
+    }
+
+    /// [`to_table`](Self::to_table) into the store `materialized` describes.
+    pub fn to_table_with(&self, materialized: Materialized<K, V>) -> KTable<K, V> {
+        let mut state = self.state.borrow_mut();
+        let store_name = match materialized.name() {
+            Some(name) => name.to_string(),
+            None => state.name("KSTREAM-TOTABLE-STATE-STORE"),
+        };
+        let store = materialized.into_store(store_name);
+        let store_name: Arc<str> = store.name().into();
+        let processor_store = store_name.clone();
+        let name = state.name("KSTREAM-TOTABLE");
+        let factory = move || TableSource::<K, V> {
+            store_name: processor_store.clone(),
+            store: None,
+        };
+        let node = state
+            .add_processor_with_store(&name, &[self.node], factory, store)
+            .unwrap_or_else(|e| {
+                state.errors.push(e);
+                self.node
+            });
+        KTable::new(self.state.clone(), node, Some(store_name))
     }
 }
 
