@@ -1,6 +1,7 @@
 //! A Processor API count over a logged RocksDB store, run by `KafkaStreams` against the real
 //! broker: the application creates the store's changelog topic (compacted, a partition per
-//! task) and every write lands in it, on the partition of the task that made it.
+//! task) and every write lands in it, on the partition of the task that made it; queries
+//! of the running instance read the store across its tasks.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -55,7 +56,19 @@ fn every_store_write_lands_in_a_compacted_changelog() -> anyhow::Result<()> {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The instance answers queries of the store across its four tasks.
+    let counts = streams.store::<String, i64>(counting::STORE)?;
+    assert_eq!(
+        counts.get(&"key-7".to_string())?,
+        Some((RECORDS / KEYS) as i64)
+    );
+    let all: Vec<(String, i64)> = counts.all()?.collect::<Result<_, _>>()?;
+    assert_eq!(all.len(), KEYS);
+    assert!(all.iter().all(|(_, n)| *n == (RECORDS / KEYS) as i64));
+    assert!(streams.store::<String, i64>("nope").is_err());
     streams.close(Duration::from_secs(30));
+    // Closed, its tasks' stores are gone: a query says so.
+    assert!(counts.get(&"key-7".to_string()).is_err());
 
     // The last count logged for each key is its number of records, and a key's writes are
     // all on one partition: that of its task.

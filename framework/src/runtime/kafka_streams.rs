@@ -12,9 +12,11 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::instance::Instance;
 use super::metrics::Metrics;
 use super::{clients, stream_thread};
 use crate::config::{ConfigError, StreamsConfig};
+use crate::state::{ReadOnlyKeyValueStore, StoreError};
 use crate::topology::Topology;
 
 /// The life of a `KafkaStreams` instance, as Kafka Streams names it.
@@ -91,7 +93,7 @@ struct Shared {
     shutdown: AtomicBool,
     /// Stream threads whose partitions are being (re)assigned.
     rebalancing: std::sync::atomic::AtomicUsize,
-    metrics: Mutex<Metrics>,
+    instance: Instance,
 }
 
 impl Shared {
@@ -172,7 +174,7 @@ impl KafkaStreams {
                 handler: Mutex::new(None),
                 shutdown: AtomicBool::new(false),
                 rebalancing: std::sync::atomic::AtomicUsize::new(0),
-                metrics: Mutex::new(Metrics::default()),
+                instance: Instance::default(),
             }),
             threads: Vec::new(),
         })
@@ -201,11 +203,27 @@ impl KafkaStreams {
 
     /// What the instance has done so far: restorations, for now.
     pub fn metrics(&self) -> Metrics {
-        self.shared
-            .metrics
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.shared.instance.metrics()
+    }
+
+    /// A read-only view of the key-value store `name` across this instance's tasks (Kafka
+    /// Streams' interactive queries): `get`, `range`, `all`, `approximate_num_entries` over
+    /// the partitions this instance has. Ask again after a rebalance.
+    ///
+    /// # Errors
+    /// [`StoreError::Unknown`] when the topology has no such store,
+    /// [`StoreError::NotAvailable`] while no local task has it (not running, rebalancing),
+    /// [`StoreError::WrongTypes`] when `(K, V)` are not its types.
+    pub fn store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyKeyValueStore<K, V>, StoreError> {
+        if !self.topology.has_store(name) {
+            return Err(StoreError::Unknown {
+                store: name.to_string(),
+            });
+        }
+        self.shared.instance.store(name)
     }
 
     /// The current state.
@@ -254,7 +272,7 @@ impl KafkaStreams {
                         &bootstrap,
                         &shared.shutdown,
                         on_rebalance,
-                        &shared.metrics,
+                        &shared.instance,
                     );
                     if let Err(message) = outcome {
                         let error = StreamThreadError {

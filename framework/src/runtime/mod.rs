@@ -6,6 +6,7 @@
 
 mod clients;
 mod collector;
+mod instance;
 mod kafka_streams;
 mod metrics;
 mod restore;

@@ -15,7 +15,7 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::clients;
 use super::collector::{Deliveries, KafkaCollector, flush};
-use super::metrics::Metrics;
+use super::instance::Instance;
 use super::restore;
 use super::task::{QueuedRecord, Task, TaskId};
 use crate::config::StreamsConfig;
@@ -134,7 +134,7 @@ pub(crate) fn run(
     bootstrap: &str,
     shutdown: &AtomicBool,
     on_rebalance: OnRebalance,
-    metrics: &Mutex<Metrics>,
+    instance: &Instance,
 ) -> Result<(), String> {
     let producer: Arc<BaseProducer<Deliveries>> = Arc::new(
         clients::producer(config, bootstrap, index)
@@ -203,6 +203,7 @@ pub(crate) fn run(
                         {
                             failed.get_or_insert(e.to_string());
                         }
+                        instance.deregister(*id);
                         task.close();
                     }
                     keep
@@ -252,9 +253,10 @@ pub(crate) fn run(
                                 restorer = Some(consumer);
                             }
                             if let Some(restorer) = &restorer {
-                                restore::restore(&mut task, restorer, metrics, shutdown)?;
+                                restore::restore(&mut task, restorer, &instance.metrics, shutdown)?;
                             }
                         }
+                        instance.register(id, task.queryable_stores());
                         entry.insert(task)
                     }
                 };
@@ -283,7 +285,8 @@ pub(crate) fn run(
         commit(&consumer, &producer, &processed, &mut committed)?;
         checkpoint(&mut tasks, &producer, true)
     })();
-    for task in tasks.values_mut() {
+    for (id, task) in &mut tasks {
+        instance.deregister(*id);
         task.close();
     }
     consumer.unsubscribe();

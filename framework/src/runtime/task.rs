@@ -486,6 +486,23 @@ impl Task {
             .collect()
     }
 
+    /// The task's stores, as queries reach them.
+    pub(crate) fn queryable_stores(&self) -> Vec<(Arc<str>, super::instance::QueryableStore)> {
+        self.state
+            .stores
+            .borrow()
+            .iter()
+            .map(|(name, open)| {
+                let store = super::instance::QueryableStore {
+                    bytes: open.bytes.clone(),
+                    def: open.def.clone(),
+                    changelog: open.changelog.clone(),
+                };
+                (name.clone(), store)
+            })
+            .collect()
+    }
+
     /// Records that the store logged to `changelog` reflects it up to `next` (exclusive).
     pub(crate) fn set_restored(&mut self, changelog: Arc<str>, next: i64) {
         self.restored.insert(changelog, next);

@@ -91,4 +91,26 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// A query tried to write.
+    #[error("state store {store}: a query's view is read-only")]
+    ReadOnly {
+        /// The store's name.
+        store: String,
+    },
+    /// A store of a query's view closed: its partition moved to another thread or
+    /// instance, or the instance is closing. Ask for the store again.
+    #[error("state store {store}: a task's store closed (its partition moved); query again")]
+    Moved {
+        /// The store's name.
+        store: String,
+    },
+    /// No local task has the store now: the instance is not running, rebalancing, or has no
+    /// partition of it.
+    #[error(
+        "state store {store} is not available on this instance now (not running, rebalancing, or no local partition)"
+    )]
+    NotAvailable {
+        /// The store's name.
+        store: String,
+    },
 }

@@ -11,6 +11,7 @@
 
 mod builder;
 pub mod checkpoint;
+mod composite;
 mod error;
 mod memory;
 mod rocksdb;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 pub(crate) use builder::StoreDef;
 pub use builder::{StoreBackend, StoreBuilder};
+pub(crate) use composite::CompositeBytesStore;
 pub use error::StoreError;
 pub use memory::InMemoryKeyValueStore;
 pub use rocksdb::{RocksDbKeyValueStore, RocksDbMemory};

@@ -116,6 +116,11 @@ impl Topology {
         self.graph.internal_topics().collect()
     }
 
+    /// Whether the topology has a state store named `name`.
+    pub(crate) fn has_store(&self, name: &str) -> bool {
+        self.graph.store(name).is_some()
+    }
+
     pub(crate) fn subtopologies(&self) -> &[Subtopology] {
         &self.subtopologies
     }

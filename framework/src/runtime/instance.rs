@@ -1,0 +1,73 @@
+//! What an instance's stream threads share with it: its metrics and the stores its tasks
+//! have open, for queries.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::metrics::Metrics;
+use super::task::TaskId;
+use crate::state::{
+    CompositeBytesStore, ReadOnlyKeyValueStore, SharedBytesStore, StoreDef, StoreError,
+};
+
+/// A store a task has open, as queries reach it.
+#[derive(Debug, Clone)]
+pub(crate) struct QueryableStore {
+    pub(crate) bytes: SharedBytesStore,
+    pub(crate) def: StoreDef,
+    pub(crate) changelog: Arc<str>,
+}
+
+/// The instance's side of its stream threads.
+#[derive(Debug, Default)]
+pub(crate) struct Instance {
+    pub(crate) metrics: Mutex<Metrics>,
+    /// The stores of the running tasks, by store name and task.
+    stores: Mutex<BTreeMap<Arc<str>, BTreeMap<TaskId, QueryableStore>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Instance {
+    /// Makes the stores of task `task` queryable (once it has restored them).
+    pub(crate) fn register(&self, task: TaskId, stores: Vec<(Arc<str>, QueryableStore)>) {
+        let mut all = lock(&self.stores);
+        for (name, store) in stores {
+            all.entry(name).or_default().insert(task, store);
+        }
+    }
+
+    /// Forgets the stores of task `task` (closing, or moving away).
+    pub(crate) fn deregister(&self, task: TaskId) {
+        let mut all = lock(&self.stores);
+        for tasks in all.values_mut() {
+            tasks.remove(&task);
+        }
+        all.retain(|_, tasks| !tasks.is_empty());
+    }
+
+    /// The local tasks' stores named `name`, read as one.
+    pub(crate) fn store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyKeyValueStore<K, V>, StoreError> {
+        let all = lock(&self.stores);
+        let Some(first) = all.get(name).and_then(|tasks| tasks.values().next()) else {
+            return Err(StoreError::NotAvailable {
+                store: name.to_string(),
+            });
+        };
+        let bytes: Vec<SharedBytesStore> = all
+            .get(name)
+            .map(|tasks| tasks.values().map(|s| s.bytes.clone()).collect())
+            .unwrap_or_default();
+        let composite: SharedBytesStore = Arc::new(CompositeBytesStore::new(name, &bytes));
+        first.def.typed(composite, first.changelog.clone())
+    }
+
+    pub(crate) fn metrics(&self) -> Metrics {
+        lock(&self.metrics).clone()
+    }
+}
