@@ -202,6 +202,37 @@ impl Kafka {
             .collect()
     }
 
+    /// The offsets consumer group `group` has committed for partitions `0..partitions` of
+    /// `topic` (-1 where it has none), looked up without joining the group.
+    pub fn committed_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+        partitions: i32,
+    ) -> anyhow::Result<Vec<i64>> {
+        let consumer: BaseConsumer = self
+            .client_config()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .context("creating a consumer")?;
+        let mut list = TopicPartitionList::new();
+        for p in 0..partitions {
+            list.add_partition(topic, p);
+        }
+        let committed = consumer
+            .committed_offsets(list, TIMEOUT)
+            .with_context(|| format!("committed offsets of {group} on {topic}"))?;
+        Ok(committed
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                Offset::Offset(at) => at,
+                _ => -1,
+            })
+            .collect())
+    }
+
     /// A client for [`end_offsets`](Self::end_offsets)-style look-ups; keep one for calls in
     /// a loop.
     pub fn offsets_client(&self) -> anyhow::Result<BaseConsumer> {
@@ -557,12 +588,24 @@ impl ProducerContext for DeliveryCounter {
 
 /// A Processor API count of records per key in a logged store, for the state tests.
 pub mod counting {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use anyhow::Context;
     use homa::prelude::*;
     use homa::processor::{ProcessError, Processor, ProcessorContext, Record};
     use homa::state::{KeyValueStore, StoreBuilder};
+    use rdkafka::Message;
+
+    use super::{kafka, unique_name};
 
     /// The name of the counts store.
     pub const STORE: &str = "counts";
+    /// Distinct keys of a batch.
+    pub const KEYS: usize = 40;
+    /// Records of a batch: each key `BATCH / KEYS` times.
+    pub const BATCH: usize = 2_000;
 
     /// Counts records per key in the store [`STORE`]; forwards nothing.
     #[derive(Debug, Default)]
@@ -599,5 +642,110 @@ pub mod counting {
             .add_processor("count", CountKeys::default, &["in"])?
             .add_state_store(StoreBuilder::<String, i64>::key_value(STORE), &["count"])?;
         builder.build()
+    }
+
+    /// The last value of each key of a topic of big-endian `i64` counts (a count changelog).
+    ///
+    /// # Errors
+    /// When the topic cannot be read, or holds a tombstone or a value of another size.
+    pub fn last_counts(topic: &str, partitions: i32) -> anyhow::Result<BTreeMap<String, i64>> {
+        let mut last = BTreeMap::new();
+        kafka().read_to_end(topic, partitions, |message| {
+            let key = String::from_utf8(message.key().unwrap_or_default().to_vec())?;
+            let value = message
+                .payload()
+                .context("a tombstone in a count changelog")?;
+            last.insert(key, i64::from_be_bytes(value.try_into()?));
+            Ok(())
+        })?;
+        Ok(last)
+    }
+
+    /// A counting application on a fresh 4-partition input topic.
+    #[derive(Debug)]
+    pub struct CountApp {
+        /// The input topic.
+        pub input: String,
+        /// The application id.
+        pub id: String,
+        /// The store's changelog topic.
+        pub changelog: String,
+        /// Its topology.
+        pub topology: Topology,
+    }
+
+    impl CountApp {
+        /// A new application, its id starting with `prefix`.
+        ///
+        /// # Errors
+        /// When the input topic cannot be made.
+        pub fn new(prefix: &str) -> anyhow::Result<Self> {
+            let input = kafka().create_topic(&format!("{prefix}-in"), 4)?;
+            let id = unique_name(prefix);
+            Ok(Self {
+                topology: topology(&input)?,
+                changelog: format!("{id}-{STORE}-changelog"),
+                input,
+                id,
+            })
+        }
+
+        /// Produces batch number `batch`: [`BATCH`] records over [`KEYS`] keys.
+        ///
+        /// # Errors
+        /// When a record is not acknowledged.
+        pub fn produce(&self, batch: usize) -> anyhow::Result<()> {
+            let records: Vec<(String, String)> = (0..BATCH)
+                .map(|i| (format!("key-{}", i % KEYS), format!("{batch}-{i}")))
+                .collect();
+            kafka().produce(
+                &self.input,
+                records.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )?;
+            Ok(())
+        }
+
+        /// A started instance with its state in `state`.
+        ///
+        /// # Errors
+        /// When it cannot start.
+        pub fn instance(&self, state: &Path) -> anyhow::Result<KafkaStreams> {
+            let config = StreamsConfig::builder()
+                .application_id(&self.id)
+                .bootstrap_servers(kafka().bootstrap_servers())
+                .state_dir(state)
+                .commit_interval(Duration::from_millis(200))
+                .set("consumer.session.timeout.ms", "10000")
+                .build()?;
+            let mut streams = KafkaStreams::new(&self.topology, config)?;
+            streams.set_uncaught_error_handler(|e| eprintln!("stream thread failed: {e}"));
+            streams.start()?;
+            Ok(streams)
+        }
+
+        /// Records in the changelog now (0 until the application has made it).
+        pub fn changelog_records(&self) -> i64 {
+            kafka()
+                .end_offsets(&self.changelog, 4)
+                .map_or(0, |ends| ends.iter().sum())
+        }
+
+        /// The last count of each key in the changelog.
+        ///
+        /// # Errors
+        /// As [`last_counts`].
+        pub fn counts(&self) -> anyhow::Result<BTreeMap<String, i64>> {
+            last_counts(&self.changelog, 4)
+        }
+    }
+
+    /// Records `streams` has restored into [`STORE`].
+    pub fn restored(streams: &KafkaStreams) -> u64 {
+        streams
+            .metrics()
+            .restored_records
+            .get(STORE)
+            .copied()
+            .unwrap_or(0)
     }
 }

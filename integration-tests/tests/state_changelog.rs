@@ -7,52 +7,28 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use homa::prelude::*;
-use homa::runtime::KafkaStreams;
-use homa_integration_tests::counting;
-use homa_integration_tests::{TIMEOUT, kafka, unique_name};
+use homa_integration_tests::counting::{self, BATCH, CountApp, KEYS};
+use homa_integration_tests::{TIMEOUT, kafka};
 use rdkafka::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 
-const RECORDS: usize = 2_000;
-const KEYS: usize = 40;
+const RECORDS: usize = BATCH;
 
 #[test]
 fn every_store_write_lands_in_a_compacted_changelog() -> anyhow::Result<()> {
     let kafka = kafka();
-    let input = kafka.create_topic("keyed", 4)?;
-    let app = unique_name("counting");
-    let topology = counting::topology(&input)?;
-
-    let records: Vec<(String, String)> = (0..RECORDS)
-        .map(|i| (format!("key-{}", i % KEYS), i.to_string()))
-        .collect();
-    kafka.produce(
-        &input,
-        records.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    )?;
-
+    let app = CountApp::new("counting")?;
+    app.produce(0)?;
     let state = tempfile::tempdir()?;
-    let config = StreamsConfig::builder()
-        .application_id(&app)
-        .bootstrap_servers(kafka.bootstrap_servers())
-        .state_dir(state.path())
-        .commit_interval(Duration::from_millis(200))
-        .build()?;
-    let mut streams = KafkaStreams::new(&topology, config)?;
-    streams.start()?;
-
-    let changelog = format!("{app}-{}-changelog", counting::STORE);
+    let mut streams = app.instance(state.path())?;
+    let changelog = app.changelog.clone();
     let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let written: i64 = kafka.end_offsets(&changelog, 4)?.iter().sum();
-        if written >= RECORDS as i64 {
-            break;
-        }
+    while app.changelog_records() < RECORDS as i64 {
         ensure!(
             Instant::now() < deadline,
-            "{changelog} has {written} of {RECORDS} records after {TIMEOUT:?}"
+            "{changelog} has {} of {RECORDS} records after {TIMEOUT:?}",
+            app.changelog_records()
         );
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -42,6 +42,8 @@ struct Rebalancer {
     /// The last offset processed of each assigned partition, published before each poll.
     processed: Mutex<BTreeMap<Partition, i64>>,
     revoked: Mutex<Vec<Partition>>,
+    /// Partitions assigned by the last rebalance, whose tasks the loop makes.
+    assigned: Mutex<Vec<Partition>>,
     error: Mutex<Option<String>>,
 }
 
@@ -53,7 +55,13 @@ impl ClientContext for Rebalancer {}
 
 impl ConsumerContext for Rebalancer {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(_) = rebalance {
+        if let Rebalance::Assign(partitions) = rebalance {
+            lock(&self.assigned).extend(
+                partitions
+                    .elements()
+                    .iter()
+                    .map(|e| (Arc::from(e.topic()), e.partition())),
+            );
             (self.on_rebalance)(true);
         }
     }
@@ -146,6 +154,7 @@ pub(crate) fn run(
         producer: producer.clone(),
         processed: Mutex::new(BTreeMap::new()),
         revoked: Mutex::new(Vec::new()),
+        assigned: Mutex::new(Vec::new()),
         error: Mutex::new(None),
     };
     let consumer: BaseConsumer<Rebalancer> = clients::consumer(config, bootstrap, index)
@@ -171,8 +180,16 @@ pub(crate) fn run(
     let mut processed: BTreeMap<Partition, i64> = BTreeMap::new();
     let mut committed: BTreeMap<Partition, i64> = BTreeMap::new();
     let mut last_commit = Instant::now();
-    // Made when a task first has stores to restore.
-    let mut restorer: Option<BaseConsumer> = None;
+    let mut factory = TaskFactory {
+        index,
+        topology,
+        config,
+        bootstrap,
+        collector: collector.clone(),
+        instance,
+        shutdown,
+        restorer: None,
+    };
 
     let outcome = (|| -> Result<(), String> {
         while !shutdown.load(Ordering::Relaxed) {
@@ -216,6 +233,21 @@ pub(crate) fn run(
                     committed.remove(partition);
                 }
             }
+            // As Kafka Streams: a task is made (and its stores restored) on assignment, so
+            // its state is ready, and queryable, before its first record.
+            let assigned = std::mem::take(&mut *lock(&consumer.context().assigned));
+            for (topic, partition) in assigned {
+                let Some(&(sub, _)) = readers.get(&*topic) else {
+                    continue;
+                };
+                let id = TaskId {
+                    subtopology: topology.subtopologies()[sub].id,
+                    partition,
+                };
+                if let Entry::Vacant(entry) = tasks.entry(id) {
+                    entry.insert(factory.create(id, sub)?);
+                }
+            }
             // A fetch gives runs of records of one partition: each run is queued at once.
             for run in
                 batch.chunk_by(|a, b| a.partition() == b.partition() && a.topic() == b.topic())
@@ -232,33 +264,7 @@ pub(crate) fn run(
                 };
                 let task = match tasks.entry(id) {
                     Entry::Occupied(entry) => entry.into_mut(),
-                    Entry::Vacant(entry) => {
-                        let sub = &topology.subtopologies()[sub];
-                        let task = Task::build(
-                            id,
-                            topology,
-                            sub,
-                            config,
-                            &collector,
-                            now_ms(),
-                            config.state_dir(),
-                        );
-                        let mut task = task.map_err(|e| e.to_string())?;
-                        // Its stores catch up with their changelogs before it processes.
-                        if !task.logged_stores().is_empty() {
-                            if restorer.is_none() {
-                                let consumer = clients::restore_consumer(config, bootstrap, index)
-                                    .create()
-                                    .map_err(|e| format!("creating the restore consumer: {e}"))?;
-                                restorer = Some(consumer);
-                            }
-                            if let Some(restorer) = &restorer {
-                                restore::restore(&mut task, restorer, &instance.metrics, shutdown)?;
-                            }
-                        }
-                        instance.register(id, task.queryable_stores());
-                        entry.insert(task)
-                    }
+                    Entry::Vacant(entry) => entry.insert(factory.create(id, sub)?),
                 };
                 task.add_records(shared_topic, first.partition(), run.iter().map(queued));
             }
@@ -291,6 +297,51 @@ pub(crate) fn run(
     }
     consumer.unsubscribe();
     outcome
+}
+
+/// Makes a stream thread's tasks: builds one, restores its stores from their changelogs,
+/// then makes them queryable.
+struct TaskFactory<'a> {
+    index: usize,
+    topology: &'a Topology,
+    config: &'a StreamsConfig,
+    bootstrap: &'a str,
+    collector: Rc<dyn RecordCollector>,
+    instance: &'a Instance,
+    shutdown: &'a AtomicBool,
+    /// Made when a task first has stores to restore.
+    restorer: Option<BaseConsumer>,
+}
+
+impl TaskFactory<'_> {
+    /// Task `id` of sub-topology number `sub`, its stores restored.
+    fn create(&mut self, id: TaskId, sub: usize) -> Result<Task, String> {
+        let subtopology = &self.topology.subtopologies()[sub];
+        let mut task = Task::build(
+            id,
+            self.topology,
+            subtopology,
+            self.config,
+            &self.collector,
+            now_ms(),
+            self.config.state_dir(),
+        )
+        .map_err(|e| e.to_string())?;
+        // Its stores catch up with their changelogs before it processes.
+        if !task.logged_stores().is_empty() {
+            let restorer = match &self.restorer {
+                Some(restorer) => restorer,
+                None => self.restorer.insert(
+                    clients::restore_consumer(self.config, self.bootstrap, self.index)
+                        .create()
+                        .map_err(|e| format!("creating the restore consumer: {e}"))?,
+                ),
+            };
+            restore::restore(&mut task, restorer, &self.instance.metrics, self.shutdown)?;
+        }
+        self.instance.register(id, task.queryable_stores());
+        Ok(task)
+    }
 }
 
 /// After a commit, the checkpoints of the tasks' stores (`force`: whether or not they moved
