@@ -208,3 +208,44 @@ fn a_stream_becomes_a_table_of_its_latest_values() {
     let changes = driver.create_output_topic::<String, String>("status-changes");
     assert_eq!(changes.queue_size(), 4);
 }
+
+#[test]
+fn the_record_cache_forwards_the_latest_value_per_key_per_commit() {
+    let count = |materialized: Materialized<String, i64>| {
+        let mut builder = StreamsBuilder::new();
+        builder
+            .stream::<String, String>("lines")
+            .flat_map_values(|line| {
+                line.split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .group_by_key()
+            .count_with(materialized)
+            .to_stream()
+            .to("words-per-key");
+        let driver = driver(&builder);
+        let lines = driver.create_input_topic::<String, String>("lines");
+        lines.pipe_input("k".into(), "a b c".into());
+        lines.pipe_input("j".into(), "d".into());
+        let out = driver.create_output_topic::<String, i64>("words-per-key");
+        let changelog = driver.create_output_topic::<String, i64>("agg-words-changelog");
+        (out.read_key_values_to_list(), changelog.queue_size())
+    };
+    // The driver commits after each input record: the cache sends one update per key.
+    let (cached, logged) = count(Materialized::as_("words"));
+    assert_eq!(cached, [("k".to_string(), 3), ("j".to_string(), 1)]);
+    assert_eq!(logged, 2, "one changelog write per key and commit");
+    // Without a cache, every update goes downstream and to the changelog.
+    let (uncached, logged) = count(Materialized::as_("words").with_caching_disabled());
+    assert_eq!(
+        uncached,
+        [
+            ("k".to_string(), 1),
+            ("k".to_string(), 2),
+            ("k".to_string(), 3),
+            ("j".to_string(), 1)
+        ]
+    );
+    assert_eq!(logged, 4);
+}

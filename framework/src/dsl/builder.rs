@@ -258,6 +258,7 @@ impl StreamsBuilder {
         let factory = move || TableSource::<K, V> {
             store_name: processor_store.clone(),
             store: None,
+            cache: None,
         };
         let node = state
             .add_processor_with_store(&name, &[stream.node()], factory, store)

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use super::KStream;
 use super::builder::DslState;
+use super::cache::RecordCache;
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 use crate::state::KeyValueStore;
 use crate::topology::graph::NodeId;
@@ -181,6 +182,8 @@ where
 pub(crate) struct TableSource<K, V> {
     pub(crate) store_name: Arc<str>,
     pub(crate) store: Option<KeyValueStore<K, V>>,
+    /// Present when the store caches.
+    pub(crate) cache: Option<RecordCache<K, V>>,
 }
 
 impl<K, V> Processor<K, V, K, Change<V>> for TableSource<K, V>
@@ -190,7 +193,15 @@ where
 {
     fn init(&mut self, ctx: &mut ProcessorContext<K, Change<V>>) -> Result<(), ProcessError> {
         self.store = Some(ctx.key_value_store(&self.store_name)?);
+        self.cache = ctx.store_cache(&self.store_name).map(RecordCache::new);
         Ok(())
+    }
+
+    fn flush(&mut self, ctx: &mut ProcessorContext<K, Change<V>>) -> Result<(), ProcessError> {
+        match (&mut self.cache, &self.store) {
+            (Some(cache), Some(store)) => cache.flush(store, ctx),
+            _ => Ok(()),
+        }
     }
 
     fn process(
@@ -203,6 +214,11 @@ where
             ctx.drop_record("a table row needs a key");
             return Ok(());
         };
+        if let Some(cache) = &mut self.cache {
+            let old = cache.get(store, key)?;
+            let key = key.clone();
+            return cache.put(store, ctx, &key, record.value, old, record.timestamp);
+        }
         let old = store.get(key)?;
         match &record.value {
             Some(value) => store.put(key, value)?,

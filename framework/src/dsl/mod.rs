@@ -2,6 +2,7 @@
 //! sources, processors and sinks added by name (the Processor API), and `build()` checks it.
 
 mod builder;
+mod cache;
 mod kstream;
 mod ktable;
 mod materialized;

@@ -28,6 +28,30 @@ pub(crate) struct TaskState {
     pub(crate) stores: RefCell<std::collections::BTreeMap<Arc<str>, OpenStore>>,
     /// The timestamp of the record being processed, which its store writes are logged with.
     pub(crate) record_timestamp: Cell<i64>,
+    /// The record cache budget of the task's stream thread.
+    pub(crate) cache: RefCell<Rc<CacheBudget>>,
+}
+
+/// The bytes a stream thread's record caches may hold (`statestore.cache.max.bytes`
+/// divided among the threads), shared by the caches of its tasks.
+#[derive(Debug)]
+pub(crate) struct CacheBudget {
+    pub(crate) max: usize,
+    pub(crate) used: Cell<usize>,
+}
+
+impl CacheBudget {
+    pub(crate) fn new(max: usize) -> Rc<Self> {
+        Rc::new(Self {
+            max,
+            used: Cell::new(0),
+        })
+    }
+
+    /// Whether the caches hold more than the budget.
+    pub(crate) fn exceeded(&self) -> bool {
+        self.used.get() > self.max
+    }
 }
 
 /// A store a task has opened.
@@ -97,6 +121,7 @@ impl TaskState {
             dropped: Cell::new(0),
             stores: RefCell::new(std::collections::BTreeMap::new()),
             record_timestamp: Cell::new(-1),
+            cache: RefCell::new(CacheBudget::new(0)),
         }
     }
 }
@@ -200,6 +225,19 @@ impl<K, V> ProcessorContext<K, V> {
     /// The application's `application.id`.
     pub fn application_id(&self) -> &str {
         &self.task.application_id
+    }
+
+    /// Whether the store `name` caches its writes, and the budget its cache draws on; `None`
+    /// when caching is off for it (or the budget is 0).
+    pub(crate) fn store_cache(&self, name: &str) -> Option<Rc<CacheBudget>> {
+        let caching = self
+            .task
+            .stores
+            .borrow()
+            .get(name)
+            .is_some_and(|open| open.def.caching);
+        let budget = self.task.cache.borrow().clone();
+        (caching && budget.max > 0).then_some(budget)
     }
 
     /// Sets the timestamp of the record about to be processed.

@@ -35,7 +35,7 @@ mod source;
 
 pub(crate) use collector::{OutgoingRecord, RecordCollector};
 pub use context::ProcessorContext;
-pub(crate) use context::{Changelogger, Child, OpenStore, TaskState};
+pub(crate) use context::{CacheBudget, Changelogger, Child, OpenStore, TaskState};
 pub(crate) use node::{Downstream, NodeHandle, ProcessorNode};
 pub use punctuation::{PunctuationType, ScheduleId};
 pub use record::{Record, RecordMetadata};
@@ -85,6 +85,17 @@ pub trait Processor<KIn, VIn, KOut = KIn, VOut = VIn>: 'static {
         ctx: &mut ProcessorContext<KOut, VOut>,
     ) -> Result<(), ProcessError> {
         let _ = (schedule, timestamp, ctx);
+        Ok(())
+    }
+
+    /// Called before each commit: a processor that holds records back (the record cache of
+    /// an aggregation) writes and forwards them here, so that the commit covers them.
+    /// Nothing by default.
+    ///
+    /// # Errors
+    /// An error of this processor or of one downstream of it.
+    fn flush(&mut self, ctx: &mut ProcessorContext<KOut, VOut>) -> Result<(), ProcessError> {
+        let _ = ctx;
         Ok(())
     }
 

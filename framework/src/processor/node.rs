@@ -16,6 +16,7 @@ pub(crate) trait NodeHandle {
     fn name(&self) -> &str;
     fn init(&self) -> Result<(), ProcessError>;
     fn punctuate(&self, schedule: ScheduleId, timestamp: i64) -> Result<(), ProcessError>;
+    fn flush(&self) -> Result<(), ProcessError>;
     fn close(&self);
 }
 
@@ -67,6 +68,11 @@ where
     fn punctuate(&self, schedule: ScheduleId, timestamp: i64) -> Result<(), ProcessError> {
         let (processor, ctx) = &mut *self.inner.borrow_mut();
         processor.punctuate(schedule, timestamp, ctx)
+    }
+
+    fn flush(&self) -> Result<(), ProcessError> {
+        let (processor, ctx) = &mut *self.inner.borrow_mut();
+        processor.flush(ctx)
     }
 
     fn close(&self) {

@@ -17,10 +17,10 @@ use super::clients;
 use super::collector::{Deliveries, KafkaCollector, flush};
 use super::instance::Instance;
 use super::restore;
-use super::task::{QueuedRecord, Task, TaskId};
+use super::task::{QueuedRecord, Task, TaskId, TaskResources};
 use crate::config::StreamsConfig;
 use crate::header::Headers;
-use crate::processor::RecordCollector;
+use crate::processor::{CacheBudget, RecordCollector};
 use crate::topology::Topology;
 
 /// How long a flush may wait for acknowledgements before the commit fails.
@@ -180,12 +180,17 @@ pub(crate) fn run(
     let mut processed: BTreeMap<Partition, i64> = BTreeMap::new();
     let mut committed: BTreeMap<Partition, i64> = BTreeMap::new();
     let mut last_commit = Instant::now();
+    let cached = topology.has_caching_stores();
     let mut factory = TaskFactory {
         index,
         topology,
         config,
         bootstrap,
         collector: collector.clone(),
+        cache: CacheBudget::new(
+            usize::try_from(config.statestore_cache_max_bytes()).unwrap_or(usize::MAX)
+                / config.num_stream_threads().max(1),
+        ),
         instance,
         shutdown,
         restorer: None,
@@ -280,14 +285,21 @@ pub(crate) fn run(
             }
             // Kept current for the rebalance callbacks, which run inside poll() and
             // unsubscribe() and commit what was processed of the partitions they revoke.
-            *lock(&consumer.context().processed) = processed.clone();
+            // Records a cache holds back are not written yet: with caches, only what the
+            // last commit covered may be committed there.
+            if !cached {
+                *lock(&consumer.context().processed) = processed.clone();
+            }
             producer.poll(Duration::ZERO);
             if last_commit.elapsed() >= config.commit_interval() {
+                flush_caches(&mut tasks)?;
                 commit(&consumer, &producer, &processed, &mut committed)?;
                 checkpoint(&mut tasks, &producer, false)?;
+                *lock(&consumer.context().processed) = processed.clone();
                 last_commit = Instant::now();
             }
         }
+        flush_caches(&mut tasks)?;
         commit(&consumer, &producer, &processed, &mut committed)?;
         checkpoint(&mut tasks, &producer, true)
     })();
@@ -307,6 +319,8 @@ struct TaskFactory<'a> {
     config: &'a StreamsConfig,
     bootstrap: &'a str,
     collector: Rc<dyn RecordCollector>,
+    /// The record cache budget of this thread.
+    cache: Rc<CacheBudget>,
     instance: &'a Instance,
     shutdown: &'a AtomicBool,
     /// Made when a task first has stores to restore.
@@ -317,14 +331,18 @@ impl TaskFactory<'_> {
     /// Task `id` of sub-topology number `sub`, its stores restored.
     fn create(&mut self, id: TaskId, sub: usize) -> Result<Task, String> {
         let subtopology = &self.topology.subtopologies()[sub];
+        let resources = TaskResources {
+            collector: &self.collector,
+            state_dir: self.config.state_dir(),
+            cache: &self.cache,
+        };
         let mut task = Task::build(
             id,
             self.topology,
             subtopology,
             self.config,
-            &self.collector,
+            &resources,
             now_ms(),
-            self.config.state_dir(),
         )
         .map_err(|e| e.to_string())?;
         // Its stores catch up with their changelogs before it processes.
@@ -342,6 +360,14 @@ impl TaskFactory<'_> {
         self.instance.register(id, task.queryable_stores());
         Ok(task)
     }
+}
+
+/// Before a commit: the tasks' processors write and forward what their caches hold.
+fn flush_caches(tasks: &mut BTreeMap<TaskId, Task>) -> Result<(), String> {
+    for task in tasks.values_mut() {
+        task.flush().map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// After a commit, the checkpoints of the tasks' stores (`force`: whether or not they moved

@@ -135,6 +135,16 @@ pub(crate) struct Task {
 /// would make many small files.
 const CHECKPOINT_DELTA: i64 = 10_000;
 
+/// What a stream thread (or the test driver) gives each task it makes.
+pub(crate) struct TaskResources<'a> {
+    /// Where the task's records go.
+    pub(crate) collector: &'a Rc<dyn RecordCollector>,
+    /// `<state.dir>`: the task's directory is `<state.dir>/<application.id>/<task>`.
+    pub(crate) state_dir: &'a std::path::Path,
+    /// The record cache budget of the thread.
+    pub(crate) cache: &'a Rc<crate::processor::CacheBudget>,
+}
+
 /// A logged store of a task, to restore.
 pub(crate) struct LoggedStore {
     pub(crate) name: Arc<str>,
@@ -219,14 +229,15 @@ impl Task {
         topology: &Topology,
         sub: &Subtopology,
         config: &StreamsConfig,
-        collector: &Rc<dyn RecordCollector>,
+        resources: &TaskResources<'_>,
         wall_clock: i64,
-        state_dir: &std::path::Path,
     ) -> Result<Self, TaskError> {
+        let (collector, state_dir) = (resources.collector, resources.state_dir);
         let state = Rc::new(TaskState::new(
             Arc::from(config.application_id()),
             wall_clock,
         ));
+        *state.cache.borrow_mut() = resources.cache.clone();
         // A task's stores live in `<state.dir>/<application.id>/<task>`, as Kafka Streams'.
         let task_dir = state_dir.join(config.application_id()).join(id.to_string());
         let store_error = |source| TaskError::Store { task: id, source };
@@ -461,6 +472,19 @@ impl Task {
     }
 
     /// Calls `close` on every processor.
+    /// Before a commit: every processor writes and forwards what it holds back (record
+    /// caches), parents before children.
+    pub(crate) fn flush(&mut self) -> Result<(), TaskError> {
+        for (_, node) in &self.nodes {
+            node.flush().map_err(|source| TaskError::Process {
+                task: self.id,
+                at: format!("flush of {}", node.name()),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
     /// The task's id.
     pub(crate) fn id(&self) -> TaskId {
         self.id

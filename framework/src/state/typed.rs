@@ -129,7 +129,7 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
         Ok(Box::new(entries))
     }
 
-    fn value_bytes(&self, value: &V) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn value_bytes(&self, value: &V) -> Result<Vec<u8>, StoreError> {
         let mut bytes = Vec::new();
         self.values
             .serialize(&self.topic, &mut Headers::new(), value, &mut bytes)
@@ -137,7 +137,7 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
         Ok(bytes)
     }
 
-    fn key_bytes(&self, key: &K) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn key_bytes(&self, key: &K) -> Result<Vec<u8>, StoreError> {
         let mut bytes = Vec::new();
         self.keys
             .serialize(&self.topic, &mut Headers::new(), key, &mut bytes)

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::topics::{TestInputTopic, TestOutputTopic};
 use crate::config::StreamsConfig;
 use crate::header::Headers;
-use crate::processor::{OutgoingRecord, ProcessError, RecordCollector};
-use crate::runtime::task::{QueuedRecord, Task, TaskId};
+use crate::processor::{CacheBudget, OutgoingRecord, ProcessError, RecordCollector};
+use crate::runtime::task::{QueuedRecord, Task, TaskId, TaskResources};
 use crate::serde::DefaultSerde;
 use crate::state::{ReadOnlyKeyValueStore, StoreError};
 use crate::topology::Topology;
@@ -119,6 +119,10 @@ impl Inner {
                 Err(e) => panic!("{e}"),
             }
         }
+        // As Kafka Streams' driver: a commit after each record, so caches hold nothing back.
+        if let Err(e) = task.flush() {
+            panic!("{e}");
+        }
     }
 }
 
@@ -164,20 +168,20 @@ impl TopologyTestDriver {
             })?;
         let mut tasks = Vec::new();
         let mut readers = BTreeMap::new();
+        let cache = CacheBudget::new(
+            usize::try_from(config.statestore_cache_max_bytes()).unwrap_or(usize::MAX),
+        );
         for sub in topology.subtopologies() {
             let id = TaskId {
                 subtopology: sub.id,
                 partition: 0,
             };
-            let task = Task::build(
-                id,
-                topology,
-                sub,
-                &config,
-                &collector,
-                wall_clock_ms,
-                state_dir.path(),
-            )?;
+            let resources = TaskResources {
+                collector: &collector,
+                state_dir: state_dir.path(),
+                cache: &cache,
+            };
+            let task = Task::build(id, topology, sub, &config, &resources, wall_clock_ms)?;
             for topic in &sub.source_topics {
                 readers.insert(topology.topic_name(topic, application_id), tasks.len());
             }

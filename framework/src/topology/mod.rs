@@ -116,6 +116,15 @@ impl Topology {
         self.graph.internal_topics().collect()
     }
 
+    /// Whether a store of the topology caches its writes.
+    pub(crate) fn has_caching_stores(&self) -> bool {
+        self.subtopologies.iter().any(|sub| {
+            sub.stores
+                .iter()
+                .any(|name| self.graph.store(name).is_some_and(|d| d.caching))
+        })
+    }
+
     /// Whether the topology has a state store named `name`.
     pub(crate) fn has_store(&self, name: &str) -> bool {
         self.graph.store(name).is_some()

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{KStream, Repartitioned};
+use crate::dsl::cache::RecordCache;
 use crate::dsl::ktable::{Change, KTable, TableSource};
 use crate::dsl::{Grouped, Materialized};
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
@@ -91,6 +92,7 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
         let factory = move || TableSource::<K, V> {
             store_name: processor_store.clone(),
             store: None,
+            cache: None,
         };
         let node = state
             .add_processor_with_store(&name, &[self.node], factory, store)
@@ -199,6 +201,7 @@ where
             let factory = move || Aggregate {
                 store_name: processor_store.clone(),
                 store: None,
+                cache: None,
                 step: step.clone(),
             };
             state
@@ -217,6 +220,8 @@ where
 struct Aggregate<K, V, VA> {
     store_name: Arc<str>,
     store: Option<KeyValueStore<K, VA>>,
+    /// Present when the store caches.
+    cache: Option<RecordCache<K, VA>>,
     step: Step<K, V, VA>,
 }
 
@@ -228,7 +233,15 @@ where
 {
     fn init(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
         self.store = Some(ctx.key_value_store(&self.store_name)?);
+        self.cache = ctx.store_cache(&self.store_name).map(RecordCache::new);
         Ok(())
+    }
+
+    fn flush(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
+        match (&mut self.cache, &self.store) {
+            (Some(cache), Some(store)) => cache.flush(store, ctx),
+            _ => Ok(()),
+        }
     }
 
     fn process(
@@ -245,6 +258,12 @@ where
             ctx.drop_record("an aggregation needs a key and a value");
             return Ok(());
         };
+        if let Some(cache) = &mut self.cache {
+            let old = cache.get(store, key)?;
+            let new = (self.step)(key, value, old.clone());
+            let key = key.clone();
+            return cache.put(store, ctx, &key, Some(new), old, record.timestamp);
+        }
         let old = store.get(key)?;
         let new = (self.step)(key, value, old.clone());
         store.put(key, &new)?;
