@@ -101,6 +101,7 @@ pub struct StreamsConfig {
     processing_guarantee: ProcessingGuarantee,
     state_dir: PathBuf,
     statestore_cache_max_bytes: u64,
+    rocksdb_memory_bytes: u64,
     replication_factor: i16,
     max_task_idle: Duration,
     buffered_records_per_partition: usize,
@@ -139,6 +140,9 @@ pub mod keys {
     pub const STATE_DIR: &str = "state.dir";
     /// Bytes of record cache shared by the tasks of an instance (default 10 MiB; 0 = off).
     pub const STATESTORE_CACHE_MAX_BYTES: &str = "statestore.cache.max.bytes";
+    /// Bytes of memory all RocksDB stores of an instance share: one block cache, with the
+    /// memtables charged to it (HOMA's; default 128 MiB).
+    pub const ROCKSDB_MEMORY_BYTES: &str = "rocksdb.memory.bytes";
     /// Replication factor of internal topics (default -1: the broker's default).
     pub const REPLICATION_FACTOR: &str = "replication.factor";
     /// How long a task waits for data on all its partitions before processing, in ms (default 0).
@@ -222,6 +226,11 @@ impl StreamsConfig {
     /// `statestore.cache.max.bytes`.
     pub fn statestore_cache_max_bytes(&self) -> u64 {
         self.statestore_cache_max_bytes
+    }
+
+    /// `rocksdb.memory.bytes`: the memory the instance's RocksDB stores share.
+    pub fn rocksdb_memory_bytes(&self) -> u64 {
+        self.rocksdb_memory_bytes
     }
 
     /// `replication.factor` of internal topics; -1 takes the broker's default.
@@ -461,6 +470,11 @@ impl StreamsConfigBuilder {
                 10 * 1024 * 1024,
                 0,
             )?,
+            rocksdb_memory_bytes: number(
+                keys::ROCKSDB_MEMORY_BYTES,
+                128 * 1024 * 1024,
+                1024 * 1024,
+            )?,
             replication_factor,
             max_task_idle: millis(keys::MAX_TASK_IDLE_MS, 0)?,
             buffered_records_per_partition: to_usize(number(
@@ -495,6 +509,7 @@ fn is_streams_key(key: &str) -> bool {
         PROCESSING_GUARANTEE,
         STATE_DIR,
         STATESTORE_CACHE_MAX_BYTES,
+        ROCKSDB_MEMORY_BYTES,
         REPLICATION_FACTOR,
         MAX_TASK_IDLE_MS,
         BUFFERED_RECORDS_PER_PARTITION,

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use super::metrics::Metrics;
 use super::task::TaskId;
 use crate::state::{
-    CompositeBytesStore, ReadOnlyKeyValueStore, SharedBytesStore, StoreDef, StoreError,
+    CompositeBytesStore, ReadOnlyKeyValueStore, RocksDbMemory, SharedBytesStore, StoreDef,
+    StoreError,
 };
 
 /// A store a task has open, as queries reach it.
@@ -22,6 +23,8 @@ pub(crate) struct QueryableStore {
 #[derive(Debug, Default)]
 pub(crate) struct Instance {
     pub(crate) metrics: Mutex<Metrics>,
+    /// The memory all RocksDB stores of the instance share (`rocksdb.memory.bytes`).
+    pub(crate) rocksdb: Option<RocksDbMemory>,
     /// The stores of the running tasks, by store name and task.
     stores: Mutex<BTreeMap<Arc<str>, BTreeMap<TaskId, QueryableStore>>>,
 }
@@ -31,6 +34,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Instance {
+    /// An instance whose RocksDB stores share `rocksdb`.
+    pub(crate) fn new(rocksdb: Option<RocksDbMemory>) -> Self {
+        Self {
+            rocksdb,
+            ..Self::default()
+        }
+    }
+
     /// Makes the stores of task `task` queryable (once it has restored them).
     pub(crate) fn register(&self, task: TaskId, stores: Vec<(Arc<str>, QueryableStore)>) {
         let mut all = lock(&self.stores);

@@ -16,7 +16,10 @@ use super::instance::Instance;
 use super::metrics::Metrics;
 use super::{clients, stream_thread};
 use crate::config::{ConfigError, StreamsConfig};
-use crate::state::{ReadOnlyKeyValueStore, StoreError};
+use crate::state::{ReadOnlyKeyValueStore, RocksDbMemory, StoreError};
+
+/// The share of the RocksDB memory budget that memtables may take.
+const ROCKSDB_WRITE_BUFFER_SHARE: f64 = 0.5;
 use crate::topology::Topology;
 
 /// The life of a `KafkaStreams` instance, as Kafka Streams names it.
@@ -164,6 +167,10 @@ impl KafkaStreams {
                 key: "bootstrap.servers",
             })?
             .to_string();
+        let rocksdb = RocksDbMemory::new(
+            usize::try_from(config.rocksdb_memory_bytes()).unwrap_or(usize::MAX),
+            ROCKSDB_WRITE_BUFFER_SHARE,
+        );
         Ok(Self {
             topology: topology.clone(),
             config,
@@ -174,7 +181,7 @@ impl KafkaStreams {
                 handler: Mutex::new(None),
                 shutdown: AtomicBool::new(false),
                 rebalancing: std::sync::atomic::AtomicUsize::new(0),
-                instance: Instance::default(),
+                instance: Instance::new(Some(rocksdb)),
             }),
             threads: Vec::new(),
         })

@@ -335,6 +335,7 @@ impl TaskFactory<'_> {
             collector: &self.collector,
             state_dir: self.config.state_dir(),
             cache: &self.cache,
+            rocksdb: self.instance.rocksdb.as_ref(),
         };
         let mut task = Task::build(
             id,

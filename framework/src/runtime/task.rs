@@ -13,7 +13,7 @@ use crate::processor::{
     RecordCollector, SourceEntry, SourceError, TaskState,
 };
 use crate::state::checkpoint;
-use crate::topology::{Subtopology, Topology};
+use crate::topology::{Subtopology, TaskStores, Topology};
 
 /// Names a task: sub-topology and partition, shown as `0_3` as in Kafka Streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,6 +143,8 @@ pub(crate) struct TaskResources<'a> {
     pub(crate) state_dir: &'a std::path::Path,
     /// The record cache budget of the thread.
     pub(crate) cache: &'a Rc<crate::processor::CacheBudget>,
+    /// The memory the instance's RocksDB stores share, if bounded.
+    pub(crate) rocksdb: Option<&'a crate::state::RocksDbMemory>,
 }
 
 /// A logged store of a task, to restore.
@@ -250,15 +252,14 @@ impl Task {
                 checkpoint::read(&task_dir).map_err(store_error)?,
             )
         };
+        let stores = TaskStores {
+            dir: &task_dir,
+            partition: id.partition,
+            checkpointed: &checkpointed,
+            rocksdb: resources.rocksdb,
+        };
         let (sources, nodes) = topology
-            .instantiate(
-                sub,
-                state.clone(),
-                collector.clone(),
-                &task_dir,
-                id.partition,
-                &checkpointed,
-            )
+            .instantiate(sub, state.clone(), collector.clone(), &stores)
             .map_err(store_error)?;
         let policy = ErrorPolicy {
             handler: config.deserialization_handler(),

@@ -180,6 +180,7 @@ impl TopologyTestDriver {
                 collector: &collector,
                 state_dir: state_dir.path(),
                 cache: &cache,
+                rocksdb: None,
             };
             let task = Task::build(id, topology, sub, &config, &resources, wall_clock_ms)?;
             for topic in &sub.source_topics {

@@ -22,6 +22,18 @@ use crate::processor::{
 };
 use crate::state::{ChangeLog, StoreError};
 
+/// Where and how a task's stores are opened.
+pub(crate) struct TaskStores<'a> {
+    /// The task's directory.
+    pub(crate) dir: &'a std::path::Path,
+    /// The task's partition: that of its changelogs.
+    pub(crate) partition: i32,
+    /// The task's checkpoint: a logged store without an entry starts empty.
+    pub(crate) checkpointed: &'a crate::state::checkpoint::Offsets,
+    /// The memory the instance's RocksDB stores share, if bounded.
+    pub(crate) rocksdb: Option<&'a crate::state::RocksDbMemory>,
+}
+
 /// The changelog topic of store `store` of application `application_id`.
 pub(crate) fn changelog_topic(application_id: &str, store: &str) -> String {
     format!("{application_id}-{store}-changelog")
@@ -134,16 +146,16 @@ impl Topology {
         &self.subtopologies
     }
 
-    /// Opens the stores of one task of `subtopology` in `task_dir` and builds its nodes.
+    /// Opens the stores of one task of `subtopology` where `stores` says and builds its
+    /// nodes.
     pub(crate) fn instantiate(
         &self,
         subtopology: &Subtopology,
         state: Rc<TaskState>,
         collector: Rc<dyn RecordCollector>,
-        task_dir: &std::path::Path,
-        partition: i32,
-        checkpointed: &crate::state::checkpoint::Offsets,
+        stores: &TaskStores<'_>,
     ) -> Result<TaskNodes, StoreError> {
+        let (task_dir, partition) = (stores.dir, stores.partition);
         for name in &subtopology.stores {
             let Some(def) = self.graph.store(name) else {
                 continue;
@@ -151,10 +163,14 @@ impl Topology {
             let changelog: Arc<str> = changelog_topic(&state.application_id, name).into();
             // A logged store without a checkpoint may hold anything (a crash before the
             // first commit): it starts empty and its changelog rebuilds it.
-            if def.logging && !checkpointed.contains_key(&(changelog.to_string(), partition)) {
+            if def.logging
+                && !stores
+                    .checkpointed
+                    .contains_key(&(changelog.to_string(), partition))
+            {
                 def.wipe(task_dir)?;
             }
-            let bytes = def.open(task_dir, None)?;
+            let bytes = def.open(task_dir, stores.rocksdb)?;
             let logger = def.logging.then(|| {
                 Rc::new(Changelogger {
                     store: name.clone(),
