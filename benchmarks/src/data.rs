@@ -1,7 +1,7 @@
 //! The input of a benchmark: records made from a seed, loaded into a topic once per data
 //! set, and what each workload must write for them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{DefaultHasher, Hasher};
 use std::time::Instant;
@@ -12,7 +12,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 
-use crate::workload::Workload;
+use crate::workload::{Expected, Fold, Workload};
 
 /// How keys are drawn from the `keys` distinct keys.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -137,25 +137,67 @@ pub struct DataSet {
     pub expected: BTreeMap<&'static str, Digest>,
 }
 
+/// What a workload must write, worked out while its input is made.
+#[derive(Debug)]
+pub enum Expectation {
+    /// Every output record.
+    Records(Digest),
+    /// The aggregate of each key so far.
+    Latest(Fold, HashMap<[u8; 8], Vec<u8>>),
+}
+
+impl Expectation {
+    /// Nothing seen yet, for `workload`.
+    pub fn new(workload: &Workload) -> Self {
+        match workload.expect {
+            Expected::PerRecord(_) => Expectation::Records(Digest::default()),
+            Expected::LatestPerKey(fold) => Expectation::Latest(fold, HashMap::new()),
+        }
+    }
+
+    /// Takes one more input record of `workload`.
+    pub fn add(&mut self, workload: &Workload, key: [u8; 8], value: &[u8]) {
+        match (self, workload.expect) {
+            (Expectation::Records(digest), Expected::PerRecord(expect)) => {
+                if let Some((k, v)) = expect(&key, value) {
+                    digest.add(&k, &v);
+                }
+            }
+            (Expectation::Latest(fold, latest), _) => {
+                let next = fold(latest.get(&key).map(Vec::as_slice), &key, value);
+                latest.insert(key, next);
+            }
+            (Expectation::Records(_), Expected::LatestPerKey(_)) => {}
+        }
+    }
+
+    /// The digest of what must be written: every record, or each key's last one.
+    pub fn digest(&self) -> Digest {
+        match self {
+            Expectation::Records(digest) => *digest,
+            Expectation::Latest(_, latest) => {
+                let mut digest = Digest::default();
+                for (key, value) in latest {
+                    digest.add(key, value);
+                }
+                digest
+            }
+        }
+    }
+}
+
 impl DataSet {
     /// Makes `spec`'s records into a new topic and works out each of `workloads`' output.
     pub fn load(kafka: &Kafka, spec: &DataSpec, workloads: &[&Workload]) -> anyhow::Result<Self> {
         let topic = kafka.create_topic("homa-bench-input", spec.partitions)?;
-        let mut expected: BTreeMap<&'static str, Digest> = workloads
-            .iter()
-            .map(|w| (w.id, Digest::default()))
-            .collect();
+        let mut expected: Vec<Expectation> =
+            workloads.iter().map(|w| Expectation::new(w)).collect();
         let mut generator = Generator::new(spec)?;
         let started = Instant::now();
         let records = (0..spec.records).map(|_| {
             let (key, value) = generator.next_record();
-            for workload in workloads {
-                if let (Some((k, v)), Some(digest)) = (
-                    (workload.expect)(&key, value),
-                    expected.get_mut(workload.id),
-                ) {
-                    digest.add(&k, &v);
-                }
+            for (workload, expectation) in workloads.iter().zip(expected.iter_mut()) {
+                expectation.add(workload, key, value);
             }
             (key, value.to_vec())
         });
@@ -168,7 +210,11 @@ impl DataSet {
         Ok(DataSet {
             spec: spec.clone(),
             topic,
-            expected,
+            expected: workloads
+                .iter()
+                .zip(&expected)
+                .map(|(w, e)| (w.id, e.digest()))
+                .collect(),
         })
     }
 }

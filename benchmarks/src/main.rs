@@ -216,7 +216,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let mut latencies = Vec::new();
     if latency_rate > 0 {
-        for (workload, system) in &pairs {
+        // Latency is measured per record: on the workloads that write one per input.
+        let per_record = pairs
+            .iter()
+            .filter(|(w, _)| matches!(w.expect, workload::Expected::PerRecord(_)));
+        for (workload, system) in per_record {
             let l = bench
                 .latency(&spec, workload, *system, latency_rate, latency_period)
                 .with_context(|| format!("latency: {} on {system}", workload.id))?;

@@ -2,6 +2,7 @@
 //! workload must write, take the process's CPU time and peak memory, stop it, and check
 //! every record it wrote.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,11 +13,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::data::{DataSet, DataSpec, Digest, Generator};
+use crate::data::{DataSet, DataSpec, Digest, Expectation, Generator};
 use crate::launch::{Launcher, log_tail};
 use crate::proc;
 use crate::worker::{self, WorkerArgs};
-use crate::workload::{System, Workload};
+use crate::workload::{Expected, System, Workload};
 
 /// How long a system may take to write its first output record (JVM start, group join).
 const FIRST_OUTPUT: Duration = Duration::from_secs(120);
@@ -71,6 +72,16 @@ pub struct Latency {
     pub p99_ms: f64,
     /// Largest.
     pub max_ms: f64,
+}
+
+/// When a run is complete.
+#[derive(Debug)]
+enum Done {
+    /// When this many records are in the output topic.
+    Output(u64),
+    /// When the system's group has committed all `records` of `input`: it has written
+    /// (flushed) everything before committing.
+    Committed { input: String, records: u64 },
 }
 
 /// What a run watches of the output topic while the system works.
@@ -166,7 +177,14 @@ impl Bench {
             .with_context(|| format!("the data set was not made for {}", workload.id))?;
         let output = self.output_topic()?;
         let mut running = self.start(workload, system, &data.topic, &output, &[])?;
-        let window = self.watch(&mut running, &output, expected.records);
+        let done = match workload.expect {
+            Expected::PerRecord(_) => Done::Output(expected.records),
+            Expected::LatestPerKey(_) => Done::Committed {
+                input: data.topic.clone(),
+                records: data.spec.records,
+            },
+        };
+        let window = self.watch(&mut running, &output, &done);
         running.stop();
         let window = window?;
         self.verify(workload, system, &output, expected)?;
@@ -271,12 +289,10 @@ impl Bench {
             .create_with_context(DeliveryCounter::default())
             .context("creating the latency producer")?;
         let mut generator = Generator::new(spec)?;
-        let mut expected = Digest::default();
+        let mut expected = Expectation::new(workload);
         let mut send = |stamp: bool| -> anyhow::Result<()> {
             let (key, value) = generator.next_record();
-            if let Some((k, v)) = (workload.expect)(&key, value) {
-                expected.add(&k, &v);
-            }
+            expected.add(workload, key, value);
             let mut record = BaseRecord::to(input).key(&key[..]).payload(value);
             if stamp {
                 let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros() as i64;
@@ -317,7 +333,8 @@ impl Bench {
         if let Some(error) = producer.context().first_error() {
             bail!("a latency record was not delivered: {error}");
         }
-        self.watch(running, output, expected.records)?;
+        let expected = expected.digest();
+        self.watch(running, output, &Done::Output(expected.records))?;
         Ok(expected)
     }
 
@@ -353,6 +370,12 @@ impl Bench {
                 .iter()
                 .chain(extra_settings)
                 .cloned()
+                .chain(
+                    workload
+                        .settings
+                        .iter()
+                        .map(|(k, v)| ((*k).to_string(), (*v).to_string())),
+                )
                 .collect(),
         };
         let child = self.launcher.spawn(system, &args, &log)?;
@@ -388,15 +411,18 @@ impl Bench {
         Ok(total)
     }
 
-    /// Waits until `target` records are in `output`, timing from the moment the system's
-    /// consumer group is stable (it has its partitions and starts to fetch; its start-up
-    /// before that is not timed), or from its first output if that comes first.
-    fn watch(&self, running: &mut Running, output: &str, target: u64) -> anyhow::Result<Window> {
+    /// Waits until the run is `done`, timing from the moment the system's consumer group is
+    /// stable (it has its partitions and starts to fetch; its start-up before that is not
+    /// timed), or from its first output if that comes first.
+    fn watch(&self, running: &mut Running, output: &str, done: &Done) -> anyhow::Result<Window> {
         let offsets = self.kafka.offsets_client()?;
         let pid = running.child.id();
         let started = Instant::now();
         let mut first: Option<(Instant, f64)> = None;
         let (mut progress_at, mut progress) = (started, 0);
+        let target = match done {
+            Done::Output(records) | Done::Committed { records, .. } => *records,
+        };
         loop {
             running.check_alive()?;
             let stable = first.is_none() && group_stable(&offsets, &running.group);
@@ -405,7 +431,11 @@ impl Bench {
             if (stable || written > 0) && first.is_none() {
                 first = Some((now, proc::cpu_seconds(pid)?));
             }
-            if written >= target {
+            let reached = match done {
+                Done::Output(_) => written,
+                Done::Committed { input, .. } => self.committed_now(&running.group, input),
+            };
+            if reached >= target {
                 let (since, cpu_then) = first.unwrap_or((now, 0.0));
                 return Ok(Window {
                     seconds: now.duration_since(since).as_secs_f64(),
@@ -413,13 +443,13 @@ impl Bench {
                     peak_rss: proc::peak_rss_bytes(pid)?,
                 });
             }
-            if written > progress {
-                (progress_at, progress) = (now, written);
+            if reached > progress {
+                (progress_at, progress) = (now, reached);
             }
             let limit = if progress == 0 { FIRST_OUTPUT } else { STALL };
             ensure!(
                 now.duration_since(progress_at) < limit,
-                "{} wrote {written} of {target} records to {output}, then nothing for {limit:?}; \
+                "{} reached {reached} of {target} ({done:?}), then nothing for {limit:?}; \
                  the end of its log {}:\n{}",
                 running.system,
                 running.log.display(),
@@ -427,6 +457,15 @@ impl Bench {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Input records of `topic` consumer group `group` has committed (0 while unknown).
+    fn committed_now(&self, group: &str, topic: &str) -> u64 {
+        self.kafka
+            .committed_offsets(group, topic, self.partitions)
+            .map_or(0, |offsets| {
+                offsets.iter().map(|o| (*o).max(0) as u64).sum()
+            })
     }
 
     /// Reads all of `output` and compares it with what the workload must write.
@@ -438,13 +477,23 @@ impl Bench {
         expected: Digest,
     ) -> anyhow::Result<()> {
         let mut digest = Digest::default();
+        let mut latest: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+        let per_key = matches!(workload.expect, Expected::LatestPerKey(_));
         self.kafka.read_to_end(output, self.partitions, |message| {
-            digest.add(
+            let (key, value) = (
                 message.key().unwrap_or_default(),
                 message.payload().unwrap_or_default(),
             );
+            if per_key {
+                latest.insert(key.to_vec(), value.to_vec());
+            } else {
+                digest.add(key, value);
+            }
             Ok(())
         })?;
+        for (key, value) in &latest {
+            digest.add(key, value);
+        }
         ensure!(
             digest == expected,
             "{} on {system}: {} output records, expected {}{}",

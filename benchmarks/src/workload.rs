@@ -55,6 +55,20 @@ pub type Bytes = Vec<u8>;
 /// The record a workload writes for an input (key, value), if any.
 pub type Expect = fn(&[u8], &[u8]) -> Option<(Bytes, Bytes)>;
 
+/// A key's aggregate after one more input value: `(aggregate so far, key, value)`.
+pub type Fold = fn(Option<&[u8]>, &[u8], &[u8]) -> Bytes;
+
+/// What a workload must write.
+#[derive(Debug, Clone, Copy)]
+pub enum Expected {
+    /// One output record (or none) per input record, as `Expect` says.
+    PerRecord(Expect),
+    /// Per key, a last output record with the aggregate of all of the key's values (an
+    /// aggregation: how many updates it writes before depends on its cache). Such a run
+    /// is complete when its consumer group has committed all of the input.
+    LatestPerKey(Fold),
+}
+
 /// One workload.
 #[derive(Debug)]
 pub struct Workload {
@@ -64,8 +78,10 @@ pub struct Workload {
     pub title: &'static str,
     /// The systems that run it.
     pub systems: &'static [System],
-    /// The record it writes for input (key, value), if any.
-    pub expect: Expect,
+    /// What it must write for the input.
+    pub expect: Expected,
+    /// Settings of its own, for every system (over the harness's).
+    pub settings: &'static [(&'static str, &'static str)],
     /// Adds its HOMA topology from `input` to `output` to a builder.
     pub homa: fn(&mut StreamsBuilder, input: &str, output: &str),
 }
@@ -76,14 +92,18 @@ pub static WORKLOADS: &[Workload] = &[
         id: "w0",
         title: "passthrough",
         systems: &System::ALL,
-        expect: |key, value| Some((key.to_vec(), value.to_vec())),
+        expect: Expected::PerRecord(|key, value| Some((key.to_vec(), value.to_vec()))),
+        settings: &[],
         homa: |builder, input, output| builder.stream::<Bytes, Bytes>(input).to(output),
     },
     Workload {
         id: "w1",
         title: "filter, map_values",
         systems: &[System::Homa, System::KafkaStreams],
-        expect: |key, value| keep(value).then(|| (key.to_vec(), invert(value))),
+        expect: Expected::PerRecord(|key, value| {
+            keep(value).then(|| (key.to_vec(), invert(value)))
+        }),
+        settings: &[],
         homa: |builder, input, output| {
             builder
                 .stream::<Bytes, Bytes>(input)
@@ -92,7 +112,53 @@ pub static WORKLOADS: &[Workload] = &[
                 .to(output);
         },
     },
+    Workload {
+        id: "w2",
+        title: "group_by_key, aggregate(sum)",
+        systems: &[System::Homa, System::KafkaStreams],
+        expect: Expected::LatestPerKey(sum),
+        settings: &[],
+        homa: sums,
+    },
+    Workload {
+        id: "w2-nocache",
+        title: "W2, record cache off",
+        systems: &[System::Homa, System::KafkaStreams],
+        expect: Expected::LatestPerKey(sum),
+        settings: &[("statestore.cache.max.bytes", "0")],
+        homa: sums,
+    },
 ];
+
+/// W2's value: the first 8 bytes of the input value, a big-endian `i64`.
+fn number(value: &[u8]) -> i64 {
+    value
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, i64::from_be_bytes)
+}
+
+/// W2's aggregate: the wrapping sum of a key's numbers, as a big-endian `i64`.
+fn sum(old: Option<&[u8]>, _key: &[u8], value: &[u8]) -> Bytes {
+    old.map_or(0, number)
+        .wrapping_add(number(value))
+        .to_be_bytes()
+        .to_vec()
+}
+
+/// W2 on HOMA: the sum per key, in the store `w2-sums`.
+fn sums(builder: &mut StreamsBuilder, input: &str, output: &str) {
+    builder
+        .stream::<Bytes, Bytes>(input)
+        .group_by_key()
+        .aggregate_with(
+            || 0_i64,
+            |_, value, sum: i64| sum.wrapping_add(number(value)),
+            Materialized::as_("w2-sums"),
+        )
+        .to_stream()
+        .to(output);
+}
 
 /// The workload with id `id`.
 pub fn find(id: &str) -> anyhow::Result<&'static Workload> {
@@ -129,13 +195,23 @@ mod tests {
 
     #[test]
     fn w1_keeps_low_first_bytes_and_inverts() {
-        let w1 = find("w1").unwrap();
+        let Expected::PerRecord(expect) = find("w1").unwrap().expect else {
+            panic!("w1 writes a record per input record");
+        };
         assert_eq!(
-            (w1.expect)(b"k", &[127, 0]),
+            expect(b"k", &[127, 0]),
             Some((b"k".to_vec(), vec![128, 255]))
         );
-        assert_eq!((w1.expect)(b"k", &[128, 0]), None);
-        assert_eq!((w1.expect)(b"k", &[]), None);
+        assert_eq!(expect(b"k", &[128, 0]), None);
+        assert_eq!(expect(b"k", &[]), None);
+    }
+
+    #[test]
+    fn w2_sums_the_first_eight_bytes_wrapping() {
+        let one = 1_i64.to_be_bytes();
+        let max = i64::MAX.to_be_bytes();
+        assert_eq!(sum(None, b"k", &one), one.to_vec());
+        assert_eq!(sum(Some(&max), b"k", &one), i64::MIN.to_be_bytes().to_vec());
     }
 
     #[test]

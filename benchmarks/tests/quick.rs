@@ -25,7 +25,7 @@ fn quick_mode_runs_every_system_and_checks_every_output() {
     );
     assert!(
         stdout.contains(
-            "quick mode: 5 throughput and 5 latency runs, every output complete and correct"
+            "quick mode: 9 throughput and 5 latency runs, every output complete and correct"
         ),
         "{stdout}"
     );
@@ -35,6 +35,10 @@ fn quick_mode_runs_every_system_and_checks_every_output() {
         "| W0 passthrough | kafka-streams |",
         "| W1 filter, map_values | homa |",
         "| W1 filter, map_values | kafka-streams |",
+        "| W2 group_by_key, aggregate(sum) | homa |",
+        "| W2 group_by_key, aggregate(sum) | kafka-streams |",
+        "| W2-NOCACHE W2, record cache off | homa |",
+        "| W2-NOCACHE W2, record cache off | kafka-streams |",
         "| W1 | kafka-streams | 1000 |",
     ] {
         assert!(stdout.contains(row), "no row {row} in:\n{stdout}");

@@ -1,5 +1,6 @@
 package dev.homa.bench;
 
+import java.nio.ByteBuffer;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
@@ -8,12 +9,16 @@ import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.state.KeyValueStore;
 
 /**
  * One benchmark workload on Kafka Streams, run by homa-bench as a separate JVM until it is
@@ -60,6 +65,16 @@ public final class KafkaStreamsBench {
                 .filter((key, value) -> value.length > 0 && (value[0] & 0xff) < 128)
                 .mapValues(KafkaStreamsBench::invert)
                 .to(output, Produced.with(bytes, bytes));
+            case "w2", "w2-nocache" -> in
+                .groupByKey(Grouped.with(bytes, bytes))
+                .aggregate(
+                    () -> 0L,
+                    (key, value, sum) -> sum + number(value),
+                    Materialized.<byte[], Long, KeyValueStore<Bytes, byte[]>>as("w2-sums")
+                        .withKeySerde(bytes)
+                        .withValueSerde(Serdes.Long()))
+                .toStream()
+                .to(output, Produced.with(bytes, Serdes.Long()));
             default -> fail("unknown workload '" + workload + "'");
         }
 
@@ -82,6 +97,11 @@ public final class KafkaStreamsBench {
         }
         streams.close();
         System.exit(failed.getCount() == 0 ? 1 : 0);
+    }
+
+    /** W2's number: the first 8 bytes of a value, big-endian (0 for a shorter value). */
+    static long number(byte[] value) {
+        return value.length >= 8 ? ByteBuffer.wrap(value, 0, 8).getLong() : 0L;
     }
 
     /** W1's value mapping: every byte inverted (a new array, as mapValues returns). */
