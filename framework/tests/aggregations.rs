@@ -249,3 +249,68 @@ fn the_record_cache_forwards_the_latest_value_per_key_per_commit() {
     );
     assert_eq!(logged, 4);
 }
+
+#[test]
+fn a_grouped_table_moves_rows_between_keys() {
+    // Users and their region; the number of users per region follows every move.
+    let mut builder = StreamsBuilder::new();
+    let per_region = builder
+        .table::<String, String>("users", Materialized::as_("users"))
+        .group_by_with(
+            |_user, region| (region.clone(), 1_i64),
+            Grouped::as_("users-by-region"),
+        )
+        .count_with(Materialized::as_("users-per-region"));
+    per_region.to_stream().to("region-counts");
+    let topology = builder.build().unwrap();
+    assert_eq!(
+        topology.internal_topics(),
+        [("users-by-region-repartition", None)]
+    );
+
+    let driver = driver(&builder);
+    let users = driver.create_input_topic::<String, String>("users");
+    users.pipe_input("ann".into(), "north".into());
+    users.pipe_input("bob".into(), "north".into());
+    users.pipe_input("ann".into(), "south".into());
+    users.pipe_bytes(Some(b"bob"), None, 0);
+    let counts = driver
+        .key_value_store::<String, i64>("users-per-region")
+        .unwrap();
+    assert_eq!(counts.get(&"north".to_string()).unwrap(), Some(0));
+    assert_eq!(counts.get(&"south".to_string()).unwrap(), Some(1));
+    let updates = driver.create_output_topic::<String, i64>("region-counts");
+    assert_eq!(
+        updates.read_key_values_to_list(),
+        [
+            ("north".to_string(), 1),
+            ("north".to_string(), 2),
+            ("north".to_string(), 1),
+            ("south".to_string(), 1),
+            ("north".to_string(), 0),
+        ]
+    );
+}
+
+#[test]
+fn a_grouped_table_aggregates_with_adder_and_subtractor() {
+    // Order totals per customer: an order whose amount changes replaces its old amount.
+    let mut builder = StreamsBuilder::new();
+    builder
+        .table::<String, i64>("orders", Materialized::as_("orders"))
+        .group_by(|order, amount| (order[..1].to_string(), *amount))
+        .aggregate(|| 0_i64, |_, v, sum| sum + v, |_, v, sum| sum - v)
+        .to_stream()
+        .to("totals");
+    let driver = driver(&builder);
+    let orders = driver.create_input_topic::<String, i64>("orders");
+    orders.pipe_input("a1".into(), 10);
+    orders.pipe_input("a2".into(), 5);
+    orders.pipe_input("a1".into(), 7);
+    orders.pipe_input("b1".into(), 3);
+    let totals = driver.create_output_topic::<String, i64>("totals");
+    let last: std::collections::BTreeMap<String, i64> =
+        totals.read_key_values_to_list().into_iter().collect();
+    assert_eq!(last["a"], 12);
+    assert_eq!(last["b"], 3);
+}

@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::ktable::Change;
+use crate::header::Headers;
 use crate::processor::{CacheBudget, ProcessError, ProcessorContext, Record};
 use crate::state::KeyValueStore;
 
@@ -133,5 +135,89 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
         self.bytes = self.bytes.saturating_add_signed(delta);
         let used = self.budget.used.get().saturating_add_signed(delta);
         self.budget.used.set(used);
+    }
+}
+
+/// The store of an aggregation or table processor, with its record cache when the store
+/// caches: what the processors of tables share.
+pub(crate) struct CachedStore<K, V> {
+    name: Arc<str>,
+    store: Option<KeyValueStore<K, V>>,
+    cache: Option<RecordCache<K, V>>,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> CachedStore<K, V> {
+    /// The store `name`, opened by [`open`](Self::open) in the processor's `init`.
+    pub(crate) fn new(name: Arc<str>) -> Self {
+        Self {
+            name,
+            store: None,
+            cache: None,
+        }
+    }
+
+    /// Opens the store (and its cache) from the processor's context.
+    pub(crate) fn open(
+        &mut self,
+        ctx: &ProcessorContext<K, Change<V>>,
+    ) -> Result<(), ProcessError> {
+        self.store = Some(ctx.key_value_store(&self.name)?);
+        self.cache = ctx.store_cache(&self.name).map(RecordCache::new);
+        Ok(())
+    }
+
+    fn store(&self) -> Result<&KeyValueStore<K, V>, ProcessError> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| format!("store {} is not open", self.name).into())
+    }
+
+    /// The value of `key` now.
+    pub(crate) fn get(&self, key: &K) -> Result<Option<V>, ProcessError> {
+        let store = self.store()?;
+        match &self.cache {
+            Some(cache) => cache.get(store, key),
+            None => Ok(store.get(key)?),
+        }
+    }
+
+    /// Sets `key` to `new` (`None`: deletes it), which replaces `old`: held in the cache, or
+    /// written and forwarded as a change at once (with `headers`) when the store does not
+    /// cache.
+    pub(crate) fn write(
+        &mut self,
+        ctx: &mut ProcessorContext<K, Change<V>>,
+        key: &K,
+        change: Change<V>,
+        timestamp: i64,
+        headers: &Headers,
+    ) -> Result<(), ProcessError> {
+        let store = self.store.as_ref().ok_or("the store is not open")?;
+        if let Some(cache) = &mut self.cache {
+            return cache.put(store, ctx, key, change.new, change.old, timestamp);
+        }
+        match &change.new {
+            Some(value) => store.put(key, value)?,
+            None => {
+                store.delete(key)?;
+            }
+        }
+        if change.new.is_none() && change.old.is_none() {
+            return Ok(());
+        }
+        let record =
+            Record::from_parts(Some(key.clone()), Some(change), timestamp, headers.clone());
+        ctx.forward(record)
+    }
+
+    /// Before a commit: writes and forwards what the cache holds.
+    pub(crate) fn flush(
+        &mut self,
+        ctx: &mut ProcessorContext<K, Change<V>>,
+    ) -> Result<(), ProcessError> {
+        match (&mut self.cache, &self.store) {
+            (Some(cache), Some(store)) => cache.flush(store, ctx),
+            _ => Ok(()),
+        }
     }
 }

@@ -13,9 +13,8 @@ use std::sync::Arc;
 
 use super::KStream;
 use super::builder::DslState;
-use super::cache::RecordCache;
+use super::cache::CachedStore;
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
-use crate::state::KeyValueStore;
 use crate::topology::graph::NodeId;
 
 /// The new value of a key and the one it replaces; `None` is no value (deleted or absent).
@@ -69,8 +68,13 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         self.store.as_deref()
     }
 
+    /// The builder's state this table belongs to.
+    pub(crate) fn state(&self) -> &Rc<RefCell<DslState>> {
+        &self.state
+    }
+
     /// Adds a processor of this table's changes, named `PREFIX-<n>`.
-    fn then<P, KOut, VOut>(
+    pub(crate) fn then<P, KOut, VOut>(
         &self,
         prefix: &str,
         factory: impl Fn() -> P + Send + Sync + 'static,
@@ -180,10 +184,7 @@ where
 
 /// Puts each record of a table's topic into its store and forwards the change.
 pub(crate) struct TableSource<K, V> {
-    pub(crate) store_name: Arc<str>,
-    pub(crate) store: Option<KeyValueStore<K, V>>,
-    /// Present when the store caches.
-    pub(crate) cache: Option<RecordCache<K, V>>,
+    pub(crate) store: CachedStore<K, V>,
 }
 
 impl<K, V> Processor<K, V, K, Change<V>> for TableSource<K, V>
@@ -192,16 +193,11 @@ where
     V: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<K, Change<V>>) -> Result<(), ProcessError> {
-        self.store = Some(ctx.key_value_store(&self.store_name)?);
-        self.cache = ctx.store_cache(&self.store_name).map(RecordCache::new);
-        Ok(())
+        self.store.open(ctx)
     }
 
     fn flush(&mut self, ctx: &mut ProcessorContext<K, Change<V>>) -> Result<(), ProcessError> {
-        match (&mut self.cache, &self.store) {
-            (Some(cache), Some(store)) => cache.flush(store, ctx),
-            _ => Ok(()),
-        }
+        self.store.flush(ctx)
     }
 
     fn process(
@@ -209,27 +205,16 @@ where
         record: Record<K, V>,
         ctx: &mut ProcessorContext<K, Change<V>>,
     ) -> Result<(), ProcessError> {
-        let store = self.store.as_ref().ok_or("the table's store is not open")?;
         let Some(key) = &record.key else {
             ctx.drop_record("a table row needs a key");
             return Ok(());
         };
-        if let Some(cache) = &mut self.cache {
-            let old = cache.get(store, key)?;
-            let key = key.clone();
-            return cache.put(store, ctx, &key, record.value, old, record.timestamp);
-        }
-        let old = store.get(key)?;
-        match &record.value {
-            Some(value) => store.put(key, value)?,
-            None => {
-                store.delete(key)?;
-            }
-        }
+        let old = self.store.get(key)?;
         let change = Change {
             new: record.value.clone(),
             old,
         };
-        ctx.forward(record.with_value(Some(change)))
+        self.store
+            .write(ctx, key, change, record.timestamp, &record.headers)
     }
 }

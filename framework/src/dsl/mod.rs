@@ -3,12 +3,14 @@
 
 mod builder;
 mod cache;
+mod kgrouped_table;
 mod kstream;
 mod ktable;
 mod materialized;
 mod options;
 
 pub use builder::StreamsBuilder;
+pub use kgrouped_table::KGroupedTable;
 pub use kstream::{BranchedKStream, KGroupedStream, KStream, Repartitioned};
 pub use ktable::KTable;
 pub use materialized::{Grouped, Materialized};

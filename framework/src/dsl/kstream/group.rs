@@ -5,12 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{KStream, Repartitioned};
-use crate::dsl::cache::RecordCache;
+use crate::dsl::cache::CachedStore;
 use crate::dsl::ktable::{Change, KTable, TableSource};
 use crate::dsl::{Grouped, Materialized};
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 use crate::serde::DefaultSerde;
-use crate::state::KeyValueStore;
 
 /// A stream grouped by key, ready to aggregate (Kafka Streams' `KGroupedStream`).
 pub struct KGroupedStream<K, V> {
@@ -90,9 +89,7 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
         let processor_store = store_name.clone();
         let name = state.name("KSTREAM-TOTABLE");
         let factory = move || TableSource::<K, V> {
-            store_name: processor_store.clone(),
-            store: None,
-            cache: None,
+            store: CachedStore::new(processor_store.clone()),
         };
         let node = state
             .add_processor_with_store(&name, &[self.node], factory, store)
@@ -199,9 +196,7 @@ where
             let mut state = input.state.borrow_mut();
             let name = state.name("KSTREAM-AGGREGATE");
             let factory = move || Aggregate {
-                store_name: processor_store.clone(),
-                store: None,
-                cache: None,
+                store: CachedStore::new(processor_store.clone()),
                 step: step.clone(),
             };
             state
@@ -218,10 +213,7 @@ where
 /// Applies an aggregation step to each record, keeps the aggregate in its store and forwards
 /// the change.
 struct Aggregate<K, V, VA> {
-    store_name: Arc<str>,
-    store: Option<KeyValueStore<K, VA>>,
-    /// Present when the store caches.
-    cache: Option<RecordCache<K, VA>>,
+    store: CachedStore<K, VA>,
     step: Step<K, V, VA>,
 }
 
@@ -232,16 +224,11 @@ where
     VA: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
-        self.store = Some(ctx.key_value_store(&self.store_name)?);
-        self.cache = ctx.store_cache(&self.store_name).map(RecordCache::new);
-        Ok(())
+        self.store.open(ctx)
     }
 
     fn flush(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
-        match (&mut self.cache, &self.store) {
-            (Some(cache), Some(store)) => cache.flush(store, ctx),
-            _ => Ok(()),
-        }
+        self.store.flush(ctx)
     }
 
     fn process(
@@ -249,28 +236,18 @@ where
         record: Record<K, V>,
         ctx: &mut ProcessorContext<K, Change<VA>>,
     ) -> Result<(), ProcessError> {
-        let store = self
-            .store
-            .as_ref()
-            .ok_or("the aggregation's store is not open")?;
         let (Some(key), Some(value)) = (&record.key, &record.value) else {
             // As Kafka Streams: a record without a key or a value has nothing to add.
             ctx.drop_record("an aggregation needs a key and a value");
             return Ok(());
         };
-        if let Some(cache) = &mut self.cache {
-            let old = cache.get(store, key)?;
-            let new = (self.step)(key, value, old.clone());
-            let key = key.clone();
-            return cache.put(store, ctx, &key, Some(new), old, record.timestamp);
-        }
-        let old = store.get(key)?;
+        let old = self.store.get(key)?;
         let new = (self.step)(key, value, old.clone());
-        store.put(key, &new)?;
         let change = Change {
             new: Some(new),
             old,
         };
-        ctx.forward(record.with_value(Some(change)))
+        self.store
+            .write(ctx, key, change, record.timestamp, &record.headers)
     }
 }

@@ -79,6 +79,11 @@ impl<K: 'static, V: 'static> KStream<K, V> {
         self.node
     }
 
+    /// The builder's state this stream belongs to.
+    pub(crate) fn state(&self) -> &Rc<RefCell<DslState>> {
+        &self.state
+    }
+
     /// Adds a processor made by `factory` under this stream's node, named `PREFIX-<n>`.
     fn then<P, KOut, VOut>(
         &self,

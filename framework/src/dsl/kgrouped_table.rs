@@ -1,0 +1,291 @@
+//! `KTable::group_by` and the aggregations of a grouped table: each row counts under its
+//! new key, and a changed or deleted row is taken back from the old one (the subtractor),
+//! as Kafka Streams' `KGroupedTable`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::cache::CachedStore;
+use super::ktable::{Change, KTable};
+use super::{Grouped, KStream, Materialized, Repartitioned};
+use crate::header::Headers;
+use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
+use crate::serde::{DefaultSerde, Serde, SerdeError, SharedSerde};
+
+/// A table's rows regrouped by a new key, ready to aggregate (Kafka Streams'
+/// `KGroupedTable`).
+pub struct KGroupedTable<K, V> {
+    /// The rows' changes under their new keys, through the repartition topic.
+    changes: KStream<K, Change<V>>,
+}
+
+impl<K, V> fmt::Debug for KGroupedTable<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KGroupedTable").finish_non_exhaustive()
+    }
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
+    /// The rows regrouped by `selector(key, value) -> (new key, new value)`, through a
+    /// repartition topic named by `grouped` (Kafka Streams' `KTable#groupBy`).
+    pub fn group_by_with<KR, VR>(
+        &self,
+        selector: impl Fn(&K, &V) -> (KR, VR) + Send + Sync + 'static,
+        grouped: Grouped,
+    ) -> KGroupedTable<KR, VR>
+    where
+        KR: DefaultSerde + Clone,
+        VR: DefaultSerde + Clone,
+    {
+        let selector = Arc::new(selector);
+        let node = self.then("KTABLE-SELECT", move || Select(selector.clone()));
+        let name = match grouped.name {
+            Some(name) => name,
+            None => self
+                .state()
+                .borrow_mut()
+                .name("KTABLE-AGGREGATE-STATE-STORE"),
+        };
+        let changes = KStream::<KR, Change<VR>>::new(self.state().clone(), node)
+            .repartition(Repartitioned::as_(&name));
+        KGroupedTable { changes }
+    }
+
+    /// [`group_by_with`](Self::group_by_with) with a generated repartition name.
+    pub fn group_by<KR, VR>(
+        &self,
+        selector: impl Fn(&K, &V) -> (KR, VR) + Send + Sync + 'static,
+    ) -> KGroupedTable<KR, VR>
+    where
+        KR: DefaultSerde + Clone,
+        VR: DefaultSerde + Clone,
+    {
+        self.group_by_with(selector, Grouped::default())
+    }
+}
+
+/// Sends each row's old value to be taken back under its old key, then its new value to be
+/// added under its new key.
+struct Select<F>(Arc<F>);
+
+impl<K, V, KR, VR, F> Processor<K, Change<V>, KR, Change<VR>> for Select<F>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    KR: Clone + 'static,
+    VR: Clone + 'static,
+    F: Fn(&K, &V) -> (KR, VR) + 'static,
+{
+    fn process(
+        &mut self,
+        record: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<KR, Change<VR>>,
+    ) -> Result<(), ProcessError> {
+        let (Some(key), Some(change)) = (&record.key, &record.value) else {
+            return Ok(());
+        };
+        if let Some(old) = &change.old {
+            let (old_key, old_value) = (self.0)(key, old);
+            let change = Change {
+                new: None,
+                old: Some(old_value),
+            };
+            ctx.forward(Record::new(old_key, change, record.timestamp))?;
+        }
+        if let Some(new) = &change.new {
+            let (new_key, new_value) = (self.0)(key, new);
+            let change = Change {
+                new: Some(new_value),
+                old: None,
+            };
+            ctx.forward(Record::new(new_key, change, record.timestamp))?;
+        }
+        Ok(())
+    }
+}
+
+/// One step of a table aggregation: the new aggregate from a value and the old aggregate.
+type Step<K, V, VA> = Arc<dyn Fn(&K, &V, VA) -> VA + Send + Sync>;
+
+/// The aggregate of a key before its first row.
+type Initializer<VA> = Arc<dyn Fn() -> VA + Send + Sync>;
+
+impl<K, V> KGroupedTable<K, V>
+where
+    K: DefaultSerde + Clone,
+    V: DefaultSerde + Clone,
+{
+    /// The number of rows under each key.
+    pub fn count(&self) -> KTable<K, i64> {
+        self.count_with(Materialized::default())
+    }
+
+    /// [`count`](Self::count) into the store `materialized` describes.
+    pub fn count_with(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
+        self.aggregate_with(|| 0, |_, _, n| n + 1, |_, _, n| n - 1, materialized)
+    }
+
+    /// Each key's rows folded with `adder(key, value, aggregate)` from `initializer()`; a
+    /// row that leaves the key (changed or deleted) is taken back with
+    /// `subtractor(key, old value, aggregate)`.
+    pub fn aggregate<VA: DefaultSerde + Clone>(
+        &self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        adder: impl Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
+        subtractor: impl Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
+    ) -> KTable<K, VA> {
+        self.aggregate_with(initializer, adder, subtractor, Materialized::default())
+    }
+
+    /// [`aggregate`](Self::aggregate) into the store `materialized` describes.
+    pub fn aggregate_with<VA: DefaultSerde + Clone>(
+        &self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        adder: impl Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
+        subtractor: impl Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<K, VA> {
+        let state = self.changes.state().clone();
+        let mut dsl = state.borrow_mut();
+        let store_name = match materialized.name() {
+            Some(name) => name.to_string(),
+            None => dsl.name("KTABLE-AGGREGATE-STATE-STORE"),
+        };
+        let store = materialized.into_store(store_name);
+        let store_name: Arc<str> = store.name().into();
+        let processor_store = store_name.clone();
+        let initializer: Initializer<VA> = Arc::new(initializer);
+        let adder: Step<K, V, VA> = Arc::new(adder);
+        let subtractor: Step<K, V, VA> = Arc::new(subtractor);
+        let factory = move || TableAggregate {
+            store: CachedStore::new(processor_store.clone()),
+            initializer: initializer.clone(),
+            adder: adder.clone(),
+            subtractor: subtractor.clone(),
+        };
+        let name = dsl.name("KTABLE-AGGREGATE");
+        let parent = self.changes.node();
+        let node = dsl
+            .add_processor_with_store(&name, &[parent], factory, store)
+            .unwrap_or_else(|e| {
+                dsl.errors.push(e);
+                parent
+            });
+        drop(dsl);
+        KTable::new(state, node, Some(store_name))
+    }
+}
+
+/// Takes back old values and adds new ones to each key's aggregate.
+struct TableAggregate<K, V, VA> {
+    store: CachedStore<K, VA>,
+    initializer: Initializer<VA>,
+    adder: Step<K, V, VA>,
+    subtractor: Step<K, V, VA>,
+}
+
+impl<K, V, VA> Processor<K, Change<V>, K, Change<VA>> for TableAggregate<K, V, VA>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    VA: Clone + 'static,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
+        self.store.open(ctx)
+    }
+
+    fn flush(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
+        self.store.flush(ctx)
+    }
+
+    fn process(
+        &mut self,
+        record: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<K, Change<VA>>,
+    ) -> Result<(), ProcessError> {
+        let (Some(key), Some(change)) = (&record.key, &record.value) else {
+            ctx.drop_record("a table aggregation needs a key");
+            return Ok(());
+        };
+        let old = self.store.get(key)?;
+        let mut aggregate = old.clone().unwrap_or_else(|| (self.initializer)());
+        if let Some(value) = &change.old {
+            aggregate = (self.subtractor)(key, value, aggregate);
+        }
+        if let Some(value) = &change.new {
+            aggregate = (self.adder)(key, value, aggregate);
+        }
+        let change = Change {
+            new: Some(aggregate),
+            old,
+        };
+        self.store
+            .write(ctx, key, change, record.timestamp, &record.headers)
+    }
+}
+
+/// How a change travels through a repartition topic: a flags byte (1: a new value, 2: an
+/// old value), the new value's length (4 bytes, big-endian) and bytes, then the old value's.
+pub(crate) struct ChangeSerde<V>(SharedSerde<V>);
+
+impl<V: 'static> Serde<Change<V>> for ChangeSerde<V> {
+    fn serialize(
+        &self,
+        topic: &str,
+        headers: &mut Headers,
+        value: &Change<V>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SerdeError> {
+        let flags = u8::from(value.new.is_some()) | (u8::from(value.old.is_some()) << 1);
+        out.push(flags);
+        if let Some(new) = &value.new {
+            let at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            self.0.serialize(topic, headers, new, out)?;
+            let len = u32::try_from(out.len() - at - 4)
+                .map_err(|_| SerdeError::new("Change", "a value over 4 GiB"))?;
+            out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        if let Some(old) = &value.old {
+            self.0.serialize(topic, headers, old, out)?;
+        }
+        Ok(())
+    }
+
+    fn deserialize(
+        &self,
+        topic: &str,
+        headers: &Headers,
+        bytes: &[u8],
+    ) -> Result<Change<V>, SerdeError> {
+        let bad = |why: &str| SerdeError::new("Change", why.to_string());
+        let (&flags, mut rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
+        let new = if flags & 1 != 0 {
+            let len = rest
+                .get(..4)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| bad("no length of the new value"))?;
+            let len = usize::try_from(len).map_err(|_| bad("a length too large"))?;
+            let value = rest
+                .get(4..4 + len)
+                .ok_or_else(|| bad("a new value cut short"))?;
+            rest = &rest[4 + len..];
+            Some(self.0.deserialize(topic, headers, value)?)
+        } else {
+            None
+        };
+        let old = if flags & 2 != 0 {
+            Some(self.0.deserialize(topic, headers, rest)?)
+        } else {
+            None
+        };
+        Ok(Change { new, old })
+    }
+}
+
+impl<V: DefaultSerde> DefaultSerde for Change<V> {
+    fn default_serde() -> SharedSerde<Self> {
+        Arc::new(ChangeSerde(V::default_serde()))
+    }
+}
