@@ -55,6 +55,33 @@ impl Measurement {
     }
 }
 
+/// A restore run's figures.
+#[derive(Debug, Clone)]
+pub struct Restore {
+    /// The system.
+    pub system: System,
+    /// Changelog records restored.
+    pub records: u64,
+    /// From the restarted group's assignment to the first new output of every partition.
+    pub seconds: f64,
+    /// Records the harness consumed of the same changelog with a plain consumer.
+    pub raw_records: u64,
+    /// How long that took.
+    pub raw_seconds: f64,
+}
+
+impl Restore {
+    /// Changelog records restored per second.
+    pub fn records_per_second(&self) -> f64 {
+        self.records as f64 / self.seconds
+    }
+
+    /// Changelog records per second of the plain consumer.
+    pub fn raw_records_per_second(&self) -> f64 {
+        self.raw_records as f64 / self.raw_seconds
+    }
+}
+
 /// A latency run's figures, in milliseconds from produce time to output append time.
 #[derive(Debug, Clone)]
 pub struct Latency {
@@ -196,6 +223,83 @@ impl Bench {
             seconds: window.seconds,
             cpu_seconds: window.cpu_seconds,
             peak_rss: window.peak_rss,
+        })
+    }
+
+    /// The restore run: `system` runs `workload` (an aggregation whose store is
+    /// `store`) over `data` and is killed; then, with its state directory wiped, it
+    /// restarts and restores the store's changelog before it can process one new record per
+    /// partition. The restore rate (changelog records over the time from the restarted
+    /// group's assignment to those records' output) is set against the harness consuming the
+    /// same changelog with a plain rdkafka consumer.
+    pub fn restore(
+        &self,
+        data: &DataSet,
+        workload: &'static Workload,
+        store: &str,
+        system: System,
+    ) -> anyhow::Result<Restore> {
+        let output = self.output_topic()?;
+        let app_id = unique_name(&format!("homa-bench-restore-{system}"));
+        // The killed member leaves the group when its session ends: keep that short (the
+        // broker's minimum), so the restart does not wait long for its partitions.
+        let session = [(
+            "consumer.session.timeout.ms".to_string(),
+            "6000".to_string(),
+        )];
+        let mut running =
+            self.start_as(&app_id, workload, system, &data.topic, &output, &session)?;
+        let done = Done::Committed {
+            input: data.topic.clone(),
+            records: data.spec.records,
+        };
+        let first = self.watch(&mut running, &output, &done);
+        running.stop();
+        first?;
+        let changelog = format!("{app_id}-{store}-changelog");
+        let offsets = self.kafka.offsets_client()?;
+        let changelog_records = self.written(&offsets, &changelog)?;
+        let written = self.written(&offsets, &output)?;
+        let state_dir = self.work.path().join(&app_id);
+        std::fs::remove_dir_all(&state_dir)
+            .with_context(|| format!("wiping {}", state_dir.display()))?;
+        // One new record per partition: its output shows the task has restored.
+        let producer: BaseProducer<DeliveryCounter> = self
+            .kafka
+            .client_config()
+            .create_with_context(DeliveryCounter::default())
+            .context("creating the marker producer")?;
+        for partition in 0..self.partitions {
+            let record = BaseRecord::to(&data.topic)
+                .partition(partition)
+                .key(&b"restore!"[..])
+                .payload(&[0_u8; 8][..]);
+            worker::send(&producer, record)?;
+        }
+        producer
+            .flush(Duration::from_secs(30))
+            .context("flushing the markers")?;
+        let mut running =
+            self.start_as(&app_id, workload, system, &data.topic, &output, &session)?;
+        let window = self.watch(
+            &mut running,
+            &output,
+            &Done::Output(written + u64::try_from(self.partitions)?),
+        );
+        running.stop();
+        let window = window?;
+        let started = Instant::now();
+        let consumed = self
+            .kafka
+            .read_to_end(&changelog, self.partitions, |_| Ok(()))?;
+        let raw_seconds = started.elapsed().as_secs_f64();
+        self.clean_up(&[&output])?;
+        Ok(Restore {
+            system,
+            records: changelog_records,
+            seconds: window.seconds,
+            raw_records: consumed,
+            raw_seconds,
         })
     }
 
@@ -356,6 +460,20 @@ impl Bench {
         extra_settings: &[(String, String)],
     ) -> anyhow::Result<Running> {
         let app_id = unique_name(&format!("homa-bench-{}-{system}", workload.id));
+        self.start_as(&app_id, workload, system, input, output, extra_settings)
+    }
+
+    /// [`start`](Self::start) with application id `app_id`.
+    fn start_as(
+        &self,
+        app_id: &str,
+        workload: &Workload,
+        system: System,
+        input: &str,
+        output: &str,
+        extra_settings: &[(String, String)],
+    ) -> anyhow::Result<Running> {
+        let app_id = app_id.to_string();
         let state_dir = self.work.path().join(&app_id);
         let log = self.work.path().join(format!("{app_id}.log"));
         let args = WorkerArgs {

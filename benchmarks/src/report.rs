@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::data::DataSpec;
-use crate::measure::{Latency, Measurement};
+use crate::measure::{Latency, Measurement, Restore};
 use crate::workload::{System, WORKLOADS};
 
 /// Where and with what a benchmark ran.
@@ -178,11 +178,32 @@ pub fn latency_table(latencies: &[Latency]) -> String {
     out
 }
 
+/// The restore table, in Markdown.
+pub fn restore_table(restores: &[Restore]) -> String {
+    let mut out = String::from(
+        "| system | changelog records | restored records/s | plain consumer records/s | restore / plain |\n\
+         |---|---:|---:|---:|---:|\n",
+    );
+    for r in restores {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {:.0} | {:.2}x |",
+            r.system,
+            r.records,
+            r.records_per_second(),
+            r.raw_records_per_second(),
+            r.records_per_second() / r.raw_records_per_second()
+        );
+    }
+    out
+}
+
 /// The whole report: environment, data set, and the tables.
 pub fn document(
     env: &Environment,
     spec: &DataSpec,
     measurements: &[Measurement],
+    restores: &[Restore],
     latencies: &[Latency],
 ) -> String {
     let mut out = format!("# HOMA benchmark, {}\n\n", env.date);
@@ -203,6 +224,10 @@ pub fn document(
     }
     out.push_str("## Throughput\n\n");
     out.push_str(&throughput_table(&rows(measurements)));
+    if !restores.is_empty() {
+        out.push_str("\n## Restore (W2-NOCACHE's changelog, state directory wiped)\n\n");
+        out.push_str(&restore_table(restores));
+    }
     if !latencies.is_empty() {
         out.push_str("\n## Latency\n\n");
         out.push_str(&latency_table(latencies));

@@ -25,7 +25,7 @@ fn quick_mode_runs_every_system_and_checks_every_output() {
     );
     assert!(
         stdout.contains(
-            "quick mode: 9 throughput and 5 latency runs, every output complete and correct"
+            "quick mode: 9 throughput, 2 restore and 5 latency runs, every output complete and correct"
         ),
         "{stdout}"
     );
@@ -40,6 +40,7 @@ fn quick_mode_runs_every_system_and_checks_every_output() {
         "| W2-NOCACHE W2, record cache off | homa |",
         "| W2-NOCACHE W2, record cache off | kafka-streams |",
         "| W1 | kafka-streams | 1000 |",
+        "## Restore",
     ] {
         assert!(stdout.contains(row), "no row {row} in:\n{stdout}");
     }
