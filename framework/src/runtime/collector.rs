@@ -10,16 +10,15 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientContext, Message};
 
 use crate::processor::{OutgoingRecord, ProcessError, RecordCollector};
-
-/// How changelog topics end (`<application.id>-<store>-changelog`).
-const CHANGELOG_SUFFIX: &str = "-changelog";
+use crate::topology::CHANGELOG_SUFFIX;
 
 /// Remembers the first failed delivery, so the next flush fails the thread with it.
 #[derive(Debug, Default)]
 pub(crate) struct Deliveries {
     first_error: Mutex<Option<String>>,
-    /// The last offset acknowledged of each changelog partition, for checkpoints.
-    changelogs: Mutex<BTreeMap<(String, i32), i64>>,
+    /// The last offset acknowledged of each changelog partition, for checkpoints: by topic
+    /// (looked up by `&str`, so a delivery allocates only for a new topic), then partition.
+    changelogs: Mutex<BTreeMap<String, BTreeMap<i32, i64>>>,
 }
 
 impl Deliveries {
@@ -28,7 +27,8 @@ impl Deliveries {
         self.changelogs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&(topic.to_string(), partition))
+            .get(topic)
+            .and_then(|partitions| partitions.get(&partition))
             .copied()
     }
 }
@@ -46,9 +46,11 @@ impl ProducerContext for Deliveries {
                 .changelogs
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let last = changelogs
-                .entry((message.topic().to_string(), message.partition()))
-                .or_insert(-1);
+            let partitions = match changelogs.get_mut(message.topic()) {
+                Some(partitions) => partitions,
+                None => changelogs.entry(message.topic().to_string()).or_default(),
+            };
+            let last = partitions.entry(message.partition()).or_insert(-1);
             *last = (*last).max(message.offset());
         }
         if let Err((error, message)) = result {

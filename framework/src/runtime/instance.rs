@@ -65,15 +65,16 @@ impl Instance {
         name: &str,
     ) -> Result<ReadOnlyKeyValueStore<K, V>, StoreError> {
         let all = lock(&self.stores);
-        let Some(first) = all.get(name).and_then(|tasks| tasks.values().next()) else {
+        let tasks = all.get(name);
+        let Some(first) = tasks.and_then(|tasks| tasks.values().next()) else {
             return Err(StoreError::NotAvailable {
                 store: name.to_string(),
             });
         };
-        let bytes: Vec<SharedBytesStore> = all
-            .get(name)
-            .map(|tasks| tasks.values().map(|s| s.bytes.clone()).collect())
-            .unwrap_or_default();
+        let bytes: Vec<SharedBytesStore> = tasks
+            .into_iter()
+            .flat_map(|tasks| tasks.values().map(|s| s.bytes.clone()))
+            .collect();
         let composite: SharedBytesStore = Arc::new(CompositeBytesStore::new(name, &bytes));
         first.def.typed(composite, first.changelog.clone())
     }

@@ -34,9 +34,12 @@ pub(crate) struct TaskStores<'a> {
     pub(crate) rocksdb: Option<&'a crate::state::RocksDbMemory>,
 }
 
+/// How changelog topics end (`<application.id>-<store>-changelog`).
+pub(crate) const CHANGELOG_SUFFIX: &str = "-changelog";
+
 /// The changelog topic of store `store` of application `application_id`.
 pub(crate) fn changelog_topic(application_id: &str, store: &str) -> String {
-    format!("{application_id}-{store}-changelog")
+    format!("{application_id}-{store}{CHANGELOG_SUFFIX}")
 }
 
 /// A checked, immutable topology, split into sub-topologies: the groups of nodes joined by
