@@ -137,6 +137,11 @@ struct Running {
     /// Its application id: its consumer group.
     group: String,
     log: PathBuf,
+    /// Members of an earlier run in the same group (killed, not yet expired): a stable group
+    /// that still lists one of them is not this run's.
+    stale_members: Vec<String>,
+    /// Records the output held before this run: only more than these are its output.
+    output_before: u64,
 }
 
 impl Running {
@@ -254,10 +259,11 @@ impl Bench {
             records: data.spec.records,
         };
         let first = self.watch(&mut running, &output, &done);
+        let offsets = self.kafka.offsets_client()?;
+        let killed_members = group_members(&offsets, &app_id);
         running.stop();
         first?;
         let changelog = format!("{app_id}-{store}-changelog");
-        let offsets = self.kafka.offsets_client()?;
         let changelog_records = self.written(&offsets, &changelog)?;
         let written = self.written(&offsets, &output)?;
         let state_dir = self.work.path().join(&app_id);
@@ -281,6 +287,10 @@ impl Bench {
             .context("flushing the markers")?;
         let mut running =
             self.start_as(&app_id, workload, system, &data.topic, &output, &session)?;
+        // Timed from the restarted member's assignment: not while the group waits for the
+        // killed member's session to end, nor from the killed run's output.
+        running.stale_members = killed_members?;
+        running.output_before = written;
         let window = self.watch(
             &mut running,
             &output,
@@ -502,6 +512,8 @@ impl Bench {
             system,
             group: args.app_id,
             log,
+            stale_members: Vec::new(),
+            output_before: 0,
         })
     }
 
@@ -543,10 +555,11 @@ impl Bench {
         };
         loop {
             running.check_alive()?;
-            let stable = first.is_none() && group_stable(&offsets, &running.group);
+            let stable =
+                first.is_none() && group_stable(&offsets, &running.group, &running.stale_members);
             let written = self.written_now(&offsets, output);
             let now = Instant::now();
-            if (stable || written > 0) && first.is_none() {
+            if (stable || written > running.output_before) && first.is_none() {
                 first = Some((now, proc::cpu_seconds(pid)?));
             }
             let reached = match done {
@@ -637,12 +650,30 @@ impl Bench {
 }
 
 /// True when consumer group `group` is stable with at least one member.
-fn group_stable(client: &BaseConsumer, group: &str) -> bool {
+fn group_stable(client: &BaseConsumer, group: &str, stale: &[String]) -> bool {
     client
         .fetch_group_list(Some(group), Duration::from_secs(5))
         .is_ok_and(|list| {
-            list.groups()
-                .iter()
-                .any(|g| g.name() == group && g.state() == "Stable" && !g.members().is_empty())
+            list.groups().iter().any(|g| {
+                g.name() == group
+                    && g.state() == "Stable"
+                    && !g.members().is_empty()
+                    && g.members()
+                        .iter()
+                        .all(|m| !stale.iter().any(|s| s == m.id()))
+            })
         })
+}
+
+/// The member ids of consumer group `group` now.
+fn group_members(client: &BaseConsumer, group: &str) -> anyhow::Result<Vec<String>> {
+    let list = client
+        .fetch_group_list(Some(group), Duration::from_secs(5))
+        .with_context(|| format!("describing consumer group {group}"))?;
+    Ok(list
+        .groups()
+        .iter()
+        .filter(|g| g.name() == group)
+        .flat_map(|g| g.members().iter().map(|m| m.id().to_string()))
+        .collect())
 }
