@@ -1,142 +1,274 @@
 //! Restoration: before a task processes anything, each of its logged stores replays its
 //! changelog partition, from the checkpoint (persistent stores) or the beginning, to the
-//! end it has when the restore starts, in batches.
+//! end it has when the restore starts. The changelogs of all the tasks a rebalance gives a
+//! thread are read at once, and written to their stores in sorted batches.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::metrics::Metrics;
-use super::task::Task;
+use super::task::{LoggedStore, Task};
+use crate::state::WriteBatch;
 
-/// Records written to a store at once.
-const BATCH: usize = 10_000;
+/// Records of one changelog partition written to its store at once, at most.
+const BATCH_RECORDS: usize = 50_000;
+/// Bytes of keys and values of one changelog partition written at once, at most.
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// How often a long restore says how far it is.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
-/// Restores every logged store of `task` with `consumer` (manually assigned, no group).
-/// Returns early, leaving the task unrestored, when `shutdown` is set.
+/// One changelog partition being replayed into its store.
+struct Replay {
+    /// Index of its task in the slice restored.
+    task: usize,
+    store: LoggedStore,
+    partition: i32,
+    /// The changelog's end when the restore started: replayed up to here.
+    end: i64,
+    /// The next offset to read.
+    position: i64,
+    batch: WriteBatch,
+    restored: u64,
+    done: bool,
+}
+
+impl Replay {
+    fn what(&self, tasks: &[Task]) -> String {
+        format!(
+            "task {}: store {} from {}/{}",
+            tasks[self.task].id(),
+            self.store.name,
+            self.store.changelog,
+            self.partition
+        )
+    }
+
+    /// Writes the batch to the store.
+    fn write(&mut self, tasks: &[Task], metrics: &Mutex<Metrics>) -> Result<(), String> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let records = self.batch.len() as u64;
+        self.batch.sort_by_key();
+        self.store
+            .bytes
+            .write_batch(&self.batch)
+            .map_err(|e| format!("{}: restoring: {e}", self.what(tasks)))?;
+        self.batch.clear();
+        *metrics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .restored_records
+            .entry(self.store.name.to_string())
+            .or_default() += records;
+        Ok(())
+    }
+}
+
+/// Restores every logged store of `tasks` with `consumer` (manually assigned, no group).
+/// Returns early, leaving the tasks unrestored, when `shutdown` is set.
 pub(crate) fn restore(
-    task: &mut Task,
+    tasks: &mut [Task],
     consumer: &BaseConsumer,
     metrics: &Mutex<Metrics>,
     shutdown: &AtomicBool,
 ) -> Result<(), String> {
-    let id = task.id();
-    let partition = id.partition;
-    for store in task.logged_stores() {
-        let topic = &*store.changelog;
-        let (low, high) = consumer
-            .fetch_watermarks(topic, partition, Duration::from_secs(30))
-            .map_err(|e| format!("task {id}: end offset of changelog {topic}/{partition}: {e}"))?;
-        let start = match store.start {
-            Some(start) if (low..=high).contains(&start) => start,
-            Some(start) => {
-                tracing::warn!(
-                    "homa: task {id}: checkpoint of {topic}/{partition} at {start} is outside \
-                     the changelog ({low}..{high}); restoring {} from the start",
-                    store.name
-                );
-                store
-                    .bytes
-                    .range(None, None)
-                    .and_then(|all| {
-                        let keys: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-                            all.filter_map(Result::ok).map(|(k, _)| (k, None)).collect();
-                        store.bytes.write_batch(&keys)
-                    })
-                    .map_err(|e| format!("task {id}: {e}"))?;
-                low
+    let mut replays = Vec::new();
+    for (index, task) in tasks.iter_mut().enumerate() {
+        let id = task.id();
+        for store in task.logged_stores() {
+            let (topic, partition) = (&*store.changelog, id.partition);
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, Duration::from_secs(30))
+                .map_err(|e| {
+                    format!("task {id}: end offset of changelog {topic}/{partition}: {e}")
+                })?;
+            let start = match store.start {
+                Some(start) if (low..=high).contains(&start) => start,
+                Some(start) => {
+                    tracing::warn!(
+                        "homa: task {id}: checkpoint of {topic}/{partition} at {start} is \
+                         outside the changelog ({low}..{high}); restoring {} from the start",
+                        store.name
+                    );
+                    wipe(&store).map_err(|e| format!("task {id}: {e}"))?;
+                    low
+                }
+                None => low,
+            };
+            if start >= high {
+                task.set_restored(store.changelog.clone(), high);
+                continue;
             }
-            None => low,
-        };
-        if start >= high {
-            task.set_restored(store.changelog.clone(), high);
-            continue;
+            tracing::info!(
+                "homa: task {id}: restoring store {} from {topic}/{partition}, offsets {start} \
+                 to {high}",
+                store.name
+            );
+            replays.push(Replay {
+                task: index,
+                store,
+                partition,
+                end: high,
+                position: start,
+                batch: WriteBatch::new(),
+                restored: 0,
+                done: false,
+            });
         }
-        tracing::info!(
-            "homa: task {id}: restoring store {} from {topic}/{partition}, offsets {start} to {high}",
-            store.name
-        );
-        let mut assignment = TopicPartitionList::new();
+    }
+    if replays.is_empty() {
+        return Ok(());
+    }
+
+    let mut assignment = TopicPartitionList::new();
+    for replay in &replays {
         assignment
-            .add_partition_offset(topic, partition, Offset::Offset(start))
-            .map_err(|e| format!("task {id}: assigning {topic}/{partition}: {e}"))?;
-        consumer
-            .assign(&assignment)
-            .map_err(|e| format!("task {id}: assigning {topic}/{partition}: {e}"))?;
-        let started = Instant::now();
-        let mut last_progress = started;
-        let mut position = start;
-        let mut restored = 0_u64;
-        let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(BATCH);
-        let write = |batch: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>| -> Result<(), String> {
-            store
-                .bytes
-                .write_batch(batch)
-                .map_err(|e| format!("task {id}: restoring: {e}"))?;
-            let mut metrics = metrics.lock().unwrap_or_else(PoisonError::into_inner);
-            *metrics
-                .restored_records
-                .entry(store.name.to_string())
-                .or_default() += batch.len() as u64;
-            batch.clear();
-            Ok(())
-        };
-        while position < high {
-            if shutdown.load(Ordering::Relaxed) {
-                consumer.unassign().ok();
-                return Ok(());
-            }
-            match consumer.poll(Duration::from_millis(100)) {
-                Some(Ok(message)) => {
-                    position = message.offset() + 1;
+            .add_partition_offset(
+                &replay.store.changelog,
+                replay.partition,
+                Offset::Offset(replay.position),
+            )
+            .map_err(|e| format!("{}: assigning: {e}", replay.what(tasks)))?;
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(|e| format!("assigning changelogs to restore: {e}"))?;
+    let outcome = replay_all(tasks, &mut replays, consumer, metrics, shutdown);
+    consumer.unassign().ok();
+    outcome
+}
+
+/// Reads the assigned changelogs until every replay reached its end (or `shutdown`).
+fn replay_all(
+    tasks: &mut [Task],
+    replays: &mut [Replay],
+    consumer: &BaseConsumer,
+    metrics: &Mutex<Metrics>,
+    shutdown: &AtomicBool,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let mut last_progress = started;
+    let mut left = replays.len();
+    // Fetches come in runs of one partition: the last replay found is tried first.
+    let mut last = 0;
+    while left > 0 {
+        if shutdown.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                let Some(index) = find(replays, &message, last) else {
+                    continue;
+                };
+                last = index;
+                let replay = &mut replays[index];
+                if replay.done {
+                    continue;
+                }
+                if message.offset() < replay.end {
+                    replay.position = message.offset() + 1;
                     if let Some(key) = message.key() {
-                        batch.push((key.to_vec(), message.payload().map(<[u8]>::to_vec)));
-                        restored += 1;
+                        replay.batch.push(key, message.payload());
+                        replay.restored += 1;
                     }
-                    if batch.len() >= BATCH {
-                        write(&mut batch)?;
+                    if replay.batch.len() >= BATCH_RECORDS || replay.batch.bytes() >= BATCH_BYTES {
+                        replay.write(tasks, metrics)?;
                     }
+                } else {
+                    // Written after the restore began (compaction may have removed the
+                    // record at the end): not part of it.
+                    replay.position = replay.end;
                 }
-                Some(Err(e)) => return Err(format!("task {id}: reading {topic}/{partition}: {e}")),
-                None => {
-                    // The end may be a transaction marker no message shows.
-                    if let Ok(positions) = consumer.position()
-                        && let Some(Offset::Offset(at)) =
-                            positions.elements().first().map(|e| e.offset())
-                    {
-                        position = position.max(at);
-                    }
+                if replay.position >= replay.end {
+                    finish(tasks, replay, metrics, started)?;
+                    left -= 1;
                 }
             }
-            if last_progress.elapsed() >= PROGRESS_EVERY {
-                tracing::info!(
-                    "homa: task {id}: restoring {}: at offset {position} of {high} ({restored} records)",
-                    store.name
-                );
-                last_progress = Instant::now();
+            Some(Err(e)) => return Err(format!("reading changelogs to restore: {e}")),
+            None => {
+                // The end may be a transaction marker no message shows.
+                let Ok(positions) = consumer.position() else {
+                    continue;
+                };
+                for element in positions.elements() {
+                    let Offset::Offset(at) = element.offset() else {
+                        continue;
+                    };
+                    let Some(replay) = replays.iter_mut().find(|r| {
+                        !r.done
+                            && r.partition == element.partition()
+                            && *r.store.changelog == *element.topic()
+                    }) else {
+                        continue;
+                    };
+                    replay.position = replay.position.max(at);
+                    if replay.position >= replay.end {
+                        finish(tasks, replay, metrics, started)?;
+                        left -= 1;
+                    }
+                }
             }
         }
-        write(&mut batch)?;
-        consumer
-            .unassign()
-            .map_err(|e| format!("task {id}: unassigning {topic}/{partition}: {e}"))?;
-        *metrics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .restorations
-            .entry(store.name.to_string())
-            .or_default() += 1;
-        tracing::info!(
-            "homa: task {id}: restored store {} from {topic}/{partition}: {restored} records in {:.1} s",
-            store.name,
-            started.elapsed().as_secs_f64()
-        );
-        task.set_restored(store.changelog.clone(), high);
+        if last_progress.elapsed() >= PROGRESS_EVERY {
+            let restored: u64 = replays.iter().map(|r| r.restored).sum();
+            let to_go: i64 = replays.iter().map(|r| r.end - r.position).sum();
+            tracing::info!(
+                "homa: restoring: {left} of {} changelog partitions to go, {restored} records \
+                 restored, {to_go} offsets left",
+                replays.len()
+            );
+            last_progress = Instant::now();
+        }
     }
     Ok(())
+}
+
+/// The replay `message` belongs to, trying `hint` first.
+fn find(replays: &[Replay], message: &BorrowedMessage<'_>, hint: usize) -> Option<usize> {
+    let matches =
+        |r: &Replay| r.partition == message.partition() && *r.store.changelog == *message.topic();
+    if replays.get(hint).is_some_and(matches) {
+        return Some(hint);
+    }
+    replays.iter().position(matches)
+}
+
+/// A replay reached its end: the rest of its batch is written and its task told.
+fn finish(
+    tasks: &mut [Task],
+    replay: &mut Replay,
+    metrics: &Mutex<Metrics>,
+    started: Instant,
+) -> Result<(), String> {
+    replay.write(tasks, metrics)?;
+    replay.done = true;
+    *metrics
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .restorations
+        .entry(replay.store.name.to_string())
+        .or_default() += 1;
+    tracing::info!(
+        "homa: {}: restored {} records in {:.1} s",
+        replay.what(tasks),
+        replay.restored,
+        started.elapsed().as_secs_f64()
+    );
+    tasks[replay.task].set_restored(replay.store.changelog.clone(), replay.end);
+    Ok(())
+}
+
+/// Removes every entry of `store` (its checkpoint does not match its changelog).
+fn wipe(store: &LoggedStore) -> Result<(), crate::state::StoreError> {
+    let mut deletes = WriteBatch::new();
+    for entry in store.bytes.range(None, None)? {
+        deletes.delete(&entry?.0);
+    }
+    store.bytes.write_batch(&deletes)
 }

@@ -241,6 +241,7 @@ pub(crate) fn run(
             // As Kafka Streams: a task is made (and its stores restored) on assignment, so
             // its state is ready, and queryable, before its first record.
             let assigned = std::mem::take(&mut *lock(&consumer.context().assigned));
+            let mut new_tasks: Vec<(TaskId, usize)> = Vec::new();
             for (topic, partition) in assigned {
                 let Some(&(sub, _)) = readers.get(&*topic) else {
                     continue;
@@ -249,9 +250,12 @@ pub(crate) fn run(
                     subtopology: topology.subtopologies()[sub].id,
                     partition,
                 };
-                if let Entry::Vacant(entry) = tasks.entry(id) {
-                    entry.insert(factory.create(id, sub)?);
+                if !tasks.contains_key(&id) && !new_tasks.iter().any(|(new, _)| *new == id) {
+                    new_tasks.push((id, sub));
                 }
+            }
+            if !new_tasks.is_empty() {
+                tasks.extend(factory.create(&new_tasks)?);
             }
             // A fetch gives runs of records of one partition: each run is queued at once.
             for run in
@@ -269,7 +273,13 @@ pub(crate) fn run(
                 };
                 let task = match tasks.entry(id) {
                     Entry::Occupied(entry) => entry.into_mut(),
-                    Entry::Vacant(entry) => entry.insert(factory.create(id, sub)?),
+                    Entry::Vacant(entry) => {
+                        let (_, task) = factory
+                            .create(&[(id, sub)])?
+                            .pop()
+                            .expect("one task is made for one id");
+                        entry.insert(task)
+                    }
                 };
                 task.add_records(shared_topic, first.partition(), run.iter().map(queued));
             }
@@ -328,26 +338,32 @@ struct TaskFactory<'a> {
 }
 
 impl TaskFactory<'_> {
-    /// Task `id` of sub-topology number `sub`, its stores restored.
-    fn create(&mut self, id: TaskId, sub: usize) -> Result<Task, String> {
-        let subtopology = &self.topology.subtopologies()[sub];
+    /// Tasks `ids` (each with its sub-topology's number), their stores restored: the
+    /// changelogs of all of them are read at once.
+    fn create(&mut self, ids: &[(TaskId, usize)]) -> Result<Vec<(TaskId, Task)>, String> {
         let resources = TaskResources {
             collector: &self.collector,
             state_dir: self.config.state_dir(),
             cache: &self.cache,
             rocksdb: self.instance.rocksdb.as_ref(),
         };
-        let mut task = Task::build(
-            id,
-            self.topology,
-            subtopology,
-            self.config,
-            &resources,
-            now_ms(),
-        )
-        .map_err(|e| e.to_string())?;
-        // Its stores catch up with their changelogs before it processes.
-        if !task.logged_stores().is_empty() {
+        let mut tasks = ids
+            .iter()
+            .map(|&(id, sub)| {
+                let subtopology = &self.topology.subtopologies()[sub];
+                Task::build(
+                    id,
+                    self.topology,
+                    subtopology,
+                    self.config,
+                    &resources,
+                    now_ms(),
+                )
+                .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Their stores catch up with their changelogs before they process.
+        if tasks.iter().any(|task| !task.logged_stores().is_empty()) {
             let restorer = match &self.restorer {
                 Some(restorer) => restorer,
                 None => self.restorer.insert(
@@ -356,10 +372,15 @@ impl TaskFactory<'_> {
                         .map_err(|e| format!("creating the restore consumer: {e}"))?,
                 ),
             };
-            restore::restore(&mut task, restorer, &self.instance.metrics, self.shutdown)?;
+            restore::restore(&mut tasks, restorer, &self.instance.metrics, self.shutdown)?;
         }
-        self.instance.register(id, task.queryable_stores());
-        Ok(task)
+        Ok(tasks
+            .into_iter()
+            .map(|task| {
+                self.instance.register(task.id(), task.queryable_stores());
+                (task.id(), task)
+            })
+            .collect())
     }
 }
 

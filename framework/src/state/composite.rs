@@ -3,7 +3,7 @@
 
 use std::sync::Weak;
 
-use super::{KeyValueBytesStore, KeyValueIter, SharedBytesStore, StoreError};
+use super::{KeyValueBytesStore, KeyValueIter, SharedBytesStore, StoreError, WriteBatch};
 
 /// The local tasks' stores of one name, read as one (Kafka Streams'
 /// `CompositeReadOnlyKeyValueStore`). It holds them weakly: a store whose task closed (its
@@ -62,7 +62,7 @@ impl KeyValueBytesStore for CompositeBytesStore {
         Err(self.read_only())
     }
 
-    fn write_batch(&self, _: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+    fn write_batch(&self, _: &WriteBatch) -> Result<(), StoreError> {
         Err(self.read_only())
     }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{PoisonError, RwLock};
 
-use super::{KeyValueBytesStore, KeyValueIter, StoreError};
+use super::{KeyValueBytesStore, KeyValueIter, StoreError, WriteBatch};
 
 /// A key-value store kept in memory (Kafka Streams' `Stores.inMemoryKeyValueStore`): fast,
 /// and rebuilt from its changelog after every restart.
@@ -52,11 +52,11 @@ impl KeyValueBytesStore for InMemoryKeyValueStore {
         Ok(())
     }
 
-    fn write_batch(&self, entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+    fn write_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut map = self.write();
-        for (key, value) in entries {
+        for (key, value) in batch.iter() {
             match value {
-                Some(value) => map.insert(key.clone(), value.clone()),
+                Some(value) => map.insert(key.to_vec(), value.to_vec()),
                 None => map.remove(key),
             };
         }

@@ -9,6 +9,7 @@
 //! Every store is owned by one task; queries from other threads read it through the same
 //! `Send + Sync` handle, which is why the byte stores take `&self`.
 
+mod batch;
 mod builder;
 pub mod checkpoint;
 mod composite;
@@ -19,6 +20,7 @@ mod typed;
 
 use std::sync::Arc;
 
+pub use batch::WriteBatch;
 pub(crate) use builder::StoreDef;
 pub use builder::{StoreBackend, StoreBuilder};
 pub(crate) use composite::CompositeBytesStore;
@@ -54,12 +56,12 @@ pub trait KeyValueBytesStore: Send + Sync + std::fmt::Debug {
     /// When the backend fails.
     fn delete(&self, key: &[u8]) -> Result<(), StoreError>;
 
-    /// Applies `entries` in order, at once where the backend can (a write batch): `Some`
-    /// sets a key, `None` removes it. Restoration writes this way.
+    /// Applies the writes of `batch` in order, at once where the backend can. Restoration
+    /// writes this way.
     ///
     /// # Errors
-    /// When the backend fails; then none or some of the entries may have been applied.
-    fn write_batch(&self, entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError>;
+    /// When the backend fails; then none or some of the writes may have been applied.
+    fn write_batch(&self, batch: &WriteBatch) -> Result<(), StoreError>;
 
     /// The entries with `from <= key <= to`, in key order; `None` leaves that end open.
     ///
@@ -162,14 +164,12 @@ pub(crate) mod contract {
             ]
         );
 
-        store
-            .write_batch(&[
-                (b"d".to_vec(), Some(b"4".to_vec())),
-                (b"e".to_vec(), Some(b"5".to_vec())),
-                (b"a".to_vec(), None),
-                (b"e".to_vec(), Some(b"five".to_vec())),
-            ])
-            .unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(b"d", b"4");
+        batch.put(b"e", b"5");
+        batch.delete(b"a");
+        batch.put(b"e", b"five");
+        store.write_batch(&batch).unwrap();
         let keys = |iter| -> Vec<Vec<u8>> { collect(iter).into_iter().map(|(k, _)| k).collect() };
         assert_eq!(keys(store.range(None, None).unwrap()), [b"b", b"d", b"e"]);
         // Both ends inclusive; a bound need not be a key of the store.

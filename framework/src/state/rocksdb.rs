@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use ::rocksdb::{
     BlockBasedOptions, Cache, DB, DBCompressionType, Direction, IteratorMode, Options, ReadOptions,
-    WriteBatch, WriteBufferManager, WriteOptions,
+    WriteBufferManager, WriteOptions,
 };
 
-use super::{KeyValueBytesStore, KeyValueIter, StoreError, in_range};
+use super::{KeyValueBytesStore, KeyValueIter, StoreError, WriteBatch, in_range};
 
 /// One memory budget for every RocksDB store of an instance, as Kafka Streams'
 /// bounded-memory configuration: a block cache shared by all stores, and a write buffer
@@ -161,16 +161,16 @@ impl KeyValueBytesStore for RocksDbKeyValueStore {
             .map_err(self.error("delete"))
     }
 
-    fn write_batch(&self, entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
-        let mut batch = WriteBatch::default();
-        for (key, value) in entries {
+    fn write_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let mut writes = ::rocksdb::WriteBatch::default();
+        for (key, value) in batch.iter() {
             match value {
-                Some(value) => batch.put(key, value),
-                None => batch.delete(key),
+                Some(value) => writes.put(key, value),
+                None => writes.delete(key),
             }
         }
         self.db
-            .write_opt(batch, &self.write)
+            .write_opt(writes, &self.write)
             .map_err(self.error("write batch"))
     }
 
