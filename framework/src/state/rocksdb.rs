@@ -5,8 +5,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use ::rocksdb::{
-    BlockBasedOptions, Cache, DB, DBCompressionType, Direction, IteratorMode, Options, ReadOptions,
-    WriteBufferManager, WriteOptions,
+    BlockBasedOptions, Cache, DB, DBCompactionStyle, DBCompressionType, Direction, IteratorMode,
+    Options, ReadOptions, WriteBufferManager, WriteOptions,
 };
 
 use super::{KeyValueBytesStore, KeyValueIter, StoreError, WriteBatch, in_range};
@@ -96,13 +96,23 @@ impl RocksDbKeyValueStore {
             operation: "creating the directory",
             source,
         })?;
+        // Kafka Streams' RocksDBStore settings.
         let mut options = Options::default();
         options.create_if_missing(true);
         options.set_compression_type(DBCompressionType::None);
+        options.set_compaction_style(DBCompactionStyle::Universal);
         options.set_max_write_buffer_number(3);
         options.set_write_buffer_size(16 * 1024 * 1024);
+        options.increase_parallelism(
+            std::thread::available_parallelism().map_or(2, |n| n.get().max(2)) as i32,
+        );
+        // A lookup of a key the store does not have (an aggregation's first record of a
+        // key) is answered by the filters, without reading data blocks; the last level,
+        // which holds most keys, goes without, as lookups there mostly find their key.
+        options.set_optimize_filters_for_hits(true);
         let mut table = BlockBasedOptions::default();
         table.set_block_size(4 * 1024);
+        table.set_bloom_filter(10.0, false);
         if let Some(memory) = memory {
             table.set_block_cache(&memory.cache);
             table.set_cache_index_and_filter_blocks(true);
