@@ -314,3 +314,47 @@ fn a_grouped_table_aggregates_with_adder_and_subtractor() {
     assert_eq!(last["a"], 12);
     assert_eq!(last["b"], 3);
 }
+
+#[test]
+fn a_grouped_table_reduces_with_adder_and_subtractor() {
+    // Each team's members in one string: a member who moves or leaves is taken out of the
+    // old team's value.
+    let mut builder = StreamsBuilder::new();
+    builder
+        .table::<String, String>("members", Materialized::as_("members"))
+        .group_by(|name, team| (team.clone(), format!("{name};")))
+        .reduce_with(
+            |all, name| format!("{all}{name}"),
+            |all, name| all.replacen(name.as_str(), "", 1),
+            Materialized::as_("team-members").with_caching_disabled(),
+        )
+        .to_stream()
+        .to("teams");
+    let driver = driver(&builder);
+    let members = driver.create_input_topic::<String, String>("members");
+    members.pipe_input("ann".into(), "red".into());
+    members.pipe_input("bob".into(), "red".into());
+    members.pipe_input("ann".into(), "blue".into());
+    members.pipe_bytes(Some(b"bob"), None, 0);
+    let teams = driver.create_output_topic::<String, String>("teams");
+    assert_eq!(
+        teams.read_key_values_to_list(),
+        [
+            ("red".to_string(), "ann;".to_string()),
+            ("red".to_string(), "ann;bob;".to_string()),
+            ("red".to_string(), "bob;".to_string()),
+            ("blue".to_string(), "ann;".to_string()),
+            // The last member leaves: the reduced value stays (an empty team), as Kafka
+            // Streams' reduce never deletes.
+            ("red".to_string(), String::new()),
+        ]
+    );
+    let store = driver
+        .key_value_store::<String, String>("team-members")
+        .unwrap();
+    assert_eq!(
+        store.get(&"blue".to_string()).unwrap().as_deref(),
+        Some("ann;")
+    );
+    assert_eq!(store.get(&"red".to_string()).unwrap().as_deref(), Some(""));
+}

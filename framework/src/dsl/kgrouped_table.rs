@@ -104,11 +104,9 @@ where
     }
 }
 
-/// One step of a table aggregation: the new aggregate from a value and the old aggregate.
-type Step<K, V, VA> = Arc<dyn Fn(&K, &V, VA) -> VA + Send + Sync>;
-
-/// The aggregate of a key before its first row.
-type Initializer<VA> = Arc<dyn Fn() -> VA + Send + Sync>;
+/// How a table aggregation updates a key's aggregate (if any) with a row's change: the old
+/// value taken back, the new value added.
+type Step<K, V, VA> = Arc<dyn Fn(&K, &Change<V>, Option<VA>) -> Option<VA> + Send + Sync>;
 
 impl<K, V> KGroupedTable<K, V>
 where
@@ -123,6 +121,40 @@ where
     /// [`count`](Self::count) into the store `materialized` describes.
     pub fn count_with(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
         self.aggregate_with(|| 0, |_, _, n| n + 1, |_, _, n| n - 1, materialized)
+    }
+
+    /// Each key's rows combined with `adder(aggregate, value)`, the first row's value being
+    /// the first aggregate; a row that leaves the key (changed or deleted) is taken back
+    /// with `subtractor(aggregate, old value)` (Kafka Streams' `KGroupedTable#reduce`).
+    pub fn reduce(
+        &self,
+        adder: impl Fn(&V, &V) -> V + Send + Sync + 'static,
+        subtractor: impl Fn(&V, &V) -> V + Send + Sync + 'static,
+    ) -> KTable<K, V> {
+        self.reduce_with(adder, subtractor, Materialized::default())
+    }
+
+    /// [`reduce`](Self::reduce) into the store `materialized` describes.
+    pub fn reduce_with(
+        &self,
+        adder: impl Fn(&V, &V) -> V + Send + Sync + 'static,
+        subtractor: impl Fn(&V, &V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<K, V> {
+        self.aggregated(
+            materialized,
+            Arc::new(move |_, change, aggregate| {
+                let aggregate = match (&change.old, aggregate) {
+                    (Some(old), Some(aggregate)) => Some(subtractor(&aggregate, old)),
+                    (_, aggregate) => aggregate,
+                };
+                match (&change.new, aggregate) {
+                    (Some(new), Some(aggregate)) => Some(adder(&aggregate, new)),
+                    (Some(new), None) => Some(new.clone()),
+                    (None, aggregate) => aggregate,
+                }
+            }),
+        )
     }
 
     /// Each key's rows folded with `adder(key, value, aggregate)` from `initializer()`; a
@@ -145,6 +177,28 @@ where
         subtractor: impl Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<K, VA> {
+        // As Kafka Streams: an old value is taken back only from an aggregate that exists;
+        // a new value is added to the aggregate, or to `initializer()` when there is none.
+        self.aggregated(
+            materialized,
+            Arc::new(move |key, change, aggregate| {
+                let aggregate = match (&change.old, aggregate) {
+                    (Some(old), Some(aggregate)) => Some(subtractor(key, old, aggregate)),
+                    (_, aggregate) => aggregate,
+                };
+                match &change.new {
+                    Some(new) => Some(adder(key, new, aggregate.unwrap_or_else(&initializer))),
+                    None => aggregate,
+                }
+            }),
+        )
+    }
+
+    fn aggregated<VA: DefaultSerde + Clone>(
+        &self,
+        materialized: Materialized<K, VA>,
+        step: Step<K, V, VA>,
+    ) -> KTable<K, VA> {
         let state = self.changes.state().clone();
         let mut dsl = state.borrow_mut();
         let store_name = match materialized.name() {
@@ -154,14 +208,9 @@ where
         let store = materialized.into_store(store_name);
         let store_name: Arc<str> = store.name().into();
         let processor_store = store_name.clone();
-        let initializer: Initializer<VA> = Arc::new(initializer);
-        let adder: Step<K, V, VA> = Arc::new(adder);
-        let subtractor: Step<K, V, VA> = Arc::new(subtractor);
         let factory = move || TableAggregate {
             store: CachedStore::new(processor_store.clone()),
-            initializer: initializer.clone(),
-            adder: adder.clone(),
-            subtractor: subtractor.clone(),
+            step: step.clone(),
         };
         let name = dsl.name("KTABLE-AGGREGATE");
         let parent = self.changes.node();
@@ -179,9 +228,7 @@ where
 /// Takes back old values and adds new ones to each key's aggregate.
 struct TableAggregate<K, V, VA> {
     store: CachedStore<K, VA>,
-    initializer: Initializer<VA>,
-    adder: Step<K, V, VA>,
-    subtractor: Step<K, V, VA>,
+    step: Step<K, V, VA>,
 }
 
 impl<K, V, VA> Processor<K, Change<V>, K, Change<VA>> for TableAggregate<K, V, VA>
@@ -208,15 +255,8 @@ where
             return Ok(());
         };
         let old = self.store.get(key)?;
-        let mut aggregate = old.clone().unwrap_or_else(|| (self.initializer)());
-        if let Some(value) = &change.old {
-            aggregate = (self.subtractor)(key, value, aggregate);
-        }
-        if let Some(value) = &change.new {
-            aggregate = (self.adder)(key, value, aggregate);
-        }
         let change = Change {
-            new: Some(aggregate),
+            new: (self.step)(key, change, old.clone()),
             old,
         };
         self.store
