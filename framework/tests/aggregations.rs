@@ -358,3 +358,67 @@ fn a_grouped_table_reduces_with_adder_and_subtractor() {
     );
     assert_eq!(store.get(&"red".to_string()).unwrap().as_deref(), Some(""));
 }
+
+#[test]
+fn grouping_or_tabling_re_keyed_records_repartitions_them() {
+    // Page views keyed by user, counted per page: `map` gives new keys, so `group_by_key`
+    // must move the records to their page's partition first, as Kafka Streams does.
+    let mut builder = StreamsBuilder::new();
+    let views = builder.stream::<String, String>("views");
+    views
+        .map(|_user, page| (page.clone(), 1_i64))
+        .filter(|_page, _one| true)
+        .group_by_key_with(Grouped::as_("views-by-page"))
+        .count_with(Materialized::as_("page-views"))
+        .to_stream()
+        .to("page-view-counts");
+    // The latest page of each user, from records re-keyed by user name length: a table of
+    // them repartitions too, named after its store.
+    views
+        .select_key(|user, _page| user.map_or(0, String::len) as i64)
+        .to_table_with(Materialized::as_("latest-by-name-length"));
+    // Records read with their key, or put back in place by `repartition`, need none.
+    views
+        .group_by_key()
+        .count_with(Materialized::as_("views-per-user"));
+    views
+        .select_key(|_user, page| page.clone())
+        .repartition(homa::dsl::Repartitioned::as_("by-page"))
+        .group_by_key()
+        .count_with(Materialized::as_("views-per-page-2"));
+
+    let topology = builder.build().unwrap();
+    let mut internal: Vec<&str> = topology.internal_topics().iter().map(|(t, _)| *t).collect();
+    internal.sort_unstable();
+    assert_eq!(
+        internal,
+        [
+            "by-page-repartition",
+            "latest-by-name-length-repartition",
+            "views-by-page-repartition",
+        ]
+    );
+
+    let driver = driver(&builder);
+    let input = driver.create_input_topic::<String, String>("views");
+    input.pipe_input("ann".into(), "home".into());
+    input.pipe_input("bob".into(), "home".into());
+    input.pipe_input("ann".into(), "cart".into());
+    input.pipe_input("carol".into(), "home".into());
+    let counts: std::collections::BTreeMap<String, i64> = driver
+        .create_output_topic::<String, i64>("page-view-counts")
+        .read_key_values_to_list()
+        .into_iter()
+        .collect();
+    assert_eq!(counts["home"], 3);
+    assert_eq!(counts["cart"], 1);
+    let latest = driver
+        .key_value_store::<i64, String>("latest-by-name-length")
+        .unwrap();
+    assert_eq!(latest.get(&3).unwrap().as_deref(), Some("cart"));
+    assert_eq!(latest.get(&5).unwrap().as_deref(), Some("home"));
+    let per_page = driver
+        .key_value_store::<String, i64>("views-per-page-2")
+        .unwrap();
+    assert_eq!(per_page.get(&"home".to_string()).unwrap(), Some(3));
+}

@@ -30,13 +30,22 @@ impl<K, V> fmt::Debug for KGroupedStream<K, V> {
 }
 
 impl<K: 'static, V: 'static> KStream<K, V> {
-    /// The records grouped by their key, for an aggregation. The key is the one the records
-    /// were read with, so they are in the right partitions already.
+    /// The records grouped by their key, for an aggregation. Records read with their key
+    /// are in their key's partition already; after an operator that may have changed the
+    /// keys (`map`, `select_key`, ...), the aggregation first sends them through a
+    /// repartition topic, named by [`group_by_key_with`](Self::group_by_key_with) or else
+    /// after the store.
     pub fn group_by_key(&self) -> KGroupedStream<K, V> {
+        self.group_by_key_with(Grouped::default())
+    }
+
+    /// [`group_by_key`](Self::group_by_key) with its repartition topic (if it needs one)
+    /// named by `grouped`.
+    pub fn group_by_key_with(&self, grouped: Grouped) -> KGroupedStream<K, V> {
         KGroupedStream {
             stream: self.clone(),
-            repartition: false,
-            grouped: Grouped::default(),
+            repartition: self.repartition_required,
+            grouped,
         }
     }
 
@@ -77,27 +86,35 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
         self.to_table_with(Materialized::default())
     }
 
-    /// [`to_table`](Self::to_table) into the store `materialized` describes.
+    /// [`to_table`](Self::to_table) into the store `materialized` describes. After an
+    /// operator that may have changed the keys, the records first go through a repartition
+    /// topic named after the store.
     pub fn to_table_with(&self, materialized: Materialized<K, V>) -> KTable<K, V> {
-        let mut state = self.state.borrow_mut();
         let store_name = match materialized.name() {
             Some(name) => name.to_string(),
-            None => state.name("KSTREAM-TOTABLE-STATE-STORE"),
+            None => self.state.borrow_mut().name("KSTREAM-TOTABLE-STATE-STORE"),
+        };
+        let input = if self.repartition_required {
+            self.repartition(Repartitioned::as_(&store_name))
+        } else {
+            self.clone()
         };
         let store = materialized.into_store(store_name);
         let store_name: Arc<str> = store.name().into();
         let processor_store = store_name.clone();
+        let mut state = input.state.borrow_mut();
         let name = state.name("KSTREAM-TOTABLE");
         let factory = move || TableSource::<K, V> {
             store: CachedStore::new(processor_store.clone()),
         };
         let node = state
-            .add_processor_with_store(&name, &[self.node], factory, store)
+            .add_processor_with_store(&name, &[input.node], factory, store)
             .unwrap_or_else(|e| {
                 state.errors.push(e);
-                self.node
+                input.node
             });
-        KTable::new(self.state.clone(), node, Some(store_name))
+        drop(state);
+        KTable::new(input.state.clone(), node, Some(store_name))
     }
 }
 

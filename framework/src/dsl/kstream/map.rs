@@ -54,6 +54,7 @@ impl<K: 'static, V: 'static> KStream<K, V> {
     {
         let mapper = Arc::new(move |k: Option<&K>, v: &V| std::iter::once(mapper(k, v)));
         self.then("KSTREAM-MAP", move || FlatMap(mapper.clone()))
+            .keys_changed()
     }
 
     /// Each record replaced by the records `mapper(key, value)` yields, zero or more. A
@@ -69,6 +70,7 @@ impl<K: 'static, V: 'static> KStream<K, V> {
     {
         let mapper = Arc::new(mapper);
         self.then("KSTREAM-FLATMAP", move || FlatMap(mapper.clone()))
+            .keys_changed()
     }
 }
 
@@ -83,5 +85,6 @@ impl<K: 'static, V: Clone + 'static> KStream<K, V> {
         let selector =
             Arc::new(move |k: Option<&K>, v: &V| std::iter::once((selector(k, v), v.clone())));
         self.then("KSTREAM-KEY-SELECT", move || FlatMap(selector.clone()))
+            .keys_changed()
     }
 }

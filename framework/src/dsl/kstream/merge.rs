@@ -21,13 +21,19 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     /// task interleaves them by timestamp).
     pub fn merge(&self, other: &KStream<K, V>) -> Self {
         let name = self.state.borrow_mut().name("KSTREAM-MERGE");
-        self.add_node(&name, &[self.node, other.node], || PassThrough)
+        let merged = self.add_node(&name, &[self.node, other.node], || PassThrough);
+        if other.repartition_required {
+            merged.keys_changed()
+        } else {
+            merged
+        }
     }
 }
 
 impl<K: 'static, V: 'static> KStream<K, V> {
     /// Runs a [`Processor`] made by `factory` (once per task) on the stream; what it forwards
-    /// is the new stream.
+    /// is the new stream. It may forward other keys, so a grouping downstream repartitions
+    /// (as in Kafka Streams).
     pub fn process<P, KOut, VOut>(
         &self,
         factory: impl Fn() -> P + Send + Sync + 'static,
@@ -37,6 +43,6 @@ impl<K: 'static, V: 'static> KStream<K, V> {
         KOut: 'static,
         VOut: 'static,
     {
-        self.then("KSTREAM-PROCESSOR", factory)
+        self.then("KSTREAM-PROCESSOR", factory).keys_changed()
     }
 }

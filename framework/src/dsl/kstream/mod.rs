@@ -11,6 +11,11 @@
 //! | `foreach` | is not passed to the action |
 //! | `map`, `flat_map`, `select_key` | is dropped, counted and logged: the new key needs the value |
 //! | `repartition` | goes through the repartition topic unchanged |
+//!
+//! After an operator that may change keys (`map`, `flat_map`, `select_key`, `process`),
+//! records may sit in a partition other than their key's: as in Kafka Streams,
+//! `group_by_key` and `to_table` downstream then send them through a repartition topic
+//! first (`repartition` itself puts them back in place).
 
 mod filter;
 mod flat_map_values;
@@ -41,6 +46,10 @@ use crate::topology::graph::NodeId;
 pub struct KStream<K, V> {
     state: Rc<RefCell<DslState>>,
     node: NodeId,
+    /// Whether an operator upstream may have changed the keys (`map`, `flat_map`,
+    /// `select_key`, `process`) since the records were last partitioned by key: a grouping
+    /// or table made from this stream then goes through a repartition topic first.
+    repartition_required: bool,
     _records: PhantomData<fn() -> (K, V)>,
 }
 
@@ -49,6 +58,7 @@ impl<K, V> Clone for KStream<K, V> {
         Self {
             state: self.state.clone(),
             node: self.node,
+            repartition_required: self.repartition_required,
             _records: PhantomData,
         }
     }
@@ -70,8 +80,15 @@ impl<K: 'static, V: 'static> KStream<K, V> {
         Self {
             state,
             node,
+            repartition_required: false,
             _records: PhantomData,
         }
+    }
+
+    /// This stream, its keys maybe changed by the operator that made it.
+    fn keys_changed(mut self) -> Self {
+        self.repartition_required = true;
+        self
     }
 
     /// The node that forwards this stream's records.
@@ -120,6 +137,9 @@ impl<K: 'static, V: 'static> KStream<K, V> {
                 state.errors.push(e);
                 self.node
             });
-        KStream::new(self.state.clone(), node)
+        KStream {
+            repartition_required: self.repartition_required,
+            ..KStream::new(self.state.clone(), node)
+        }
     }
 }
