@@ -2,7 +2,7 @@
 //! commits, repeated updates of a key stay in memory and only the latest is written to the
 //! store (and its changelog) and forwarded, with the value it replaces from before the first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -13,20 +13,34 @@ use crate::state::KeyValueStore;
 
 struct Entry<K, V> {
     key: K,
+    /// The value now (`None`: deleted).
     new: Option<V>,
-    /// The value before the first update since the last flush.
+    /// The value downstream last saw, before the first update since the entry was flushed.
     old: Option<V>,
     timestamp: i64,
+    /// What the entry is charged against the budget.
     bytes: usize,
-    /// When it was last updated: flushes go in that order, as Kafka Streams' cache.
+    /// When it was last updated: flushes go in that order, and the least recently updated
+    /// entry is evicted first, as in Kafka Streams' cache.
     seq: u64,
+    /// Whether it holds an update not yet written to the store.
+    dirty: bool,
 }
 
-/// A store's writes held back until the next flush.
+/// Bookkeeping of an entry besides its key and value bytes: the entry, its key in the
+/// eviction order, and the maps' nodes (an estimate, as Kafka Streams' cache makes one).
+const ENTRY_OVERHEAD: usize = 96;
+
+/// A store's writes held back until the next flush, and the values last written, kept to
+/// answer reads until evicted.
 pub(crate) struct RecordCache<K, V> {
     budget: Rc<CacheBudget>,
     /// By serialized key.
-    entries: BTreeMap<Vec<u8>, Entry<K, V>>,
+    entries: HashMap<Vec<u8>, Entry<K, V>>,
+    /// The entries' keys by their `seq`: the least recently updated first.
+    order: BTreeMap<u64, Vec<u8>>,
+    /// The keys of the dirty entries by their `seq`: the order they are flushed in.
+    dirty: BTreeMap<u64, Vec<u8>>,
     bytes: usize,
     next_seq: u64,
 }
@@ -35,7 +49,9 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
     pub(crate) fn new(budget: Rc<CacheBudget>) -> Self {
         Self {
             budget,
-            entries: BTreeMap::new(),
+            entries: HashMap::new(),
+            order: BTreeMap::new(),
+            dirty: BTreeMap::new(),
             bytes: 0,
             next_seq: 0,
         }
@@ -54,8 +70,9 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
         }
     }
 
-    /// Holds `key` = `new` (`None`: deleted), which replaces `old`; flushes everything when
-    /// the thread's caches are over their budget.
+    /// Holds `key` = `new` (`None`: deleted), which replaces `old`. When the thread's caches
+    /// are over their budget, this cache writes and forwards its updates and evicts its least
+    /// recently updated entries (Kafka Streams' eviction).
     pub(crate) fn put(
         &mut self,
         store: &KeyValueStore<K, V>,
@@ -66,67 +83,104 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
         timestamp: i64,
     ) -> Result<(), ProcessError> {
         let key_bytes = store.key_bytes(key)?;
-        let size = key_bytes.len()
-            + match &new {
-                Some(value) => store.value_bytes(value)?.len(),
-                None => 0,
-            };
-        let entry = Entry {
-            key: key.clone(),
-            new,
-            old,
-            timestamp,
-            bytes: size,
-            seq: self.next_seq,
+        let value_bytes = match &new {
+            Some(value) => store.value_bytes(value)?.len(),
+            None => 0,
         };
+        let size = 2 * key_bytes.len() + value_bytes + ENTRY_OVERHEAD;
+        let seq = self.next_seq;
         self.next_seq += 1;
-        let entry = match self.entries.remove(&key_bytes) {
-            // The first update's old value is the one downstream last saw.
-            Some(earlier) => {
-                self.account(-(earlier.bytes as isize));
-                Entry {
-                    old: earlier.old,
-                    ..entry
+        let charge = match self.entries.get_mut(&key_bytes) {
+            Some(entry) => {
+                self.order.remove(&entry.seq);
+                // The first update since the last flush keeps the value downstream saw.
+                if entry.dirty {
+                    self.dirty.remove(&entry.seq);
+                } else {
+                    entry.old = old;
+                    entry.dirty = true;
                 }
+                entry.new = new;
+                entry.timestamp = timestamp;
+                entry.seq = seq;
+                let delta = size as isize - entry.bytes as isize;
+                entry.bytes = size;
+                delta
             }
-            None => entry,
+            None => {
+                let entry = Entry {
+                    key: key.clone(),
+                    new,
+                    old,
+                    timestamp,
+                    bytes: size,
+                    seq,
+                    dirty: true,
+                };
+                self.entries.insert(key_bytes.clone(), entry);
+                size as isize
+            }
         };
-        self.account(entry.bytes as isize);
-        self.entries.insert(key_bytes, entry);
-        if self.budget.exceeded() {
-            self.flush(store, ctx)?;
+        self.dirty.insert(seq, key_bytes.clone());
+        self.order.insert(seq, key_bytes);
+        self.account(charge);
+        // As Kafka Streams: the least recently updated entry leaves; when it holds an update
+        // the store does not have yet, every held update is written (and forwarded) first.
+        while self.budget.exceeded() {
+            let Some((&seq, _)) = self.order.first_key_value() else {
+                break;
+            };
+            if self.dirty.contains_key(&seq) {
+                self.flush(store, ctx)?;
+                continue;
+            }
+            let Some((_, key)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some(entry) = self.entries.remove(&key) {
+                self.account(-(entry.bytes as isize));
+            }
         }
         Ok(())
     }
 
     /// Writes every held update to the store and forwards it, in the order of their last
-    /// updates.
+    /// updates; the entries stay, clean, to answer reads (deleted ones go).
     pub(crate) fn flush(
         &mut self,
         store: &KeyValueStore<K, V>,
         ctx: &mut ProcessorContext<K, Change<V>>,
     ) -> Result<(), ProcessError> {
-        let mut entries: Vec<Entry<K, V>> =
-            std::mem::take(&mut self.entries).into_values().collect();
-        entries.sort_by_key(|e| e.seq);
-        self.account(-(self.bytes as isize));
-        for entry in entries {
-            // The changelog record carries the timestamp of the update it logs.
-            ctx.set_record_timestamp(entry.timestamp);
-            match &entry.new {
-                Some(value) => store.put(&entry.key, value)?,
-                None => {
-                    store.delete(&entry.key)?;
+        for key_bytes in std::mem::take(&mut self.dirty).into_values() {
+            let Some(entry) = self.entries.get_mut(&key_bytes) else {
+                continue;
+            };
+            entry.dirty = false;
+            let (key, new, old, timestamp) = (
+                entry.key.clone(),
+                entry.new.clone(),
+                entry.old.take(),
+                entry.timestamp,
+            );
+            if new.is_none() {
+                let seq = entry.seq;
+                self.order.remove(&seq);
+                if let Some(gone) = self.entries.remove(&key_bytes) {
+                    self.account(-(gone.bytes as isize));
                 }
             }
-            if entry.new.is_none() && entry.old.is_none() {
+            // The changelog record carries the timestamp of the update it logs.
+            ctx.set_record_timestamp(timestamp);
+            match &new {
+                Some(value) => store.put(&key, value)?,
+                None => {
+                    store.delete(&key)?;
+                }
+            }
+            if new.is_none() && old.is_none() {
                 continue;
             }
-            let change = Change {
-                new: entry.new,
-                old: entry.old,
-            };
-            ctx.forward(Record::new(entry.key, change, entry.timestamp))?;
+            ctx.forward(Record::new(key, Change { new, old }, timestamp))?;
         }
         Ok(())
     }
@@ -134,6 +188,14 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
     fn account(&mut self, delta: isize) {
         self.bytes = self.bytes.saturating_add_signed(delta);
         let used = self.budget.used.get().saturating_add_signed(delta);
+        self.budget.used.set(used);
+    }
+}
+
+impl<K, V> Drop for RecordCache<K, V> {
+    /// A closed task's cache gives its share of the thread's budget back.
+    fn drop(&mut self) {
+        let used = self.budget.used.get().saturating_sub(self.bytes);
         self.budget.used.set(used);
     }
 }
@@ -218,6 +280,104 @@ impl<K: Clone + 'static, V: Clone + 'static> CachedStore<K, V> {
         match (&mut self.cache, &self.store) {
             (Some(cache), Some(store)) => cache.flush(store, ctx),
             _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::processor::{Child, Downstream, TaskState};
+    use crate::serde::DefaultSerde;
+    use crate::state::{InMemoryKeyValueStore, ReadOnlyKeyValueStore};
+
+    /// A forwarded change: key, new value, old value.
+    type Forwarded = (String, Option<i64>, Option<i64>);
+
+    #[derive(Default)]
+    struct Collect(RefCell<Vec<Forwarded>>);
+
+    impl Downstream<String, Change<i64>> for Collect {
+        fn process(&self, record: Record<String, Change<i64>>) -> Result<(), ProcessError> {
+            let change = record.value.expect("a change");
+            let key = record.key.expect("a key");
+            self.0.borrow_mut().push((key, change.new, change.old));
+            Ok(())
+        }
+    }
+
+    /// Counts `words` through a cache of `max` bytes, as an aggregation does; returns what
+    /// went downstream and the store.
+    fn count(words: &[&str], max: usize) -> (Vec<Forwarded>, KeyValueStore<String, i64>) {
+        let task = Rc::new(TaskState::new("app".into(), 0));
+        let out = Rc::new(Collect::default());
+        let children = vec![Child {
+            name: "out".into(),
+            sink: out.clone() as Rc<dyn Downstream<String, Change<i64>>>,
+        }];
+        let mut ctx = ProcessorContext::new(0, "count".into(), children, task);
+        let bytes = Arc::new(InMemoryKeyValueStore::new("counts"));
+        let view = ReadOnlyKeyValueStore::new(
+            bytes,
+            String::default_serde(),
+            i64::default_serde(),
+            "app-counts-changelog",
+        );
+        let store = KeyValueStore::new(view, None);
+        let budget = CacheBudget::new(max);
+        let mut cache = RecordCache::new(budget.clone());
+        for word in words {
+            let key = (*word).to_string();
+            let old = cache.get(&store, &key).unwrap();
+            let new = old.unwrap_or(0) + 1;
+            cache
+                .put(&store, &mut ctx, &key, Some(new), old, 0)
+                .unwrap();
+            assert!(!budget.exceeded(), "the cache keeps within its budget");
+        }
+        cache.flush(&store, &mut ctx).unwrap();
+        drop(cache);
+        assert_eq!(budget.used.get(), 0, "a dropped cache gives its bytes back");
+        let forwarded = out.0.take();
+        (forwarded, store)
+    }
+
+    #[test]
+    fn holds_updates_until_flushed_in_the_order_of_last_updates() {
+        let (forwarded, store) = count(&["a", "b", "a", "c", "a"], 10_000);
+        assert_eq!(
+            forwarded,
+            [
+                ("b".to_string(), Some(1), None),
+                ("c".to_string(), Some(1), None),
+                ("a".to_string(), Some(3), None),
+            ]
+        );
+        assert_eq!(store.get(&"a".to_string()).unwrap(), Some(3));
+    }
+
+    #[test]
+    fn a_full_cache_writes_its_updates_and_evicts_the_least_recently_updated() {
+        // Room for two entries (2 * 1 key byte + 8 value bytes + the overhead each): the
+        // third writes and forwards what the cache holds, then the least recently updated
+        // entry ("a") leaves; when "a" comes again it is read from the store, and the
+        // change carries the value forwarded before as its old value.
+        let entry = 2 + 8 + ENTRY_OVERHEAD;
+        let (forwarded, store) = count(&["a", "b", "c", "b", "a"], 2 * entry + entry / 2);
+        assert_eq!(
+            forwarded,
+            [
+                ("a".to_string(), Some(1), None),
+                ("b".to_string(), Some(1), None),
+                ("c".to_string(), Some(1), None),
+                ("b".to_string(), Some(2), Some(1)),
+                ("a".to_string(), Some(2), Some(1)),
+            ]
+        );
+        for (word, n) in [("a", 2), ("b", 2), ("c", 1)] {
+            assert_eq!(store.get(&word.to_string()).unwrap(), Some(n));
         }
     }
 }
