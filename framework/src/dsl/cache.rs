@@ -2,9 +2,11 @@
 //! commits, repeated updates of a key stay in memory and only the latest is written to the
 //! store (and its changelog) and forwarded, with the value it replaces from before the first.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
+
+use hashlink::LinkedHashMap;
 
 use super::ktable::Change;
 use crate::header::Headers;
@@ -20,40 +22,35 @@ struct Entry<K, V> {
     timestamp: i64,
     /// What the entry is charged against the budget.
     bytes: usize,
-    /// When it was last updated: flushes go in that order, and the least recently updated
-    /// entry is evicted first, as in Kafka Streams' cache.
-    seq: u64,
     /// Whether it holds an update not yet written to the store.
     dirty: bool,
 }
 
-/// Bookkeeping of an entry besides its key and value bytes: the entry, its key in the
-/// eviction order, and the maps' nodes (an estimate, as Kafka Streams' cache makes one).
+/// Bookkeeping of an entry besides its key and value bytes: the entry, its key's buffer,
+/// the map's node and slot (an estimate, as Kafka Streams' cache makes one).
 const ENTRY_OVERHEAD: usize = 96;
 
 /// A store's writes held back until the next flush, and the values last written, kept to
 /// answer reads until evicted.
 pub(crate) struct RecordCache<K, V> {
     budget: Rc<CacheBudget>,
-    /// By serialized key.
-    entries: HashMap<Vec<u8>, Entry<K, V>>,
-    /// The entries' keys by their `seq`: the least recently updated first.
-    order: BTreeMap<u64, Vec<u8>>,
-    /// The keys of the dirty entries by their `seq`: the order they are flushed in.
-    dirty: BTreeMap<u64, Vec<u8>>,
+    /// By serialized key, the least recently updated first: the order of eviction, and of
+    /// the writes of a flush, as in Kafka Streams' cache.
+    entries: LinkedHashMap<Vec<u8>, Entry<K, V>>,
+    dirty: usize,
     bytes: usize,
-    next_seq: u64,
+    /// Reused to serialize keys and values.
+    scratch: RefCell<Vec<u8>>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
     pub(crate) fn new(budget: Rc<CacheBudget>) -> Self {
         Self {
             budget,
-            entries: HashMap::new(),
-            order: BTreeMap::new(),
-            dirty: BTreeMap::new(),
+            entries: LinkedHashMap::new(),
+            dirty: 0,
             bytes: 0,
-            next_seq: 0,
+            scratch: RefCell::new(Vec::new()),
         }
     }
 
@@ -63,16 +60,17 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
         store: &KeyValueStore<K, V>,
         key: &K,
     ) -> Result<Option<V>, ProcessError> {
-        let bytes = store.key_bytes(key)?;
-        match self.entries.get(&bytes) {
+        let mut bytes = self.scratch.borrow_mut();
+        store.key_bytes_into(key, &mut bytes)?;
+        match self.entries.get(bytes.as_slice()) {
             Some(entry) => Ok(entry.new.clone()),
             None => Ok(store.get(key)?),
         }
     }
 
     /// Holds `key` = `new` (`None`: deleted), which replaces `old`. When the thread's caches
-    /// are over their budget, this cache writes and forwards its updates and evicts its least
-    /// recently updated entries (Kafka Streams' eviction).
+    /// are over their budget, this cache evicts its least recently updated entries (Kafka
+    /// Streams' eviction).
     pub(crate) fn put(
         &mut self,
         store: &KeyValueStore<K, V>,
@@ -82,27 +80,26 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
         old: Option<V>,
         timestamp: i64,
     ) -> Result<(), ProcessError> {
-        let key_bytes = store.key_bytes(key)?;
+        let scratch = self.scratch.get_mut();
         let value_bytes = match &new {
-            Some(value) => store.value_bytes(value)?.len(),
+            Some(value) => {
+                store.value_bytes_into(value, scratch)?;
+                scratch.len()
+            }
             None => 0,
         };
-        let size = 2 * key_bytes.len() + value_bytes + ENTRY_OVERHEAD;
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let charge = match self.entries.get_mut(&key_bytes) {
+        store.key_bytes_into(key, scratch)?;
+        let size = scratch.len() + value_bytes + ENTRY_OVERHEAD;
+        let charge = match self.entries.to_back(scratch.as_slice()) {
             Some(entry) => {
-                self.order.remove(&entry.seq);
                 // The first update since the last flush keeps the value downstream saw.
-                if entry.dirty {
-                    self.dirty.remove(&entry.seq);
-                } else {
+                if !entry.dirty {
                     entry.old = old;
                     entry.dirty = true;
+                    self.dirty += 1;
                 }
                 entry.new = new;
                 entry.timestamp = timestamp;
-                entry.seq = seq;
                 let delta = size as isize - entry.bytes as isize;
                 entry.bytes = size;
                 delta
@@ -114,30 +111,25 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
                     old,
                     timestamp,
                     bytes: size,
-                    seq,
                     dirty: true,
                 };
-                self.entries.insert(key_bytes.clone(), entry);
+                self.entries.insert(scratch.clone(), entry);
+                self.dirty += 1;
                 size as isize
             }
         };
-        self.dirty.insert(seq, key_bytes.clone());
-        self.order.insert(seq, key_bytes);
         self.account(charge);
         // As Kafka Streams: the least recently updated entry leaves; when it holds an update
         // the store does not have yet, every held update is written (and forwarded) first.
         while self.budget.exceeded() {
-            let Some((&seq, _)) = self.order.first_key_value() else {
+            let Some((_, eldest)) = self.entries.front() else {
                 break;
             };
-            if self.dirty.contains_key(&seq) {
+            if eldest.dirty {
                 self.flush(store, ctx)?;
                 continue;
             }
-            let Some((_, key)) = self.order.pop_first() else {
-                break;
-            };
-            if let Some(entry) = self.entries.remove(&key) {
+            if let Some((_, entry)) = self.entries.pop_front() {
                 self.account(-(entry.bytes as isize));
             }
         }
@@ -151,36 +143,36 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
         store: &KeyValueStore<K, V>,
         ctx: &mut ProcessorContext<K, Change<V>>,
     ) -> Result<(), ProcessError> {
-        for key_bytes in std::mem::take(&mut self.dirty).into_values() {
-            let Some(entry) = self.entries.get_mut(&key_bytes) else {
-                continue;
-            };
+        if self.dirty == 0 {
+            return Ok(());
+        }
+        let mut deleted = Vec::new();
+        for (key_bytes, entry) in self.entries.iter_mut().filter(|(_, e)| e.dirty) {
             entry.dirty = false;
-            let (key, new, old, timestamp) = (
-                entry.key.clone(),
-                entry.new.clone(),
-                entry.old.take(),
-                entry.timestamp,
-            );
-            if new.is_none() {
-                let seq = entry.seq;
-                self.order.remove(&seq);
-                if let Some(gone) = self.entries.remove(&key_bytes) {
-                    self.account(-(gone.bytes as isize));
-                }
-            }
+            self.dirty -= 1;
+            let old = entry.old.take();
             // The changelog record carries the timestamp of the update it logs.
-            ctx.set_record_timestamp(timestamp);
-            match &new {
-                Some(value) => store.put(&key, value)?,
+            ctx.set_record_timestamp(entry.timestamp);
+            match &entry.new {
+                Some(value) => store.put(&entry.key, value)?,
                 None => {
-                    store.delete(&key)?;
+                    store.delete(&entry.key)?;
+                    deleted.push(key_bytes.clone());
                 }
             }
-            if new.is_none() && old.is_none() {
+            if entry.new.is_none() && old.is_none() {
                 continue;
             }
-            ctx.forward(Record::new(key, Change { new, old }, timestamp))?;
+            let change = Change {
+                new: entry.new.clone(),
+                old,
+            };
+            ctx.forward(Record::new(entry.key.clone(), change, entry.timestamp))?;
+        }
+        for key in deleted {
+            if let Some(gone) = self.entries.remove(&key) {
+                self.account(-(gone.bytes as isize));
+            }
         }
         Ok(())
     }
@@ -286,8 +278,6 @@ impl<K: Clone + 'static, V: Clone + 'static> CachedStore<K, V> {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
-
     use super::*;
     use crate::processor::{Child, Downstream, TaskState};
     use crate::serde::DefaultSerde;
@@ -360,11 +350,11 @@ mod tests {
 
     #[test]
     fn a_full_cache_writes_its_updates_and_evicts_the_least_recently_updated() {
-        // Room for two entries (2 * 1 key byte + 8 value bytes + the overhead each): the
+        // Room for two entries (1 key byte + 8 value bytes + the overhead each): the
         // third writes and forwards what the cache holds, then the least recently updated
         // entry ("a") leaves; when "a" comes again it is read from the store, and the
         // change carries the value forwarded before as its old value.
-        let entry = 2 + 8 + ENTRY_OVERHEAD;
+        let entry = 1 + 8 + ENTRY_OVERHEAD;
         let (forwarded, store) = count(&["a", "b", "c", "b", "a"], 2 * entry + entry / 2);
         assert_eq!(
             forwarded,

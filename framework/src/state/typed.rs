@@ -131,18 +131,30 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
 
     pub(crate) fn value_bytes(&self, value: &V) -> Result<Vec<u8>, StoreError> {
         let mut bytes = Vec::new();
-        self.values
-            .serialize(&self.topic, &mut Headers::new(), value, &mut bytes)
-            .map_err(|source| self.serde_error("value", source))?;
+        self.value_bytes_into(value, &mut bytes)?;
         Ok(bytes)
+    }
+
+    /// Serializes `value` into `out` (cleared first), reusing its buffer.
+    pub(crate) fn value_bytes_into(&self, value: &V, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        out.clear();
+        self.values
+            .serialize(&self.topic, &mut Headers::new(), value, out)
+            .map_err(|source| self.serde_error("value", source))
     }
 
     pub(crate) fn key_bytes(&self, key: &K) -> Result<Vec<u8>, StoreError> {
         let mut bytes = Vec::new();
-        self.keys
-            .serialize(&self.topic, &mut Headers::new(), key, &mut bytes)
-            .map_err(|source| self.serde_error("key", source))?;
+        self.key_bytes_into(key, &mut bytes)?;
         Ok(bytes)
+    }
+
+    /// Serializes `key` into `out` (cleared first), reusing its buffer.
+    pub(crate) fn key_bytes_into(&self, key: &K, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        out.clear();
+        self.keys
+            .serialize(&self.topic, &mut Headers::new(), key, out)
+            .map_err(|source| self.serde_error("key", source))
     }
 
     fn value_of(&self, bytes: &[u8]) -> Result<V, StoreError> {
