@@ -110,6 +110,12 @@ impl RocksDbKeyValueStore {
         // key) is answered by the filters, without reading data blocks; the last level,
         // which holds most keys, goes without, as lookups there mostly find their key.
         options.set_optimize_filters_for_hits(true);
+        // An aggregation rewrites the same keys over and over: updated in place, a key
+        // keeps one entry in the memtable instead of one per update, so reads find it
+        // sooner and memtables fill (and flush) far less often. The price: a scan running
+        // while its task writes may see some keys' newer values (no point-in-time view).
+        options.set_allow_concurrent_memtable_write(false);
+        options.set_inplace_update_support(true);
         let mut table = BlockBasedOptions::default();
         table.set_block_size(4 * 1024);
         table.set_bloom_filter(10.0, false);
