@@ -87,7 +87,9 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
             .transpose()
     }
 
-    /// The entries with `from <= key <= to` (by serialized key), in that order.
+    /// The entries with `from <= key <= to` (by serialized key), in that order. A scan
+    /// is not a point-in-time view: while the store's task writes, it may see some keys'
+    /// newer values.
     ///
     /// # Errors
     /// When a bound cannot be serialized or the scan cannot start; an entry that cannot be
