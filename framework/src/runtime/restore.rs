@@ -1,10 +1,12 @@
 //! Restoration: before a task processes anything, each of its logged stores replays its
 //! changelog partition, from the checkpoint (persistent stores) or the beginning, to the
 //! end it has when the restore starts. The changelogs of all the tasks a rebalance gives a
-//! thread are read at once, and written to their stores in sorted batches.
+//! thread are read at once; a writer thread sorts each batch by key and writes it to its
+//! store while the reading goes on.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -13,12 +15,14 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::metrics::Metrics;
 use super::task::{LoggedStore, Task};
-use crate::state::WriteBatch;
+use crate::state::{SharedBytesStore, WriteBatch};
 
 /// Records of one changelog partition written to its store at once, at most.
 const BATCH_RECORDS: usize = 50_000;
 /// Bytes of keys and values of one changelog partition written at once, at most.
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Batches read ahead of the writer, at most (each up to `BATCH_BYTES`).
+const WRITES_IN_FLIGHT: usize = 2;
 /// How often a long restore says how far it is.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -48,23 +52,46 @@ impl Replay {
         )
     }
 
-    /// Writes the batch to the store.
-    fn write(&mut self, tasks: &[Task], metrics: &Mutex<Metrics>) -> Result<(), String> {
+    /// Sends the batch to the writer.
+    fn write(&mut self, tasks: &[Task], writes: &SyncSender<Write>) -> Result<(), String> {
         if self.batch.is_empty() {
             return Ok(());
         }
+        let write = Write {
+            store: self.store.bytes.clone(),
+            name: self.store.name.clone(),
+            what: self.what(tasks),
+            batch: std::mem::take(&mut self.batch),
+        };
+        // It fails only when the writer has stopped on an error, which the restore reports.
+        writes
+            .send(write)
+            .map_err(|_| "the restore writer stopped".to_string())
+    }
+}
+
+/// A batch on its way to its store.
+struct Write {
+    store: SharedBytesStore,
+    name: Arc<str>,
+    /// The task, store and changelog partition, for errors.
+    what: String,
+    batch: WriteBatch,
+}
+
+impl Write {
+    /// Sorts the batch and writes it to the store.
+    fn apply(mut self, metrics: &Mutex<Metrics>) -> Result<(), String> {
         let records = self.batch.len() as u64;
         self.batch.sort_by_key();
         self.store
-            .bytes
             .write_batch(&self.batch)
-            .map_err(|e| format!("{}: restoring: {e}", self.what(tasks)))?;
-        self.batch.clear();
+            .map_err(|e| format!("{}: restoring: {e}", self.what))?;
         *metrics
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .restored_records
-            .entry(self.store.name.to_string())
+            .entry(self.name.to_string())
             .or_default() += records;
         Ok(())
     }
@@ -139,7 +166,25 @@ pub(crate) fn restore(
     consumer
         .assign(&assignment)
         .map_err(|e| format!("assigning changelogs to restore: {e}"))?;
-    let outcome = replay_all(tasks, &mut replays, consumer, metrics, shutdown);
+    // Batches are sorted and written by a thread of their own while this one reads on.
+    let outcome = std::thread::scope(|scope| {
+        let (writes, batches) = std::sync::mpsc::sync_channel::<Write>(WRITES_IN_FLIGHT);
+        let writer = std::thread::Builder::new()
+            .name("homa-restore-writer".into())
+            .spawn_scoped(scope, move || {
+                batches
+                    .into_iter()
+                    .try_for_each(|write| write.apply(metrics))
+            })
+            .map_err(|e| format!("starting the restore writer: {e}"))?;
+        let read = replay_all(tasks, &mut replays, consumer, &writes, metrics, shutdown);
+        drop(writes);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err("the restore writer panicked".to_string()));
+        // A writer's error is the cause of a read that stopped for it.
+        written.and(read)
+    });
     consumer.unassign().ok();
     outcome
 }
@@ -149,6 +194,7 @@ fn replay_all(
     tasks: &mut [Task],
     replays: &mut [Replay],
     consumer: &BaseConsumer,
+    writes: &SyncSender<Write>,
     metrics: &Mutex<Metrics>,
     shutdown: &AtomicBool,
 ) -> Result<(), String> {
@@ -178,7 +224,7 @@ fn replay_all(
                         replay.restored += 1;
                     }
                     if replay.batch.len() >= BATCH_RECORDS || replay.batch.bytes() >= BATCH_BYTES {
-                        replay.write(tasks, metrics)?;
+                        replay.write(tasks, writes)?;
                     }
                 } else {
                     // Written after the restore began (compaction may have removed the
@@ -186,7 +232,7 @@ fn replay_all(
                     replay.position = replay.end;
                 }
                 if replay.position >= replay.end {
-                    finish(tasks, replay, metrics, started)?;
+                    finish(tasks, replay, writes, metrics, started)?;
                     left -= 1;
                 }
             }
@@ -209,7 +255,7 @@ fn replay_all(
                     };
                     replay.position = replay.position.max(at);
                     if replay.position >= replay.end {
-                        finish(tasks, replay, metrics, started)?;
+                        finish(tasks, replay, writes, metrics, started)?;
                         left -= 1;
                     }
                 }
@@ -239,14 +285,16 @@ fn find(replays: &[Replay], message: &BorrowedMessage<'_>, hint: usize) -> Optio
     replays.iter().position(matches)
 }
 
-/// A replay reached its end: the rest of its batch is written and its task told.
+/// A replay reached its end: the rest of its batch goes to the writer and its task is told.
+/// The writer has written it before `restore` returns.
 fn finish(
     tasks: &mut [Task],
     replay: &mut Replay,
+    writes: &SyncSender<Write>,
     metrics: &Mutex<Metrics>,
     started: Instant,
 ) -> Result<(), String> {
-    replay.write(tasks, metrics)?;
+    replay.write(tasks, writes)?;
     replay.done = true;
     *metrics
         .lock()
