@@ -64,7 +64,7 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
         store.key_bytes_into(key, &mut bytes)?;
         match self.entries.get(bytes.as_slice()) {
             Some(entry) => Ok(entry.new.clone()),
-            None => Ok(store.get(key)?),
+            None => Ok(store.get_serialized(&bytes)?),
         }
     }
 
@@ -156,7 +156,7 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
             match &entry.new {
                 Some(value) => store.put(&entry.key, value)?,
                 None => {
-                    store.delete(&entry.key)?;
+                    store.remove(&entry.key)?;
                     deleted.push(key_bytes.clone());
                 }
             }
@@ -252,9 +252,7 @@ impl<K: Clone + 'static, V: Clone + 'static> CachedStore<K, V> {
         }
         match &change.new {
             Some(value) => store.put(key, value)?,
-            None => {
-                store.delete(key)?;
-            }
+            None => store.remove(key)?,
         }
         if change.new.is_none() && change.old.is_none() {
             return Ok(());

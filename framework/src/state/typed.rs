@@ -80,9 +80,13 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
     /// When the key cannot be serialized, the stored value cannot be read, or the backend
     /// fails.
     pub fn get(&self, key: &K) -> Result<Option<V>, StoreError> {
-        let key = self.key_bytes(key)?;
+        self.get_serialized(&self.key_bytes(key)?)
+    }
+
+    /// The value of the key serialized as `key`, if any.
+    pub(crate) fn get_serialized(&self, key: &[u8]) -> Result<Option<V>, StoreError> {
         self.inner
-            .get(&key)?
+            .get(key)?
             .map(|bytes| self.value_of(&bytes))
             .transpose()
     }
@@ -250,17 +254,22 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     /// As [`put`](Self::put).
     pub fn delete(&self, key: &K) -> Result<Option<V>, StoreError> {
         let bytes = self.view.key_bytes(key)?;
-        let old = self
-            .view
-            .inner
-            .get(&bytes)?
-            .map(|value| self.view.value_of(&value))
-            .transpose()?;
-        self.view.inner.delete(&bytes)?;
-        if let Some(log) = &self.changelog {
-            log.log(&bytes, None)?;
-        }
+        let old = self.view.get_serialized(&bytes)?;
+        self.remove_serialized(&bytes)?;
         Ok(old)
+    }
+
+    /// Removes `key` without reading the value it had (the caller knows it).
+    pub(crate) fn remove(&self, key: &K) -> Result<(), StoreError> {
+        self.remove_serialized(&self.view.key_bytes(key)?)
+    }
+
+    fn remove_serialized(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.view.inner.delete(key)?;
+        match &self.changelog {
+            Some(log) => log.log(key, None),
+            None => Ok(()),
+        }
     }
 
     /// The read-only view of this store, which may be sent to other threads.
