@@ -122,7 +122,7 @@ fn run_homa(args: &WorkerArgs) -> anyhow::Result<()> {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    streams.close(Duration::from_secs(10));
+    streams.close(Duration::from_secs(10))?;
     Ok(())
 }
 

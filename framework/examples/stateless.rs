@@ -24,7 +24,7 @@ struct Order {
     total: f64,
 }
 
-/// The topology: pure, so the same function runs on the driver and (soon) against Kafka.
+/// The topology: pure, so the same function runs on the driver and against Kafka.
 fn topology() -> Result<Topology, homa::Error> {
     let mut builder = StreamsBuilder::new();
     let priced = builder
@@ -61,7 +61,7 @@ fn run_on_kafka(
     streams.set_state_listener(|from, to| println!("state: {from:?} -> {to:?}"));
     streams.start()?;
     std::thread::sleep(std::time::Duration::from_secs(seconds));
-    streams.close(std::time::Duration::from_secs(30));
+    streams.close(std::time::Duration::from_secs(30))?;
     Ok(())
 }
 

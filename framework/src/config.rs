@@ -5,7 +5,8 @@
 //! the config is built: an unknown key or an invalid value is an error that names the key.
 //!
 //! Client settings pass through to librdkafka: `consumer.`, `producer.` and `admin.`
-//! prefixed keys go to that client alone; `security.protocol`, `ssl.*` and `sasl.*` go to
+//! prefixed keys go to that client alone (`main.consumer.` and `restore.consumer.` to one
+//! of a stream thread's two consumers, over `consumer.`); `security.protocol`, `ssl.*` and `sasl.*` go to
 //! every client. Serdes and timestamp extractors are not settings: they come from the types
 //! and operators of the topology.
 //!
@@ -71,8 +72,9 @@ pub enum ProcessingGuarantee {
     /// failure may process some records again but never loses one.
     #[default]
     AtLeastOnce,
-    /// `exactly_once_v2`: outputs, store changelogs and offsets are committed in one Kafka
-    /// transaction per stream thread.
+    /// `exactly_once_v2`: outputs, store changelogs and offsets committed in one Kafka
+    /// transaction per stream thread. Not supported yet: building a config that asks for
+    /// it fails, rather than running at-least-once under its name.
     ExactlyOnceV2,
 }
 
@@ -88,6 +90,47 @@ pub enum DeserializationHandler {
     LogAndContinue,
 }
 
+/// How the stream threads' consumers share the partitions (`group.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum GroupProtocol {
+    /// `classic` (the default): the client-side `range` assignor, eager rebalances (every
+    /// task is suspended, and those given back resume).
+    #[default]
+    Classic,
+    /// `consumer`: the broker-side protocol of KIP-848 (Kafka 4.0 and later) with the
+    /// broker's `range` assignor, which keeps co-partitioned topics together; rebalances
+    /// are incremental, so only the tasks that move close. Session timeout and heartbeat
+    /// interval are then the broker's (`group.consumer.session.timeout.ms`, ...).
+    Consumer,
+}
+
+/// What happens when a processor fails on a record (Kafka Streams'
+/// `processing.exception.handler`, KIP-1033).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ProcessingHandler {
+    /// `log_and_fail` (the default): the stream thread stops with the error.
+    #[default]
+    LogAndFail,
+    /// `log_and_continue`: the record is logged with its coordinates, counted as skipped,
+    /// written to the dead-letter topic if one is set, and processing goes on.
+    LogAndContinue,
+}
+
+/// What happens when the producer cannot write a record, e.g. one larger than the broker
+/// takes (Kafka Streams' `production.exception.handler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ProductionHandler {
+    /// `log_and_fail` (the default): the commit that covers the record fails, and with it
+    /// the stream thread; the offsets of the records after the last commit stay uncommitted.
+    #[default]
+    LogAndFail,
+    /// `log_and_continue`: the record is logged and counted as skipped; the commit goes on.
+    LogAndContinue,
+}
+
 /// The settings of a HOMA application. Built, and checked, by [`StreamsConfig::builder`].
 #[derive(Debug, Clone)]
 pub struct StreamsConfig {
@@ -95,6 +138,7 @@ pub struct StreamsConfig {
     bootstrap_servers: Option<String>,
     client_id: Option<String>,
     group_instance_id: Option<String>,
+    group_protocol: GroupProtocol,
     num_stream_threads: usize,
     commit_interval: Duration,
     poll: Duration,
@@ -106,8 +150,12 @@ pub struct StreamsConfig {
     max_task_idle: Duration,
     buffered_records_per_partition: usize,
     deserialization_handler: DeserializationHandler,
+    processing_handler: ProcessingHandler,
+    production_handler: ProductionHandler,
     dead_letter_queue_topic: Option<String>,
     consumer: BTreeMap<String, String>,
+    main_consumer: BTreeMap<String, String>,
+    restore_consumer: BTreeMap<String, String>,
     producer: BTreeMap<String, String>,
     admin: BTreeMap<String, String>,
 }
@@ -128,13 +176,15 @@ pub mod keys {
     pub const CLIENT_ID: &str = "client.id";
     /// Static membership: the same id after a restart gets the same tasks back.
     pub const GROUP_INSTANCE_ID: &str = "group.instance.id";
+    /// `classic` (default) or `consumer` (KIP-848, the broker assigns partitions).
+    pub const GROUP_PROTOCOL: &str = "group.protocol";
     /// Stream threads of this instance (default 1).
     pub const NUM_STREAM_THREADS: &str = "num.stream.threads";
-    /// How often progress is committed, in ms (default 30000; 100 with exactly-once).
+    /// How often progress is committed, in ms (default 30000).
     pub const COMMIT_INTERVAL_MS: &str = "commit.interval.ms";
     /// The longest a stream thread blocks waiting for records, in ms (default 100).
     pub const POLL_MS: &str = "poll.ms";
-    /// `at_least_once` (default) or `exactly_once_v2`.
+    /// `at_least_once` (the default, and for now the only one: `exactly_once_v2` is refused).
     pub const PROCESSING_GUARANTEE: &str = "processing.guarantee";
     /// Where state stores live (default `<temp dir>/homa`).
     pub const STATE_DIR: &str = "state.dir";
@@ -149,8 +199,12 @@ pub mod keys {
     pub const MAX_TASK_IDLE_MS: &str = "max.task.idle.ms";
     /// Records buffered per partition before its fetching pauses (default 1000).
     pub const BUFFERED_RECORDS_PER_PARTITION: &str = "buffered.records.per.partition";
-    /// `log_and_fail` (default) or `log_and_continue`.
+    /// `log_and_fail` (default) or `log_and_continue`: a record that cannot be read.
     pub const DESERIALIZATION_EXCEPTION_HANDLER: &str = "deserialization.exception.handler";
+    /// `log_and_fail` (default) or `log_and_continue`: a processor's error on a record.
+    pub const PROCESSING_EXCEPTION_HANDLER: &str = "processing.exception.handler";
+    /// `log_and_fail` (default) or `log_and_continue`: a record the producer cannot write.
+    pub const PRODUCTION_EXCEPTION_HANDLER: &str = "production.exception.handler";
     /// A dead-letter topic: a record that fails to deserialize is written there with the
     /// error and its source topic, partition and offset in headers, then the handler decides.
     pub const DEAD_LETTER_QUEUE_TOPIC: &str = "errors.dead.letter.queue.topic.name";
@@ -170,6 +224,8 @@ const RESERVED_CLIENT_SETTINGS: &[&str] = &[
     "transactional.id",
     "isolation.level",
     "partition.assignment.strategy",
+    "group.protocol",
+    "group.remote.assignor",
 ];
 
 impl StreamsConfig {
@@ -196,6 +252,11 @@ impl StreamsConfig {
     /// `group.instance.id`, for static membership.
     pub fn group_instance_id(&self) -> Option<&str> {
         self.group_instance_id.as_deref()
+    }
+
+    /// `group.protocol`.
+    pub fn group_protocol(&self) -> GroupProtocol {
+        self.group_protocol
     }
 
     /// `num.stream.threads`.
@@ -253,6 +314,16 @@ impl StreamsConfig {
         self.deserialization_handler
     }
 
+    /// `processing.exception.handler`.
+    pub fn processing_handler(&self) -> ProcessingHandler {
+        self.processing_handler
+    }
+
+    /// `production.exception.handler`.
+    pub fn production_handler(&self) -> ProductionHandler {
+        self.production_handler
+    }
+
     /// `errors.dead.letter.queue.topic.name`, if set.
     pub fn dead_letter_queue_topic(&self) -> Option<&str> {
         self.dead_letter_queue_topic.as_deref()
@@ -261,6 +332,18 @@ impl StreamsConfig {
     /// The librdkafka settings of the consumers: shared client settings, then `consumer.*`.
     pub fn consumer_settings(&self) -> &BTreeMap<String, String> {
         &self.consumer
+    }
+
+    /// The librdkafka settings of the stream threads' group consumers: the consumer
+    /// settings, then `main.consumer.*`.
+    pub fn main_consumer_settings(&self) -> &BTreeMap<String, String> {
+        &self.main_consumer
+    }
+
+    /// The librdkafka settings of the consumers that restore stores from changelogs: the
+    /// consumer settings, then `restore.consumer.*`.
+    pub fn restore_consumer_settings(&self) -> &BTreeMap<String, String> {
+        &self.restore_consumer
     }
 
     /// The librdkafka settings of the producers: shared client settings, then `producer.*`.
@@ -311,13 +394,14 @@ impl StreamsConfigBuilder {
         self.set(keys::NUM_STREAM_THREADS, threads.to_string())
     }
 
-    /// `commit.interval.ms` (default 30 s; 100 ms with exactly-once).
+    /// `commit.interval.ms` (default 30 s).
     #[must_use]
     pub fn commit_interval(self, interval: Duration) -> Self {
         self.set(keys::COMMIT_INTERVAL_MS, interval.as_millis().to_string())
     }
 
-    /// `processing.guarantee` (default at-least-once).
+    /// `processing.guarantee` (default at-least-once; exactly-once is refused by
+    /// [`build`](Self::build) until HOMA supports it).
     #[must_use]
     pub fn processing_guarantee(self, guarantee: ProcessingGuarantee) -> Self {
         let value = match guarantee {
@@ -352,9 +436,12 @@ impl StreamsConfigBuilder {
         let mut shared = BTreeMap::new();
         let (mut consumer, mut producer, mut admin) =
             (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        let (mut main_consumer, mut restore_consumer) = (BTreeMap::new(), BTreeMap::new());
         for (key, value) in &self.settings {
             let key = key.trim();
             let client = [
+                ("main.consumer.", &mut main_consumer),
+                ("restore.consumer.", &mut restore_consumer),
                 ("consumer.", &mut consumer),
                 ("producer.", &mut producer),
                 ("admin.", &mut admin),
@@ -376,31 +463,78 @@ impl StreamsConfigBuilder {
 
         let processing_guarantee = match values.get(keys::PROCESSING_GUARANTEE).copied() {
             None | Some("at_least_once") => ProcessingGuarantee::AtLeastOnce,
-            Some("exactly_once_v2") => ProcessingGuarantee::ExactlyOnceV2,
+            Some("exactly_once_v2") => {
+                return Err(invalid(
+                    keys::PROCESSING_GUARANTEE,
+                    "exactly_once_v2",
+                    "exactly-once is not supported by this version of HOMA yet; use \
+                     at_least_once (the default), under which a failure may process some \
+                     records twice but loses none",
+                ));
+            }
             Some(other) => {
                 return Err(invalid(
                     keys::PROCESSING_GUARANTEE,
                     other,
-                    "expected at_least_once or exactly_once_v2",
+                    "expected at_least_once (exactly_once_v2 is not supported yet)",
                 ));
             }
         };
-        let default_commit_ms = match processing_guarantee {
-            ProcessingGuarantee::AtLeastOnce => 30_000,
-            ProcessingGuarantee::ExactlyOnceV2 => 100,
+        let default_commit_ms = 30_000;
+        let group_protocol = match values.get(keys::GROUP_PROTOCOL).map(|v| v.trim()) {
+            None | Some("classic") => GroupProtocol::Classic,
+            Some("consumer") => GroupProtocol::Consumer,
+            Some(other) => {
+                return Err(invalid(
+                    keys::GROUP_PROTOCOL,
+                    other,
+                    "expected classic or consumer",
+                ));
+            }
         };
-        let deserialization_handler =
-            match values.get(keys::DESERIALIZATION_EXCEPTION_HANDLER).copied() {
-                None | Some("log_and_fail") => DeserializationHandler::LogAndFail,
-                Some("log_and_continue") => DeserializationHandler::LogAndContinue,
-                Some(other) => {
+        if group_protocol == GroupProtocol::Consumer {
+            // The broker owns these under KIP-848; librdkafka refuses them.
+            for key in ["session.timeout.ms", "heartbeat.interval.ms"] {
+                let given = [("consumer.", &consumer), ("main.consumer.", &main_consumer)]
+                    .into_iter()
+                    .find_map(|(prefix, map)| map.get(key).map(|v| (format!("{prefix}{key}"), v)));
+                if let Some((full, value)) = given {
                     return Err(invalid(
-                        keys::DESERIALIZATION_EXCEPTION_HANDLER,
-                        other,
-                        "expected log_and_fail or log_and_continue",
+                        &full,
+                        value,
+                        &format!(
+                            "with group.protocol=consumer the broker sets this \
+                             (group.consumer.{key}); remove it"
+                        ),
                     ));
                 }
-            };
+            }
+        }
+        // The three record-error handlers take the same two values.
+        let handler = |key: &str| match values.get(key).copied() {
+            None | Some("log_and_fail") => Ok(false),
+            Some("log_and_continue") => Ok(true),
+            Some(other) => Err(invalid(
+                key,
+                other,
+                "expected log_and_fail or log_and_continue",
+            )),
+        };
+        let deserialization_handler = if handler(keys::DESERIALIZATION_EXCEPTION_HANDLER)? {
+            DeserializationHandler::LogAndContinue
+        } else {
+            DeserializationHandler::LogAndFail
+        };
+        let processing_handler = if handler(keys::PROCESSING_EXCEPTION_HANDLER)? {
+            ProcessingHandler::LogAndContinue
+        } else {
+            ProcessingHandler::LogAndFail
+        };
+        let production_handler = if handler(keys::PRODUCTION_EXCEPTION_HANDLER)? {
+            ProductionHandler::LogAndContinue
+        } else {
+            ProductionHandler::LogAndFail
+        };
         let text = |key: &str| {
             values
                 .get(key)
@@ -459,6 +593,7 @@ impl StreamsConfigBuilder {
             bootstrap_servers: text(keys::BOOTSTRAP_SERVERS),
             client_id: text(keys::CLIENT_ID),
             group_instance_id: text(keys::GROUP_INSTANCE_ID),
+            group_protocol,
             num_stream_threads: to_usize(number(keys::NUM_STREAM_THREADS, 1, 1)?),
             commit_interval: millis(keys::COMMIT_INTERVAL_MS, default_commit_ms)?,
             poll: millis(keys::POLL_MS, 100)?,
@@ -483,7 +618,19 @@ impl StreamsConfigBuilder {
                 1,
             )?),
             deserialization_handler,
+            processing_handler,
+            production_handler,
             dead_letter_queue_topic: text(keys::DEAD_LETTER_QUEUE_TOPIC),
+            main_consumer: {
+                let mut all = with_shared(consumer.clone());
+                all.extend(main_consumer);
+                all
+            },
+            restore_consumer: {
+                let mut all = with_shared(consumer.clone());
+                all.extend(restore_consumer);
+                all
+            },
             consumer: with_shared(consumer),
             producer: with_shared(producer),
             admin: with_shared(admin),
@@ -503,6 +650,7 @@ fn is_streams_key(key: &str) -> bool {
         BOOTSTRAP_SERVERS,
         CLIENT_ID,
         GROUP_INSTANCE_ID,
+        GROUP_PROTOCOL,
         NUM_STREAM_THREADS,
         COMMIT_INTERVAL_MS,
         POLL_MS,
@@ -514,6 +662,8 @@ fn is_streams_key(key: &str) -> bool {
         MAX_TASK_IDLE_MS,
         BUFFERED_RECORDS_PER_PARTITION,
         DESERIALIZATION_EXCEPTION_HANDLER,
+        PROCESSING_EXCEPTION_HANDLER,
+        PRODUCTION_EXCEPTION_HANDLER,
         DEAD_LETTER_QUEUE_TOPIC,
     ]
     .contains(&key)
@@ -602,14 +752,65 @@ mod tests {
     }
 
     #[test]
-    fn exactly_once_commits_every_100ms_unless_told_otherwise() {
-        let eos = base().processing_guarantee(ProcessingGuarantee::ExactlyOnceV2);
-        assert_eq!(
-            eos.clone().build().unwrap().commit_interval(),
-            Duration::from_millis(100)
+    fn exactly_once_is_refused_until_it_is_supported() {
+        let err = base()
+            .processing_guarantee(ProcessingGuarantee::ExactlyOnceV2)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("config `processing.guarantee` = \"exactly_once_v2\""),
+            "{err}"
         );
-        let set = eos.commit_interval(Duration::from_secs(2)).build().unwrap();
-        assert_eq!(set.commit_interval(), Duration::from_secs(2));
+        assert!(err.contains("not supported"), "{err}");
+    }
+
+    #[test]
+    fn the_consumer_group_protocol_leaves_the_session_to_the_broker() {
+        let config = base().set("group.protocol", "consumer").build().unwrap();
+        assert_eq!(config.group_protocol(), GroupProtocol::Consumer);
+        assert_eq!(
+            base().build().unwrap().group_protocol(),
+            GroupProtocol::Classic
+        );
+        let err = base()
+            .set("group.protocol", "consumer")
+            .set("consumer.session.timeout.ms", "10000")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("consumer.session.timeout.ms"), "{err}");
+        assert!(err.contains("group.consumer.session.timeout.ms"), "{err}");
+        let err = base().set("group.protocol", "streams").build().unwrap_err();
+        assert!(err.to_string().contains("classic or consumer"), "{err}");
+    }
+
+    #[test]
+    fn the_record_error_handlers_take_fail_or_continue() {
+        let config = base()
+            .set("processing.exception.handler", "log_and_continue")
+            .set("production.exception.handler", "log_and_continue")
+            .build()
+            .unwrap();
+        assert_eq!(
+            config.processing_handler(),
+            ProcessingHandler::LogAndContinue
+        );
+        assert_eq!(
+            config.production_handler(),
+            ProductionHandler::LogAndContinue
+        );
+        let defaults = base().build().unwrap();
+        assert_eq!(defaults.processing_handler(), ProcessingHandler::LogAndFail);
+        assert_eq!(defaults.production_handler(), ProductionHandler::LogAndFail);
+        let err = base()
+            .set("production.exception.handler", "retry")
+            .build()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("production.exception.handler"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -670,6 +871,23 @@ mod tests {
         assert_eq!(config.consumer_settings()["fetch.min.bytes"], "1024");
         assert_eq!(config.consumer_settings()["security.protocol"], "plaintext");
         assert!(!config.consumer_settings().contains_key("linger.ms"));
+        let split = base()
+            .set("consumer.fetch.min.bytes", "1024")
+            .set("restore.consumer.fetch.min.bytes", "1")
+            .set("main.consumer.max.poll.interval.ms", "60000")
+            .build()
+            .unwrap();
+        assert_eq!(split.main_consumer_settings()["fetch.min.bytes"], "1024");
+        assert_eq!(
+            split.main_consumer_settings()["max.poll.interval.ms"],
+            "60000"
+        );
+        assert_eq!(split.restore_consumer_settings()["fetch.min.bytes"], "1");
+        assert!(
+            !split
+                .restore_consumer_settings()
+                .contains_key("max.poll.interval.ms")
+        );
         assert_eq!(config.producer_settings()["linger.ms"], "20");
         assert_eq!(config.admin_settings()["security.protocol"], "plaintext");
 

@@ -12,6 +12,18 @@ pub enum Error {
     /// A task stopped: a record it could not read, or a processor's error.
     #[error(transparent)]
     Task(#[from] crate::runtime::TaskError),
+    /// A stream thread stopped.
+    #[error(transparent)]
+    Thread(Box<crate::runtime::StreamThreadError>),
+    /// An instance could not start.
+    #[error(transparent)]
+    Start(#[from] crate::runtime::StartError),
+    /// An instance did not close cleanly.
+    #[error(transparent)]
+    Close(#[from] crate::runtime::CloseError),
+    /// A state store operation failed.
+    #[error(transparent)]
+    State(#[from] crate::state::StoreError),
     /// A topology has a mistake.
     #[error(transparent)]
     Topology(#[from] crate::topology::TopologyError),
@@ -47,4 +59,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<crate::runtime::StreamThreadError> for Error {
+    fn from(error: crate::runtime::StreamThreadError) -> Self {
+        Self::Thread(Box::new(error))
+    }
 }

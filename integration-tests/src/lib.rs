@@ -47,6 +47,13 @@ pub struct Kafka {
 /// When no broker can be started: every test of the run needs one, and the message says why.
 pub fn kafka() -> &'static Kafka {
     static KAFKA: OnceLock<Result<Kafka, String>> = OnceLock::new();
+    // HOMA logs through `tracing`: `RUST_LOG=homa=info` shows them in a test's output.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
     let kafka = KAFKA.get_or_init(|| {
         match std::env::var(BOOTSTRAP_ENV) {
             Ok(servers) if !servers.trim().is_empty() => Ok(servers),
@@ -97,6 +104,26 @@ fn start_broker() -> anyhow::Result<String> {
 fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a free local port")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// Waits until `streams` is in state `state`; fails after [`TIMEOUT`].
+///
+/// # Errors
+/// When it is not there in time.
+pub fn wait_for_state(
+    streams: &homa::runtime::KafkaStreams,
+    state: homa::runtime::State,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + TIMEOUT;
+    while streams.state() != state {
+        ensure!(
+            Instant::now() < deadline,
+            "state {:?}, not {state:?}, after {TIMEOUT:?}",
+            streams.state()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 /// `prefix` followed by a random suffix, for topics, groups and application ids that no
@@ -340,6 +367,20 @@ impl Kafka {
         K: AsRef<[u8]>,
         V: AsRef<[u8]>,
     {
+        self.produce_timed(topic, records.into_iter().map(|(k, v)| (k, v, None)))
+    }
+
+    /// [`produce`](Self::produce) with each record's timestamp (ms since the epoch; `None`:
+    /// the time of sending).
+    pub fn produce_timed<K, V>(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = (K, V, Option<i64>)>,
+    ) -> anyhow::Result<u64>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
         let producer: BaseProducer<DeliveryCounter> = self
             .client_config()
             .set("linger.ms", "5")
@@ -347,10 +388,13 @@ impl Kafka {
             .create_with_context(DeliveryCounter::default())
             .context("creating a producer")?;
         let mut sent = 0_u64;
-        for (key, value) in records {
+        for (key, value, timestamp) in records {
             let mut record = BaseRecord::to(topic)
                 .key(key.as_ref())
                 .payload(value.as_ref());
+            if let Some(timestamp) = timestamp {
+                record = record.timestamp(timestamp);
+            }
             loop {
                 match producer.send(record) {
                     Ok(()) => break,
@@ -713,12 +757,25 @@ pub mod counting {
         /// # Errors
         /// When it cannot start.
         pub fn instance(&self, state: &Path) -> anyhow::Result<KafkaStreams> {
+            self.instance_with(state, &[])
+        }
+
+        /// [`instance`](Self::instance) with further `settings`.
+        ///
+        /// # Errors
+        /// When it cannot start.
+        pub fn instance_with(
+            &self,
+            state: &Path,
+            settings: &[(&str, &str)],
+        ) -> anyhow::Result<KafkaStreams> {
             let config = StreamsConfig::builder()
                 .application_id(&self.id)
                 .bootstrap_servers(kafka().bootstrap_servers())
                 .state_dir(state)
                 .commit_interval(Duration::from_millis(200))
                 .set("consumer.session.timeout.ms", "10000")
+                .set_all(settings.iter().copied())
                 .build()?;
             let mut streams = KafkaStreams::new(&self.topology, config)?;
             streams.set_uncaught_error_handler(|e| eprintln!("stream thread failed: {e}"));
@@ -731,6 +788,32 @@ pub mod counting {
             kafka()
                 .end_offsets(&self.changelog, 4)
                 .map_or(0, |ends| ends.iter().sum())
+        }
+
+        /// Waits until the changelog's last count of every key is `per_key`; fails at once
+        /// if one goes past it (a record counted twice, as in a handover that lost a
+        /// commit).
+        ///
+        /// # Errors
+        /// When a count goes past `per_key`, or they are not all there in time.
+        pub fn wait_for_counts(&self, per_key: i64) -> anyhow::Result<()> {
+            let deadline = std::time::Instant::now() + super::TIMEOUT;
+            loop {
+                let last = self.counts()?;
+                if last.len() == KEYS && last.values().all(|n| *n == per_key) {
+                    return Ok(());
+                }
+                anyhow::ensure!(
+                    last.values().all(|n| *n <= per_key),
+                    "a count went past {per_key}: records counted twice: {last:?}"
+                );
+                anyhow::ensure!(
+                    std::time::Instant::now() < deadline,
+                    "counts not all {per_key} after {:?}: {last:?}",
+                    super::TIMEOUT
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
 
         /// The last count of each key in the changelog.

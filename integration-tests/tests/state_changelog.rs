@@ -42,7 +42,7 @@ fn every_store_write_lands_in_a_compacted_changelog() -> anyhow::Result<()> {
     assert_eq!(all.len(), KEYS);
     assert!(all.iter().all(|(_, n)| *n == (RECORDS / KEYS) as i64));
     assert!(streams.store::<String, i64>("nope").is_err());
-    streams.close(Duration::from_secs(30));
+    streams.close(Duration::from_secs(30))?;
     // Closed, its tasks' stores are gone: a query says so.
     assert!(counts.get(&"key-7".to_string()).is_err());
 

@@ -3,46 +3,12 @@
 //! it from the changelog; when it leaves, the first restores what was added meanwhile), and
 //! the counts stay exact through both handovers.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::ensure;
-use homa::runtime::{KafkaStreams, State};
+use homa::runtime::State;
 use homa_integration_tests::counting::{self, BATCH, CountApp, KEYS};
-use homa_integration_tests::{TIMEOUT, kafka};
-
-/// Waits until the changelog's last count of every key is `per_key`; fails at once if one
-/// goes past it (a record counted twice in a handover).
-fn wait_for_counts(app: &CountApp, per_key: i64) -> anyhow::Result<()> {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let last = app.counts()?;
-        if last.len() == KEYS && last.values().all(|n| *n == per_key) {
-            return Ok(());
-        }
-        ensure!(
-            last.values().all(|n| *n <= per_key),
-            "a count went past {per_key}: records counted twice in a handover: {last:?}"
-        );
-        ensure!(
-            Instant::now() < deadline,
-            "counts not all {per_key} after {TIMEOUT:?}: {last:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn wait_running(streams: &KafkaStreams) -> anyhow::Result<()> {
-    let deadline = Instant::now() + TIMEOUT;
-    while streams.state() != State::Running {
-        ensure!(
-            Instant::now() < deadline,
-            "still {:?} after {TIMEOUT:?}",
-            streams.state()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
+use homa_integration_tests::{kafka, wait_for_state};
 
 #[test]
 fn state_moves_with_its_tasks_when_an_instance_joins_and_leaves() -> anyhow::Result<()> {
@@ -53,7 +19,7 @@ fn state_moves_with_its_tasks_when_an_instance_joins_and_leaves() -> anyhow::Res
 
     let mut a = app.instance(state_a.path())?;
     app.produce(0)?;
-    wait_for_counts(&app, per_batch)?;
+    app.wait_for_counts(per_batch)?;
     assert_eq!(
         counting::restored(&a),
         0,
@@ -64,9 +30,9 @@ fn state_moves_with_its_tasks_when_an_instance_joins_and_leaves() -> anyhow::Res
     let mut b = app.instance(state_b.path())?;
     kafka.wait_for_members(&app.id, 2)?;
     // B runs once the group has synced, A's partitions revoked and shared out again.
-    wait_running(&b)?;
+    wait_for_state(&b, State::Running)?;
     app.produce(1)?;
-    wait_for_counts(&app, 2 * per_batch)?;
+    app.wait_for_counts(2 * per_batch)?;
     let b_restored = counting::restored(&b);
     ensure!(
         b_restored > 0,
@@ -75,10 +41,10 @@ fn state_moves_with_its_tasks_when_an_instance_joins_and_leaves() -> anyhow::Res
 
     // B leaves: A takes its tasks back and restores what B added to them.
     let a_before = counting::restored(&a);
-    b.close(Duration::from_secs(30));
+    b.close(Duration::from_secs(30))?;
     kafka.wait_for_members(&app.id, 1)?;
     app.produce(2)?;
-    wait_for_counts(&app, 3 * per_batch)?;
+    app.wait_for_counts(3 * per_batch)?;
     ensure!(
         counting::restored(&a) > a_before,
         "A took its tasks back without restoring B's writes"
@@ -93,6 +59,6 @@ fn state_moves_with_its_tasks_when_an_instance_joins_and_leaves() -> anyhow::Res
         "B restored {b_restored} records when it joined; A restored {} when B left",
         counting::restored(&a) - a_before
     );
-    a.close(Duration::from_secs(30));
+    a.close(Duration::from_secs(30))?;
     Ok(())
 }

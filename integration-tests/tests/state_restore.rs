@@ -24,7 +24,7 @@ fn run(app: &CountApp, state: &Path, writes: usize) -> anyhow::Result<u64> {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    streams.close(Duration::from_secs(30));
+    streams.close(Duration::from_secs(30))?;
     Ok(counting::restored(&streams))
 }
 

@@ -114,7 +114,7 @@ fn two_instances_filter_map_and_split_every_record_exactly_once() -> anyhow::Res
     let low_records = kafka.consume(&low, usize::try_from(expected_low)?)?;
     let high_records = kafka.consume(&high, usize::try_from(expected_high)?)?;
     assert!(
-        first.close(TIMEOUT) && second.close(TIMEOUT),
+        first.close(TIMEOUT).is_ok() && second.close(TIMEOUT).is_ok(),
         "both instances stop in time"
     );
 
@@ -188,7 +188,10 @@ fn a_closed_instance_hands_over_and_a_restart_resumes_from_committed_offsets() -
     let (mut low_reader, mut high_reader) = (kafka.reader(&low)?, kafka.reader(&high)?);
     // Mid-stream: once part of the output is there, the first instance leaves.
     low_reader.read_distinct(1)?;
-    assert!(first.close(TIMEOUT), "the first instance stops in time");
+    assert!(
+        first.close(TIMEOUT).is_ok(),
+        "the first instance stops in time"
+    );
     kafka.wait_for_members(&app, 1)?;
     low_reader.read_distinct(low_count)?;
     high_reader.read_distinct(high_count)?;
@@ -199,7 +202,10 @@ fn a_closed_instance_hands_over_and_a_restart_resumes_from_committed_offsets() -
         (0, 0),
         "records processed twice after a clean handover"
     );
-    assert!(second.close(TIMEOUT), "the second instance stops in time");
+    assert!(
+        second.close(TIMEOUT).is_ok(),
+        "the second instance stops in time"
+    );
 
     // A restart reads on from the committed offsets: of 1,000 new numbers 900 come out, and
     // nothing of the first 100,000 again.
@@ -213,7 +219,7 @@ fn a_closed_instance_hands_over_and_a_restart_resumes_from_committed_offsets() -
     low_reader.read_for(Duration::from_secs(2))?;
     high_reader.read_for(Duration::from_millis(100))?;
     assert!(
-        restarted.close(TIMEOUT),
+        restarted.close(TIMEOUT).is_ok(),
         "the restarted instance stops in time"
     );
     assert_eq!(
@@ -272,7 +278,7 @@ fn a_repartition_creates_its_topic_and_groups_keys_by_partition() -> anyhow::Res
             count += 1;
         }
     }
-    assert!(streams.close(TIMEOUT));
+    assert!(streams.close(TIMEOUT).is_ok());
     assert_eq!(partitions.len(), 7, "{partitions:?}");
     assert!(partitions.values().all(|p| p.len() == 1), "{partitions:?}");
     let internal = format!("{app}-by-page-repartition");

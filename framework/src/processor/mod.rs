@@ -36,7 +36,7 @@ mod source;
 pub(crate) use collector::{OutgoingRecord, RecordCollector};
 pub use context::ProcessorContext;
 pub(crate) use context::{CacheBudget, Changelogger, Child, OpenStore, TaskState};
-pub(crate) use node::{Downstream, NodeHandle, ProcessorNode};
+pub(crate) use node::{Downstream, NodeHandle, ProcessorNode, failed_node};
 pub use punctuation::{PunctuationType, ScheduleId};
 pub use record::{Record, RecordMetadata};
 pub(crate) use sink::{SinkNode, SinkTopic, TopicChooser};

@@ -20,6 +20,33 @@ pub(crate) trait NodeHandle {
     fn close(&self);
 }
 
+/// A processor's error, with the node it came from; it reads as the error alone. Only the
+/// first node an error passes wraps it, so the innermost processor is the one named.
+#[derive(Debug)]
+struct NodeFailure {
+    node: Arc<str>,
+    error: ProcessError,
+}
+
+impl std::fmt::Display for NodeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for NodeFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+/// The processor whose error `error` is, if a processor node's.
+pub(crate) fn failed_node(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    error
+        .downcast_ref::<NodeFailure>()
+        .map(|failure| failure.node.to_string())
+}
+
 /// A processor and its context. A task holds each node once (behind an `Rc`), whatever the
 /// number of its parents, so a processor with several parents keeps one state.
 pub(crate) struct ProcessorNode<P, KIn, VIn, KOut, VOut> {
@@ -48,7 +75,16 @@ where
     fn process(&self, record: Record<KIn, VIn>) -> Result<(), ProcessError> {
         // A topology is acyclic, so a node is never re-entered while it processes.
         let (processor, ctx) = &mut *self.inner.borrow_mut();
-        processor.process(record, ctx)
+        processor.process(record, ctx).map_err(|error| {
+            if error.is::<NodeFailure>() {
+                error
+            } else {
+                Box::new(NodeFailure {
+                    node: self.name.clone(),
+                    error,
+                })
+            }
+        })
     }
 }
 

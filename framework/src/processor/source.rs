@@ -63,6 +63,9 @@ pub(crate) enum SourceError {
 
 /// The entry point of a task for the records of one source.
 pub(crate) trait SourceEntry {
+    /// The source node's name.
+    fn name(&self) -> String;
+
     fn process_raw(&self, raw: RawRecord<'_>) -> Result<(), SourceError>;
 
     /// The timestamp the task orders `raw` by: its own, or what the source's timestamp
@@ -127,6 +130,10 @@ impl<K: 'static, V: 'static> SourceNode<K, V> {
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> SourceEntry for SourceNode<K, V> {
+    fn name(&self) -> String {
+        self.ctx.borrow().node_name().to_string()
+    }
+
     fn process_raw(&self, raw: RawRecord<'_>) -> Result<(), SourceError> {
         let ctx = &mut *self.ctx.borrow_mut();
         let metadata = RecordMetadata {

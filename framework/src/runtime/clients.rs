@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use rdkafka::ClientConfig;
 
-use crate::config::StreamsConfig;
+use crate::config::{GroupProtocol, StreamsConfig};
 
 /// Kafka Streams' defaults, then the user's settings, then the ones HOMA owns.
 fn client(
@@ -26,8 +26,8 @@ fn client(
     client
 }
 
-/// The consumer of stream thread `thread`: the application's group, no auto commit, the
-/// range assignor (the same partition numbers of co-partitioned topics to one member).
+/// The consumer of stream thread `thread`: the application's group, no auto commit, a range
+/// assignor (the same partition numbers of co-partitioned topics to one member).
 pub(crate) fn consumer(config: &StreamsConfig, bootstrap: &str, thread: usize) -> ClientConfig {
     // librdkafka prefetches each partition until queued.min.messages are waiting, and then
     // checks again only after fetch.queue.backoff.ms (1 s by default): a stream thread that
@@ -41,13 +41,21 @@ pub(crate) fn consumer(config: &StreamsConfig, bootstrap: &str, thread: usize) -
         ("fetch.queue.backoff.ms", "10"),
     ];
     let id = format!("{}-StreamThread-{thread}-consumer", config.client_id());
-    let mut client = client(&defaults, config.consumer_settings(), bootstrap, id);
+    let mut client = client(&defaults, config.main_consumer_settings(), bootstrap, id);
     client
         .set("group.id", config.application_id())
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false")
-        .set("partition.assignment.strategy", "range");
+        .set("enable.partition.eof", "false");
+    match config.group_protocol() {
+        GroupProtocol::Classic => client.set("partition.assignment.strategy", "range"),
+        // The broker's range assignor gives a member the same partition numbers of every
+        // topic it subscribes to, as long as all subscribe to the same topics (every stream
+        // thread subscribes to all source topics); its default (`uniform`) does not.
+        GroupProtocol::Consumer => client
+            .set("group.protocol", "consumer")
+            .set("group.remote.assignor", "range"),
+    };
     if let Some(instance) = config.group_instance_id() {
         client.set("group.instance.id", format!("{instance}-{thread}"));
     }
@@ -69,7 +77,7 @@ pub(crate) fn restore_consumer(
         "{}-StreamThread-{thread}-restore-consumer",
         config.client_id()
     );
-    let mut client = client(&defaults, config.consumer_settings(), bootstrap, id);
+    let mut client = client(&defaults, config.restore_consumer_settings(), bootstrap, id);
     // librdkafka assigns partitions only to a consumer with a group; this one never joins
     // it (no subscribe) and never commits.
     let group = format!("{}-StreamThread-{thread}-restore", config.client_id());

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::metrics::Metrics;
-use super::task::TaskId;
+use super::metrics::{Metrics, ThreadMetadata};
+use super::task::{TaskCounts, TaskId};
 use crate::state::{
     CompositeBytesStore, ReadOnlyKeyValueStore, RocksDbMemory, SharedBytesStore, StoreDef,
     StoreError,
@@ -19,6 +19,18 @@ pub(crate) struct QueryableStore {
     pub(crate) changelog: Arc<str>,
 }
 
+/// What a stream thread's tasks did, as of its last commit.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ThreadCounts {
+    pub(crate) tasks: TaskCounts,
+    /// Records its producer skipped (production handler log-and-continue).
+    pub(crate) skipped_sends: u64,
+    /// Records waiting in its tasks' queues.
+    pub(crate) buffered: u64,
+    pub(crate) tasks_created: u64,
+    pub(crate) tasks_closed: u64,
+}
+
 /// The instance's side of its stream threads.
 #[derive(Debug, Default)]
 pub(crate) struct Instance {
@@ -27,6 +39,11 @@ pub(crate) struct Instance {
     pub(crate) rocksdb: Option<RocksDbMemory>,
     /// The stores of the running tasks, by store name and task.
     stores: Mutex<BTreeMap<Arc<str>, BTreeMap<TaskId, QueryableStore>>>,
+    /// What each stream thread's tasks did, as of its last commit, and the records its
+    /// producer skipped.
+    counts: Mutex<BTreeMap<usize, ThreadCounts>>,
+    /// Each stream thread's tasks.
+    threads: Mutex<BTreeMap<usize, ThreadMetadata>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -79,7 +96,31 @@ impl Instance {
         first.def.typed(composite, first.changelog.clone())
     }
 
+    /// Records what stream thread `thread`'s tasks have done so far.
+    pub(crate) fn publish(&self, thread: usize, counts: ThreadCounts) {
+        lock(&self.counts).insert(thread, counts);
+    }
+
+    /// Records stream thread `thread`'s tasks now.
+    pub(crate) fn publish_tasks(&self, thread: usize, metadata: ThreadMetadata) {
+        lock(&self.threads).insert(thread, metadata);
+    }
+
+    /// The stream threads and their tasks.
+    pub(crate) fn threads(&self) -> Vec<ThreadMetadata> {
+        lock(&self.threads).values().cloned().collect()
+    }
+
     pub(crate) fn metrics(&self) -> Metrics {
-        lock(&self.metrics).clone()
+        let mut metrics = lock(&self.metrics).clone();
+        for counts in lock(&self.counts).values() {
+            metrics.processed_records += counts.tasks.processed;
+            metrics.skipped_records += counts.tasks.skipped() + counts.skipped_sends;
+            metrics.dropped_records += counts.tasks.dropped;
+            metrics.buffered_records += counts.buffered;
+            metrics.tasks_created += counts.tasks_created;
+            metrics.tasks_closed += counts.tasks_closed;
+        }
+        metrics
     }
 }

@@ -12,15 +12,20 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::clients;
+use super::error::StreamThreadError;
 use super::instance::Instance;
 use super::metrics::Metrics;
-use super::{clients, stream_thread};
+use super::stream_thread::{self, Assignment, ThreadContext};
 use crate::config::{ConfigError, StreamsConfig};
 use crate::state::{ReadOnlyKeyValueStore, RocksDbMemory, StoreError};
+use crate::topology::Topology;
 
 /// The share of the RocksDB memory budget that memtables may take.
 const ROCKSDB_WRITE_BUFFER_SHARE: f64 = 0.5;
-use crate::topology::Topology;
+
+/// How long `start()` waits for the brokers to answer.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The life of a `KafkaStreams` instance, as Kafka Streams names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,14 +45,57 @@ pub enum State {
     Error,
 }
 
-/// An error of a running instance, as its uncaught-error handler sees it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("stream thread {thread}: {message}")]
-pub struct StreamThreadError {
-    /// The thread's number.
-    pub thread: usize,
-    /// What failed, with the task and record coordinates where there are some.
-    pub message: String,
+impl State {
+    /// Whether the instance may go from this state to `to`, as Kafka Streams allows
+    /// (`Error` and `NotRunning` are final).
+    fn may_become(self, to: State) -> bool {
+        use State::*;
+        matches!(
+            (self, to),
+            (Created, Rebalancing | PendingShutdown | Error)
+                | (Rebalancing, Running | Rebalancing | PendingShutdown | Error)
+                | (Running, Rebalancing | PendingShutdown | Error)
+                | (PendingShutdown, NotRunning)
+        )
+    }
+}
+
+/// What an instance does when one of its stream threads fails, as its uncaught-error
+/// handler answers (Kafka Streams' `StreamThreadExceptionResponse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StreamThreadResponse {
+    /// Start a new stream thread in place of the failed one, which gets its partitions
+    /// (after a rebalance); the instance goes on.
+    ReplaceThread,
+    /// Stop every stream thread of this instance (the default): its state becomes
+    /// `Error`, and `close()` reports the failure.
+    #[default]
+    ShutdownClient,
+}
+
+/// A handler that returns nothing leaves the default response.
+impl From<()> for StreamThreadResponse {
+    fn from((): ()) -> Self {
+        Self::ShutdownClient
+    }
+}
+
+/// Why `close()` did not end cleanly.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CloseError {
+    /// Some stream threads were still running when the timeout passed.
+    #[error("{running} stream thread(s) had not stopped after {timeout:?}")]
+    Timeout {
+        /// How many.
+        running: usize,
+        /// The timeout given to `close()`.
+        timeout: Duration,
+    },
+    /// A stream thread failed (before or while closing), and the instance stopped.
+    #[error("{0}")]
+    Failed(Arc<StreamThreadError>),
 }
 
 /// Why an instance could not start.
@@ -60,6 +108,31 @@ pub enum StartError {
     /// A topic the topology reads does not exist, or its metadata could not be read.
     #[error("source topic {topic}: {reason}")]
     SourceTopic {
+        /// The topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
+    /// No broker answered within the time waited.
+    #[error(
+        "no broker at bootstrap.servers={bootstrap_servers} answered within {waited:?}: \
+         {reason}; check that Kafka runs there and the address and port are right"
+    )]
+    BrokerUnreachable {
+        /// The `bootstrap.servers` tried.
+        bootstrap_servers: String,
+        /// How long `start()` waited.
+        waited: Duration,
+        /// librdkafka's last word.
+        reason: String,
+    },
+    /// The dead-letter topic (`errors.dead.letter.queue.topic.name`) does not exist: every
+    /// record sent to it would fail.
+    #[error(
+        "dead-letter topic {topic} (errors.dead.letter.queue.topic.name): {reason}; create \
+         it before the application starts"
+    )]
+    DeadLetterTopic {
         /// The topic.
         topic: String,
         /// Why.
@@ -86,7 +159,7 @@ pub enum StartError {
 }
 
 type Listener = Arc<dyn Fn(State, State) + Send + Sync>;
-type ErrorHandler = Arc<dyn Fn(&StreamThreadError) + Send + Sync>;
+type ErrorHandler = Arc<dyn Fn(&StreamThreadError) -> StreamThreadResponse + Send + Sync>;
 
 /// What the instance and its threads share.
 struct Shared {
@@ -96,43 +169,69 @@ struct Shared {
     shutdown: AtomicBool,
     /// Stream threads whose partitions are being (re)assigned.
     rebalancing: std::sync::atomic::AtomicUsize,
+    /// The first error of a thread that stopped the instance.
+    failure: Mutex<Option<Arc<StreamThreadError>>>,
     instance: Instance,
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Shared {
-    /// A thread's partitions start moving (`assigned == false`) or are assigned: the
-    /// instance is `Rebalancing` while any thread waits for its assignment, else `Running`.
-    fn rebalance(&self, assigned: bool, waiting: &AtomicBool) {
-        if assigned {
-            if waiting.swap(false, Ordering::SeqCst)
-                && self.rebalancing.fetch_sub(1, Ordering::SeqCst) == 1
-            {
-                self.transition(State::Running);
+    /// A thread's partitions start moving or are ready: the instance is `Rebalancing`
+    /// while any thread waits for its assignment, else `Running`.
+    fn rebalance(&self, assignment: Assignment, waiting: &AtomicBool) {
+        match assignment {
+            Assignment::Ready => {
+                if waiting.swap(false, Ordering::SeqCst)
+                    && self.rebalancing.fetch_sub(1, Ordering::SeqCst) == 1
+                {
+                    self.transition(State::Running);
+                }
             }
-        } else if !waiting.swap(true, Ordering::SeqCst) {
-            self.rebalancing.fetch_add(1, Ordering::SeqCst);
-            self.transition(State::Rebalancing);
+            Assignment::Moving => {
+                if !waiting.swap(true, Ordering::SeqCst) {
+                    self.rebalancing.fetch_add(1, Ordering::SeqCst);
+                    self.transition(State::Rebalancing);
+                }
+            }
         }
     }
 
+    /// Moves to state `to` if Kafka Streams' state machine allows it from the current one.
     fn transition(&self, to: State) {
         let from = {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut state = lock(&self.state);
             let from = *state;
-            if from == to || from == State::NotRunning {
+            if !from.may_become(to) {
                 return;
             }
             *state = to;
             from
         };
-        let listener = self
-            .listener
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        tracing::info!("homa: state {from:?} -> {to:?}");
+        let listener = lock(&self.listener).clone();
         if let Some(listener) = listener {
             listener(from, to);
         }
+    }
+
+    /// A stream thread failed with `error`: the handler decides whether it is replaced or
+    /// the instance stops. Returns whether to replace it.
+    fn thread_failed(&self, error: StreamThreadError) -> bool {
+        tracing::error!("homa: {error}");
+        let handler = lock(&self.handler).clone();
+        let response = handler.map_or(StreamThreadResponse::ShutdownClient, |h| h(&error));
+        if response == StreamThreadResponse::ReplaceThread && !self.shutdown.load(Ordering::Relaxed)
+        {
+            tracing::info!("homa: replacing stream thread {}", error.thread);
+            return true;
+        }
+        lock(&self.failure).get_or_insert_with(|| Arc::new(error));
+        self.shutdown.store(true, Ordering::Relaxed);
+        self.transition(State::Error);
+        false
     }
 }
 
@@ -181,6 +280,7 @@ impl KafkaStreams {
                 handler: Mutex::new(None),
                 shutdown: AtomicBool::new(false),
                 rebalancing: std::sync::atomic::AtomicUsize::new(0),
+                failure: Mutex::new(None),
                 instance: Instance::new(Some(rocksdb)),
             }),
             threads: Vec::new(),
@@ -196,21 +296,28 @@ impl KafkaStreams {
             .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(listener));
     }
 
-    /// Calls `handler` when a stream thread fails; the instance then stops (state `Error`).
-    pub fn set_uncaught_error_handler(
+    /// Calls `handler` when a stream thread fails; what it returns decides what follows
+    /// (Kafka Streams' uncaught exception handler): [`StreamThreadResponse::ReplaceThread`]
+    /// starts a new thread in its place, [`StreamThreadResponse::ShutdownClient`] (also what
+    /// a handler returning `()` means, and what happens without a handler) stops the
+    /// instance, whose state becomes `Error`.
+    pub fn set_uncaught_error_handler<R: Into<StreamThreadResponse>>(
         &self,
-        handler: impl Fn(&StreamThreadError) + Send + Sync + 'static,
+        handler: impl Fn(&StreamThreadError) -> R + Send + Sync + 'static,
     ) {
-        *self
-            .shared
-            .handler
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(handler));
+        *lock(&self.shared.handler) = Some(Arc::new(move |e| handler(e).into()));
     }
 
-    /// What the instance has done so far: restorations, for now.
+    /// What the instance has done so far: records processed, skipped and dropped, and
+    /// restorations.
     pub fn metrics(&self) -> Metrics {
         self.shared.instance.metrics()
+    }
+
+    /// This instance's stream threads and their tasks (Kafka Streams'
+    /// `metadataForLocalThreads`).
+    pub fn metadata_for_local_threads(&self) -> Vec<super::ThreadMetadata> {
+        self.shared.instance.threads()
     }
 
     /// A read-only view of the key-value store `name` across this instance's tasks (Kafka
@@ -252,86 +359,103 @@ impl KafkaStreams {
         if state != State::Created {
             return Err(StartError::NotCreated(state));
         }
+        tracing::info!(
+            "homa: starting {} ({} stream thread(s), bootstrap.servers={})",
+            self.config.application_id(),
+            self.config.num_stream_threads(),
+            self.bootstrap
+        );
         self.prepare_topics()?;
         self.shared.transition(State::Rebalancing);
         let threads = self.config.num_stream_threads();
         // Every thread starts waiting for its first assignment.
         self.shared.rebalancing.store(threads, Ordering::SeqCst);
         for index in 0..threads {
-            let (topology, config, bootstrap) = (
-                self.topology.clone(),
-                self.config.clone(),
-                self.bootstrap.clone(),
-            );
-            let shared = self.shared.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("{}-StreamThread-{index}", config.client_id()))
-                .spawn(move || {
-                    let waiting = AtomicBool::new(true);
-                    let on_rebalance: stream_thread::OnRebalance = {
-                        let shared = shared.clone();
-                        Arc::new(move |assigned| shared.rebalance(assigned, &waiting))
-                    };
-                    let outcome = stream_thread::run(
-                        index,
-                        &topology,
-                        &config,
-                        &bootstrap,
-                        &shared.shutdown,
-                        on_rebalance,
-                        &shared.instance,
-                    );
-                    if let Err(message) = outcome {
-                        let error = StreamThreadError {
-                            thread: index,
-                            message,
-                        };
-                        tracing::error!("homa: {error}");
-                        let handler = shared
-                            .handler
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .clone();
-                        if let Some(handler) = handler {
-                            handler(&error);
-                        }
-                        shared.shutdown.store(true, Ordering::Relaxed);
-                        shared.transition(State::Error);
-                    }
-                });
-            match thread {
-                Ok(handle) => self.threads.push(handle),
-                Err(e) => {
-                    tracing::error!("homa: cannot start stream thread {index}: {e}");
-                    self.shared.shutdown.store(true, Ordering::Relaxed);
-                    self.shared.transition(State::Error);
-                }
-            }
+            self.spawn_thread(index);
         }
         Ok(())
     }
 
-    /// Stops the threads, each after a last commit, waiting up to `timeout`. Returns whether
-    /// all stopped in time.
-    pub fn close(&mut self, timeout: Duration) -> bool {
-        if self.state() != State::Error {
-            self.shared.transition(State::PendingShutdown);
+    /// Starts stream thread `index`, and again in its place whenever it fails and the
+    /// handler says to replace it.
+    fn spawn_thread(&mut self, index: usize) {
+        let (topology, config, bootstrap) = (
+            self.topology.clone(),
+            self.config.clone(),
+            self.bootstrap.clone(),
+        );
+        let shared = self.shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("{}-StreamThread-{index}", config.client_id()))
+            .spawn(move || {
+                loop {
+                    let waiting = Arc::new(AtomicBool::new(true));
+                    let on_assignment: stream_thread::AssignmentListener = {
+                        let (shared, waiting) = (shared.clone(), waiting.clone());
+                        Arc::new(move |assignment| shared.rebalance(assignment, &waiting))
+                    };
+                    let cx = ThreadContext {
+                        index,
+                        topology: &topology,
+                        config: &config,
+                        bootstrap: &bootstrap,
+                        shutdown: &shared.shutdown,
+                        on_assignment,
+                        instance: &shared.instance,
+                    };
+                    let Err(source) = stream_thread::run(&cx) else {
+                        return;
+                    };
+                    // A replaced thread starts waiting for its assignment again.
+                    if !waiting.load(Ordering::SeqCst) {
+                        shared.rebalance(Assignment::Moving, &waiting);
+                    }
+                    if !shared.thread_failed(StreamThreadError {
+                        thread: index,
+                        source,
+                    }) {
+                        return;
+                    }
+                }
+            });
+        match thread {
+            Ok(handle) => self.threads.push(handle),
+            Err(e) => {
+                tracing::error!("homa: cannot start stream thread {index}: {e}");
+                self.shared.shutdown.store(true, Ordering::Relaxed);
+                self.shared.transition(State::Error);
+            }
         }
+    }
+
+    /// Stops the threads, each after a last commit, waiting up to `timeout`.
+    ///
+    /// # Errors
+    /// [`CloseError::Failed`] with the first error of a stream thread that stopped the
+    /// instance (before or while closing: a last commit that failed is one);
+    /// [`CloseError::Timeout`] when threads were still running after `timeout`.
+    pub fn close(&mut self, timeout: Duration) -> Result<(), CloseError> {
+        self.shared.transition(State::PendingShutdown);
         self.shared.shutdown.store(true, Ordering::Relaxed);
         let deadline = Instant::now() + timeout;
         while self.threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let all = self.threads.iter().all(JoinHandle::is_finished);
+        let running = self.threads.iter().filter(|t| !t.is_finished()).count();
         for thread in std::mem::take(&mut self.threads) {
             if thread.is_finished() {
                 let _ = thread.join();
             }
         }
-        if self.state() != State::Error {
-            self.shared.transition(State::NotRunning);
+        self.shared.transition(State::NotRunning);
+        if let Some(failure) = lock(&self.shared.failure).clone() {
+            return Err(CloseError::Failed(failure));
         }
-        all
+        if running > 0 {
+            return Err(CloseError::Timeout { running, timeout });
+        }
+        tracing::info!("homa: {} closed", self.config.application_id());
+        Ok(())
     }
 
     /// Creates internal topic `name` with `count` partitions and `configs` (it may exist
@@ -374,12 +498,32 @@ impl KafkaStreams {
 
     fn prepare_topics(&self) -> Result<(), StartError> {
         let app = self.config.application_id();
+        let unreachable = |reason: String| StartError::BrokerUnreachable {
+            bootstrap_servers: self.bootstrap.clone(),
+            waited: METADATA_TIMEOUT,
+            reason,
+        };
         let probe: BaseConsumer = clients::admin(&self.config, &self.bootstrap)
             .create()
-            .map_err(|e| StartError::SourceTopic {
-                topic: String::new(),
+            .map_err(|e| unreachable(e.to_string()))?;
+        // One look at the cluster first: a broker that does not answer is not a topic's fault.
+        let started = Instant::now();
+        probe.fetch_metadata(None, METADATA_TIMEOUT).map_err(|e| {
+            StartError::BrokerUnreachable {
+                bootstrap_servers: self.bootstrap.clone(),
+                waited: started.elapsed(),
                 reason: e.to_string(),
+            }
+        })?;
+        if let Some(topic) = self.config.dead_letter_queue_topic() {
+            partition_count(&probe, topic).map_err(|e| StartError::DeadLetterTopic {
+                topic: topic.to_string(),
+                reason: match e {
+                    StartError::SourceTopic { reason, .. } => reason,
+                    other => other.to_string(),
+                },
             })?;
+        }
         let mut partitions: BTreeMap<String, i32> = BTreeMap::new();
         let internal: Vec<String> = self
             .topology
@@ -485,7 +629,10 @@ fn wait_for_topic(probe: &BaseConsumer, topic: &str, count: i32) -> Result<(), S
 impl Drop for KafkaStreams {
     fn drop(&mut self) {
         if !self.threads.is_empty() {
-            self.close(Duration::from_secs(30));
+            // Dropped without `close()`: the outcome has no one to go to but the log.
+            if let Err(e) = self.close(Duration::from_secs(30)) {
+                tracing::error!("homa: closing on drop: {e}");
+            }
         }
     }
 }

@@ -1,18 +1,32 @@
-//! The runtime: tasks, and (next) the stream threads and the `KafkaStreams` instance that
-//! run them against Kafka.
+//! The runtime: a topology running against Kafka.
 //!
-//! A task is one sub-topology on one partition number: it owns its processor instances and
-//! processes the records of its input partitions one at a time, in timestamp order.
+//! [`KafkaStreams`] is the instance: it checks the topics, creates the internal ones and
+//! starts `num.stream.threads` stream threads. Each stream thread (`stream_thread`) polls
+//! its consumer and hands records and rebalances to its `TaskManager`, which makes, runs,
+//! commits and closes its tasks; a `Task` is one sub-topology on one partition number,
+//! processing the records of its input partitions one at a time, in timestamp order. A
+//! thread writes through its `StreamsProducer`; restoration (`restore`) replays changelogs
+//! into the stores of new tasks.
 
 mod clients;
-mod collector;
+mod error;
 mod instance;
 mod kafka_streams;
 mod metrics;
 mod restore;
 mod stream_thread;
+mod streams_producer;
 pub(crate) mod task;
+mod task_manager;
 
-pub use kafka_streams::{KafkaStreams, StartError, State, StreamThreadError};
-pub use metrics::Metrics;
-pub use task::{TaskError, TaskId};
+pub use error::{ProduceError, RestoreError, RestoreFailure, StreamThreadError, ThreadError};
+pub use kafka_streams::{CloseError, KafkaStreams, StartError, State, StreamThreadResponse};
+pub use metrics::{Metrics, ThreadMetadata};
+pub use task::{Location, TaskError, TaskId};
+
+/// The wall-clock time in ms since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

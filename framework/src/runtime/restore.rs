@@ -1,20 +1,26 @@
 //! Restoration: before a task processes anything, each of its logged stores replays its
 //! changelog partition, from the checkpoint (persistent stores) or the beginning, to the
-//! end it has when the restore starts. The changelogs of all the tasks a rebalance gives a
-//! thread are read at once; a writer thread sorts each batch by key and writes it to its
-//! store while the reading goes on.
+//! end it has when the restore starts.
+//!
+//! The `ChangelogReader` of a stream thread reads the changelogs of all its restoring tasks
+//! at once, with a consumer of its own (partitions assigned by hand), in chunks between
+//! the thread's polls (as Kafka Streams does), so a long restore never keeps the thread
+//! from its group. A writer thread sorts each batch by key and writes it to its store while
+//! the reading goes on; a task is restored once every batch of it is written.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::collections::BTreeMap;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+use super::error::{RestoreError, RestoreFailure, ThreadError};
 use super::metrics::Metrics;
-use super::task::{LoggedStore, Task};
+use super::task::{LoggedStore, Task, TaskId};
 use crate::state::{SharedBytesStore, WriteBatch};
 
 /// Records of one changelog partition written to its store at once, at most.
@@ -25,11 +31,12 @@ const BATCH_BYTES: usize = 4 * 1024 * 1024;
 const WRITES_IN_FLIGHT: usize = 2;
 /// How often a long restore says how far it is.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// How long to wait for the end offset of a changelog partition.
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One changelog partition being replayed into its store.
 struct Replay {
-    /// Index of its task in the slice restored.
-    task: usize,
+    task: TaskId,
     store: LoggedStore,
     partition: i32,
     /// The changelog's end when the restore started: replayed up to here.
@@ -38,83 +45,131 @@ struct Replay {
     position: i64,
     batch: WriteBatch,
     restored: u64,
-    done: bool,
+    started: Instant,
+    /// Whether every record up to `end` was read (and sent to the writer).
+    read: bool,
 }
 
 impl Replay {
-    fn what(&self, tasks: &[Task]) -> String {
-        format!(
-            "task {}: store {} from {}/{}",
-            tasks[self.task].id(),
-            self.store.name,
-            self.store.changelog,
-            self.partition
-        )
-    }
-
-    /// Sends the batch to the writer.
-    fn write(&mut self, tasks: &[Task], writes: &SyncSender<Write>) -> Result<(), String> {
-        if self.batch.is_empty() {
-            return Ok(());
+    fn failure(&self, reason: impl Into<RestoreFailure>) -> ThreadError {
+        RestoreError {
+            task: self.task,
+            store: self.store.name.to_string(),
+            topic: self.store.changelog.to_string(),
+            partition: self.partition,
+            reason: reason.into(),
         }
-        let write = Write {
-            store: self.store.bytes.clone(),
-            name: self.store.name.clone(),
-            what: self.what(tasks),
-            batch: std::mem::take(&mut self.batch),
-        };
-        // It fails only when the writer has stopped on an error, which the restore reports.
-        writes
-            .send(write)
-            .map_err(|_| "the restore writer stopped".to_string())
+        .into()
     }
 }
 
 /// A batch on its way to its store.
 struct Write {
+    task: TaskId,
     store: SharedBytesStore,
     name: Arc<str>,
-    /// The task, store and changelog partition, for errors.
-    what: String,
+    changelog: (Arc<str>, i32),
     batch: WriteBatch,
+}
+
+/// What the writer did with a batch.
+struct Written {
+    task: TaskId,
+    store: Arc<str>,
+    records: u64,
+    outcome: Result<(), ThreadError>,
 }
 
 impl Write {
     /// Sorts the batch and writes it to the store.
-    fn apply(mut self, metrics: &Mutex<Metrics>) -> Result<(), String> {
+    fn apply(mut self) -> Written {
         let records = self.batch.len() as u64;
         self.batch.sort_by_key();
-        self.store
-            .write_batch(&self.batch)
-            .map_err(|e| format!("{}: restoring: {e}", self.what))?;
-        *metrics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .restored_records
-            .entry(self.name.to_string())
-            .or_default() += records;
-        Ok(())
+        let outcome = self.store.write_batch(&self.batch).map_err(|e| {
+            ThreadError::from(RestoreError {
+                task: self.task,
+                store: self.name.to_string(),
+                topic: self.changelog.0.to_string(),
+                partition: self.changelog.1,
+                reason: e.into(),
+            })
+        });
+        Written {
+            task: self.task,
+            store: self.name,
+            records,
+            outcome,
+        }
     }
 }
 
-/// Restores every logged store of `tasks` with `consumer` (manually assigned, no group).
-/// Returns early, leaving the tasks unrestored, when `shutdown` is set.
-pub(crate) fn restore(
-    tasks: &mut [Task],
-    consumer: &BaseConsumer,
-    metrics: &Mutex<Metrics>,
-    shutdown: &AtomicBool,
-) -> Result<(), String> {
-    let mut replays = Vec::new();
-    for (index, task) in tasks.iter_mut().enumerate() {
+/// The writer thread and its two channels.
+struct Writer {
+    writes: SyncSender<Write>,
+    written: Receiver<Written>,
+    thread: JoinHandle<()>,
+}
+
+/// Reads the changelogs of a stream thread's restoring tasks into their stores.
+pub(crate) struct ChangelogReader {
+    consumer: BaseConsumer,
+    work: Replays,
+}
+
+/// What a [`ChangelogReader`] is restoring.
+struct Replays {
+    replays: Vec<Replay>,
+    /// Batches sent to the writer and not yet written, by task.
+    in_flight: BTreeMap<TaskId, usize>,
+    writer: Option<Writer>,
+    /// Whether the consumer's assignment must be made anew (replays came or went).
+    reassign: bool,
+    last_progress: Instant,
+}
+
+impl std::fmt::Debug for ChangelogReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangelogReader")
+            .field("replays", &self.work.replays.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChangelogReader {
+    /// A reader with `consumer` (no group subscription; partitions assigned by hand).
+    pub(crate) fn new(consumer: BaseConsumer) -> Self {
+        Self {
+            consumer,
+            work: Replays {
+                replays: Vec::new(),
+                in_flight: BTreeMap::new(),
+                writer: None,
+                reassign: false,
+                last_progress: Instant::now(),
+            },
+        }
+    }
+
+    /// Registers the logged stores of `task` to restore. Returns whether any has records
+    /// to replay; those that have none are restored at once.
+    pub(crate) fn add(&mut self, task: &mut Task) -> Result<bool, ThreadError> {
         let id = task.id();
+        let mut any = false;
         for store in task.logged_stores() {
             let (topic, partition) = (&*store.changelog, id.partition);
-            let (low, high) = consumer
-                .fetch_watermarks(topic, partition, Duration::from_secs(30))
-                .map_err(|e| {
-                    format!("task {id}: end offset of changelog {topic}/{partition}: {e}")
-                })?;
+            let failure = |reason: RestoreFailure| {
+                ThreadError::from(RestoreError {
+                    task: id,
+                    store: store.name.to_string(),
+                    topic: topic.to_string(),
+                    partition,
+                    reason,
+                })
+            };
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(topic, partition, WATERMARK_TIMEOUT)
+                .map_err(|e| failure(e.into()))?;
             let start = match store.start {
                 Some(start) if (low..=high).contains(&start) => start,
                 Some(start) => {
@@ -123,7 +178,7 @@ pub(crate) fn restore(
                          outside the changelog ({low}..{high}); restoring {} from the start",
                         store.name
                     );
-                    wipe(&store).map_err(|e| format!("task {id}: {e}"))?;
+                    wipe(&store).map_err(|e| failure(e.into()))?;
                     low
                 }
                 None => low,
@@ -137,142 +192,314 @@ pub(crate) fn restore(
                  to {high}",
                 store.name
             );
-            replays.push(Replay {
-                task: index,
+            self.work.replays.push(Replay {
+                task: id,
                 store,
                 partition,
                 end: high,
                 position: start,
                 batch: WriteBatch::new(),
                 restored: 0,
-                done: false,
+                started: Instant::now(),
+                read: false,
             });
+            any = true;
+            self.work.reassign = true;
         }
-    }
-    if replays.is_empty() {
-        return Ok(());
+        Ok(any)
     }
 
-    let mut assignment = TopicPartitionList::new();
-    for replay in &replays {
-        assignment
-            .add_partition_offset(
-                &replay.store.changelog,
-                replay.partition,
-                Offset::Offset(replay.position),
-            )
-            .map_err(|e| format!("{}: assigning: {e}", replay.what(tasks)))?;
+    /// Forgets task `id` (it closes while restoring), once the writer has written what it
+    /// was sent of it.
+    pub(crate) fn remove(&mut self, id: TaskId) -> Result<(), ThreadError> {
+        self.work.remove(id)
     }
-    consumer
-        .assign(&assignment)
-        .map_err(|e| format!("assigning changelogs to restore: {e}"))?;
-    // Batches are sorted and written by a thread of their own while this one reads on.
-    let outcome = std::thread::scope(|scope| {
-        let (writes, batches) = std::sync::mpsc::sync_channel::<Write>(WRITES_IN_FLIGHT);
-        let writer = std::thread::Builder::new()
-            .name("homa-restore-writer".into())
-            .spawn_scoped(scope, move || {
-                batches
-                    .into_iter()
-                    .try_for_each(|write| write.apply(metrics))
-            })
-            .map_err(|e| format!("starting the restore writer: {e}"))?;
-        let read = replay_all(tasks, &mut replays, consumer, &writes, metrics, shutdown);
-        drop(writes);
-        let written = writer
-            .join()
-            .unwrap_or_else(|_| Err("the restore writer panicked".to_string()));
-        // A writer's error is the cause of a read that stopped for it.
-        written.and(read)
-    });
-    consumer.unassign().ok();
-    outcome
+
+    /// Reads for about `budget`, hands full batches to the writer, and returns the tasks
+    /// whose stores are now all restored (their restored offsets set).
+    pub(crate) fn restore(
+        &mut self,
+        tasks: &mut BTreeMap<TaskId, Task>,
+        metrics: &Mutex<Metrics>,
+        budget: Duration,
+    ) -> Result<Vec<TaskId>, ThreadError> {
+        let work = &mut self.work;
+        if work.reassign {
+            work.assign(&self.consumer)?;
+        }
+        let deadline = Instant::now() + budget;
+        // Fetches come in runs of one partition: the last replay found is tried first.
+        let mut last = 0;
+        while work.replays.iter().any(|r| !r.read) && Instant::now() < deadline {
+            match self.consumer.poll(Duration::from_millis(10)) {
+                Some(Ok(message)) => {
+                    let Some(index) = find(&work.replays, &message, last) else {
+                        continue;
+                    };
+                    last = index;
+                    work.read(index, &message)?;
+                }
+                Some(Err(source)) => return Err(ThreadError::Poll { source }),
+                None => {
+                    if let Ok(positions) = self.consumer.position() {
+                        work.catch_up(&positions)?;
+                    }
+                }
+            }
+        }
+        work.collect_written(metrics)?;
+        work.report_progress();
+        Ok(work.finished(tasks, metrics))
+    }
 }
 
-/// Reads the assigned changelogs until every replay reached its end (or `shutdown`).
-fn replay_all(
-    tasks: &mut [Task],
-    replays: &mut [Replay],
-    consumer: &BaseConsumer,
-    writes: &SyncSender<Write>,
-    metrics: &Mutex<Metrics>,
-    shutdown: &AtomicBool,
-) -> Result<(), String> {
-    let started = Instant::now();
-    let mut last_progress = started;
-    let mut left = replays.len();
-    // Fetches come in runs of one partition: the last replay found is tried first.
-    let mut last = 0;
-    while left > 0 {
-        if shutdown.load(Ordering::Relaxed) {
+impl Replays {
+    fn remove(&mut self, id: TaskId) -> Result<(), ThreadError> {
+        let before = self.replays.len();
+        self.replays.retain(|r| r.task != id);
+        self.reassign |= self.replays.len() != before;
+        while self.in_flight.get(&id).is_some_and(|n| *n > 0) {
+            let Some(writer) = &self.writer else {
+                break;
+            };
+            match writer.written.recv() {
+                Ok(written) => self.acknowledge(written, None)?,
+                Err(_) => break,
+            }
+        }
+        self.in_flight.remove(&id);
+        Ok(())
+    }
+
+    /// Takes in one changelog record of replay `index`.
+    fn read(&mut self, index: usize, message: &BorrowedMessage<'_>) -> Result<(), ThreadError> {
+        let replay = &mut self.replays[index];
+        if replay.read {
             return Ok(());
         }
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => {
-                let Some(index) = find(replays, &message, last) else {
-                    continue;
-                };
-                last = index;
-                let replay = &mut replays[index];
-                if replay.done {
-                    continue;
-                }
-                if message.offset() < replay.end {
-                    replay.position = message.offset() + 1;
-                    if let Some(key) = message.key() {
-                        replay.batch.push(key, message.payload());
-                        replay.restored += 1;
-                    }
-                    if replay.batch.len() >= BATCH_RECORDS || replay.batch.bytes() >= BATCH_BYTES {
-                        replay.write(tasks, writes)?;
-                    }
-                } else {
-                    // Written after the restore began (compaction may have removed the
-                    // record at the end): not part of it.
-                    replay.position = replay.end;
-                }
-                if replay.position >= replay.end {
-                    finish(tasks, replay, writes, metrics, started)?;
-                    left -= 1;
-                }
+        if message.offset() < replay.end {
+            replay.position = message.offset() + 1;
+            if let Some(key) = message.key() {
+                replay.batch.push(key, message.payload());
+                replay.restored += 1;
             }
-            Some(Err(e)) => return Err(format!("reading changelogs to restore: {e}")),
-            None => {
-                // The end may be a transaction marker no message shows.
-                let Ok(positions) = consumer.position() else {
-                    continue;
-                };
-                for element in positions.elements() {
-                    let Offset::Offset(at) = element.offset() else {
-                        continue;
-                    };
-                    let Some(replay) = replays.iter_mut().find(|r| {
-                        !r.done
-                            && r.partition == element.partition()
-                            && *r.store.changelog == *element.topic()
-                    }) else {
-                        continue;
-                    };
-                    replay.position = replay.position.max(at);
-                    if replay.position >= replay.end {
-                        finish(tasks, replay, writes, metrics, started)?;
-                        left -= 1;
-                    }
-                }
+            if replay.batch.len() >= BATCH_RECORDS || replay.batch.bytes() >= BATCH_BYTES {
+                self.send(index)?;
+            }
+        } else {
+            // Written after the restore began (compaction may have removed the record at
+            // the end): not part of it.
+            replay.position = replay.end;
+        }
+        if self.replays[index].position >= self.replays[index].end {
+            self.finish_reading(index)?;
+        }
+        Ok(())
+    }
+
+    /// The end may be a transaction marker, or compacted away: no message shows it, the
+    /// consumer's `positions` do.
+    fn catch_up(&mut self, positions: &TopicPartitionList) -> Result<(), ThreadError> {
+        for element in positions.elements() {
+            let Offset::Offset(at) = element.offset() else {
+                continue;
+            };
+            let Some(index) = self.replays.iter().position(|r| {
+                !r.read
+                    && r.partition == element.partition()
+                    && *r.store.changelog == *element.topic()
+            }) else {
+                continue;
+            };
+            let replay = &mut self.replays[index];
+            replay.position = replay.position.max(at);
+            if replay.position >= replay.end {
+                self.finish_reading(index)?;
             }
         }
-        if last_progress.elapsed() >= PROGRESS_EVERY {
-            let restored: u64 = replays.iter().map(|r| r.restored).sum();
-            let to_go: i64 = replays.iter().map(|r| r.end - r.position).sum();
-            tracing::info!(
-                "homa: restoring: {left} of {} changelog partitions to go, {restored} records \
-                 restored, {to_go} offsets left",
-                replays.len()
-            );
-            last_progress = Instant::now();
+        Ok(())
+    }
+
+    /// Replay `index` has read to its end: the rest of its batch goes to the writer.
+    fn finish_reading(&mut self, index: usize) -> Result<(), ThreadError> {
+        self.send(index)?;
+        self.replays[index].read = true;
+        self.reassign = true;
+        Ok(())
+    }
+
+    /// Sends the batch of replay `index` to the writer (started on first use).
+    fn send(&mut self, index: usize) -> Result<(), ThreadError> {
+        let replay = &mut self.replays[index];
+        if replay.batch.is_empty() {
+            return Ok(());
+        }
+        let writer = match &self.writer {
+            Some(writer) => writer,
+            None => self.writer.insert(start_writer().map_err(|e| {
+                replay.failure(crate::state::StoreError::Io {
+                    store: replay.store.name.to_string(),
+                    path: std::path::PathBuf::new(),
+                    operation: "starting the restore writer thread",
+                    source: e,
+                })
+            })?),
+        };
+        let write = Write {
+            task: replay.task,
+            store: replay.store.bytes.clone(),
+            name: replay.store.name.clone(),
+            changelog: (replay.store.changelog.clone(), replay.partition),
+            batch: std::mem::take(&mut replay.batch),
+        };
+        *self.in_flight.entry(replay.task).or_default() += 1;
+        // It fails only when the writer has stopped, which it does only on panic.
+        writer
+            .writes
+            .send(write)
+            .map_err(|_| replay.failure(RestoreFailure::Writer))
+    }
+
+    /// Takes in what the writer has written so far, without waiting.
+    fn collect_written(&mut self, metrics: &Mutex<Metrics>) -> Result<(), ThreadError> {
+        while let Some(written) = self.writer.as_ref().and_then(|w| w.written.try_recv().ok()) {
+            self.acknowledge(written, Some(metrics))?;
+        }
+        Ok(())
+    }
+
+    fn acknowledge(
+        &mut self,
+        written: Written,
+        metrics: Option<&Mutex<Metrics>>,
+    ) -> Result<(), ThreadError> {
+        if let Some(n) = self.in_flight.get_mut(&written.task) {
+            *n = n.saturating_sub(1);
+        }
+        written.outcome?;
+        if let Some(metrics) = metrics {
+            *lock(metrics)
+                .restored_records
+                .entry(written.store.to_string())
+                .or_default() += written.records;
+        }
+        Ok(())
+    }
+
+    /// The tasks whose replays are all read and written: their restored offsets are set
+    /// and their replays forgotten.
+    fn finished(
+        &mut self,
+        tasks: &mut BTreeMap<TaskId, Task>,
+        metrics: &Mutex<Metrics>,
+    ) -> Vec<TaskId> {
+        let done: Vec<TaskId> = tasks
+            .keys()
+            .copied()
+            .filter(|id| {
+                self.replays.iter().any(|r| r.task == *id)
+                    && self
+                        .replays
+                        .iter()
+                        .filter(|r| r.task == *id)
+                        .all(|r| r.read)
+                    && self.in_flight.get(id).is_none_or(|n| *n == 0)
+            })
+            .collect();
+        for id in &done {
+            let Some(task) = tasks.get_mut(id) else {
+                continue;
+            };
+            for replay in self.replays.iter().filter(|r| r.task == *id) {
+                task.set_restored(replay.store.changelog.clone(), replay.end);
+                *lock(metrics)
+                    .restorations
+                    .entry(replay.store.name.to_string())
+                    .or_default() += 1;
+                tracing::info!(
+                    "homa: task {id}: restored store {} from {}/{}: {} records in {:.1} s",
+                    replay.store.name,
+                    replay.store.changelog,
+                    replay.partition,
+                    replay.restored,
+                    replay.started.elapsed().as_secs_f64()
+                );
+            }
+            self.in_flight.remove(id);
+        }
+        self.replays.retain(|r| !done.contains(&r.task));
+        done
+    }
+
+    /// Assigns `consumer` the changelog partitions still to read, at their positions.
+    fn assign(&mut self, consumer: &BaseConsumer) -> Result<(), ThreadError> {
+        let mut assignment = TopicPartitionList::new();
+        for replay in self.replays.iter().filter(|r| !r.read) {
+            assignment
+                .add_partition_offset(
+                    &replay.store.changelog,
+                    replay.partition,
+                    Offset::Offset(replay.position),
+                )
+                .map_err(|e| replay.failure(e))?;
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(|source| ThreadError::Client {
+                client: "restore consumer (assigning changelogs)",
+                source,
+            })?;
+        self.reassign = false;
+        Ok(())
+    }
+
+    fn report_progress(&mut self) {
+        if self.replays.is_empty() || self.last_progress.elapsed() < PROGRESS_EVERY {
+            return;
+        }
+        let left = self.replays.iter().filter(|r| !r.read).count();
+        let restored: u64 = self.replays.iter().map(|r| r.restored).sum();
+        let to_go: i64 = self.replays.iter().map(|r| r.end - r.position).sum();
+        tracing::info!(
+            "homa: restoring: {left} of {} changelog partitions to go, {restored} records \
+             restored, {to_go} offsets left",
+            self.replays.len()
+        );
+        self.last_progress = Instant::now();
+    }
+}
+
+impl Drop for ChangelogReader {
+    fn drop(&mut self) {
+        if let Some(writer) = self.work.writer.take() {
+            drop(writer.writes);
+            let _ = writer.thread.join();
         }
     }
-    Ok(())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts the thread that sorts and writes batches while the reading goes on.
+fn start_writer() -> std::io::Result<Writer> {
+    let (writes, batches) = std::sync::mpsc::sync_channel::<Write>(WRITES_IN_FLIGHT);
+    let (done, written) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("homa-restore-writer".into())
+        .spawn(move || {
+            for write in batches {
+                if done.send(write.apply()).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(Writer {
+        writes,
+        written,
+        thread,
+    })
 }
 
 /// The replay `message` belongs to, trying `hint` first.
@@ -283,33 +510,6 @@ fn find(replays: &[Replay], message: &BorrowedMessage<'_>, hint: usize) -> Optio
         return Some(hint);
     }
     replays.iter().position(matches)
-}
-
-/// A replay reached its end: the rest of its batch goes to the writer and its task is told.
-/// The writer has written it before `restore` returns.
-fn finish(
-    tasks: &mut [Task],
-    replay: &mut Replay,
-    writes: &SyncSender<Write>,
-    metrics: &Mutex<Metrics>,
-    started: Instant,
-) -> Result<(), String> {
-    replay.write(tasks, writes)?;
-    replay.done = true;
-    *metrics
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .restorations
-        .entry(replay.store.name.to_string())
-        .or_default() += 1;
-    tracing::info!(
-        "homa: {}: restored {} records in {:.1} s",
-        replay.what(tasks),
-        replay.restored,
-        started.elapsed().as_secs_f64()
-    );
-    tasks[replay.task].set_restored(replay.store.changelog.clone(), replay.end);
-    Ok(())
 }
 
 /// Removes every entry of `store` (its checkpoint does not match its changelog).

@@ -1,427 +1,295 @@
 //! A stream thread: one consumer and one producer on a plain OS thread, running the tasks
-//! of the partitions assigned to it in a synchronous loop: poll, process, commit.
+//! of the partitions assigned to it in a synchronous loop: poll, hand rebalances to the
+//! task manager, process, commit every `commit.interval.ms`.
+//!
+//! Rebalances are reported inside `poll` by the consumer's context, which only records
+//! them: librdkafka waits (the assigned partitions paused, heartbeats going on) until the
+//! thread, back from `poll`, has committed or made the tasks concerned and completes the
+//! rebalance with `assign`/`unassign` (their incremental forms under the cooperative
+//! protocol). So the revocation commits through the one commit of the task manager, with
+//! the tasks at hand, before the partitions move.
 
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::message::{BorrowedMessage, Headers as _};
-use rdkafka::producer::{BaseProducer, Producer};
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, TopicPartitionList};
 
 use super::clients;
-use super::collector::{Deliveries, KafkaCollector, flush};
+use super::error::ThreadError;
 use super::instance::Instance;
-use super::restore;
-use super::task::{QueuedRecord, Task, TaskId, TaskResources};
+use super::streams_producer::StreamsProducer;
+use super::task_manager::{Partition, Scope, TaskManager};
 use crate::config::StreamsConfig;
-use crate::header::Headers;
-use crate::processor::{CacheBudget, RecordCollector};
 use crate::topology::Topology;
-
-/// How long a flush may wait for acknowledgements before the commit fails.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Records fetched per poll round before they are processed.
 const MAX_POLL_RECORDS: usize = 1000;
 
-type Partition = (Arc<str>, i32);
-
-/// Tells the instance that this thread's partitions are moving (`false`) or assigned
-/// (`true`), for its state (`Rebalancing` / `Running`).
-pub(crate) type OnRebalance = Arc<dyn Fn(bool) + Send + Sync>;
-
-/// What the loop and the rebalance callbacks (which run inside `poll`) share.
-struct Rebalancer {
-    on_rebalance: OnRebalance,
-    producer: Arc<BaseProducer<Deliveries>>,
-    /// The last offset processed of each assigned partition, published before each poll.
-    processed: Mutex<BTreeMap<Partition, i64>>,
-    revoked: Mutex<Vec<Partition>>,
-    /// Partitions assigned by the last rebalance, whose tasks the loop makes.
-    assigned: Mutex<Vec<Partition>>,
-    error: Mutex<Option<String>>,
+/// Where a stream thread's partitions stand, for the instance's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Assignment {
+    /// Partitions are moving: revoked, or not yet assigned.
+    Moving,
+    /// The thread's tasks are made and ready to process.
+    Ready,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+/// Tells the instance where a thread's partitions stand.
+pub(crate) type AssignmentListener = Arc<dyn Fn(Assignment) + Send + Sync>;
+
+/// A rebalance the consumer reported, for the thread to complete.
+#[derive(Debug)]
+enum RebalanceEvent {
+    Assign(TopicPartitionList),
+    Revoke(TopicPartitionList),
 }
 
-impl ClientContext for Rebalancer {}
+/// The consumer's context: records rebalances for the thread (see the module's doc).
+struct RebalanceRecorder {
+    events: Mutex<Vec<RebalanceEvent>>,
+    /// Set once the thread has closed its tasks: rebalances of the consumer's close are
+    /// completed at once.
+    closing: AtomicBool,
+}
 
-impl ConsumerContext for Rebalancer {
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(partitions) = rebalance {
-            lock(&self.assigned).extend(
-                partitions
-                    .elements()
-                    .iter()
-                    .map(|e| (Arc::from(e.topic()), e.partition())),
-            );
-            (self.on_rebalance)(true);
-        }
-    }
+impl ClientContext for RebalanceRecorder {}
 
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(partitions) = rebalance else {
-            return;
-        };
-        (self.on_rebalance)(false);
-        // Before the partitions go to another member, what was processed of them is made
-        // durable: outputs flushed, then offsets committed (at-least-once).
-        let revoked: Vec<Partition> = partitions
-            .elements()
-            .iter()
-            .map(|e| (Arc::from(e.topic()), e.partition()))
-            .collect();
-        let processed = lock(&self.processed).clone();
-        let outcome = flush(&self.producer, FLUSH_TIMEOUT).and_then(|()| {
-            let offsets = offsets_of(&processed, |p| revoked.contains(p))?;
-            if offsets.count() > 0 {
-                consumer
-                    .commit(&offsets, CommitMode::Sync)
-                    .map_err(|e| format!("committing offsets of revoked partitions: {e}"))?;
+impl ConsumerContext for RebalanceRecorder {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        let event = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                RebalanceEvent::Assign(partitions.clone())
             }
-            Ok(())
-        });
-        if let Err(e) = outcome {
-            lock(&self.error).get_or_insert(e);
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                RebalanceEvent::Revoke(partitions.clone())
+            }
+            _ => {
+                // An error of the rebalance itself: librdkafka's own handling (unassign).
+                let error: rdkafka::types::RDKafkaErrorCode = err.into();
+                tracing::warn!("homa: rebalance failed: {error}");
+                if let Err(e) = consumer.unassign() {
+                    tracing::warn!("homa: unassigning after a failed rebalance: {e}");
+                }
+                return;
+            }
+        };
+        if self.closing.load(Ordering::Relaxed) {
+            if let Err(e) = complete(consumer, &event) {
+                tracing::warn!("homa: completing a rebalance while closing: {e}");
+            }
+            return;
         }
-        lock(&self.revoked).extend(revoked);
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(event);
     }
 }
 
-/// The offsets to commit (next to read) of the processed partitions `keep` selects.
-fn offsets_of(
-    processed: &BTreeMap<Partition, i64>,
-    keep: impl Fn(&Partition) -> bool,
-) -> Result<TopicPartitionList, String> {
-    let mut list = TopicPartitionList::new();
-    for (partition, offset) in processed.iter().filter(|(p, _)| keep(p)) {
-        list.add_partition_offset(&partition.0, partition.1, Offset::Offset(offset + 1))
-            .map_err(|e| format!("offset of {}/{}: {e}", partition.0, partition.1))?;
-    }
-    Ok(list)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// A message as a task queues it.
-fn queued(message: &BorrowedMessage<'_>) -> QueuedRecord {
-    let mut headers = Headers::new();
-    if let Some(borrowed) = message.headers() {
-        for h in borrowed.iter() {
-            match h.value {
-                Some(value) => headers.add(h.key, value),
-                None => headers.add_null(h.key),
-            };
-        }
-    }
-    QueuedRecord {
-        offset: message.offset(),
-        timestamp: message.timestamp().to_millis().unwrap_or(-1),
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().map(<[u8]>::to_vec),
-        headers,
-    }
-}
-
-/// Runs one stream thread until `shutdown` is set or a task fails.
-pub(crate) fn run(
-    index: usize,
-    topology: &Topology,
-    config: &StreamsConfig,
-    bootstrap: &str,
-    shutdown: &AtomicBool,
-    on_rebalance: OnRebalance,
-    instance: &Instance,
-) -> Result<(), String> {
-    let producer: Arc<BaseProducer<Deliveries>> = Arc::new(
-        clients::producer(config, bootstrap, index)
-            .create_with_context(Deliveries::default())
-            .map_err(|e| format!("creating the producer: {e}"))?,
+/// Completes a rebalance: librdkafka takes the new assignment.
+fn complete<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    event: &RebalanceEvent,
+) -> Result<(), ThreadError> {
+    let cooperative = matches!(
+        consumer.rebalance_protocol(),
+        RebalanceProtocol::Cooperative
     );
-    let context = Rebalancer {
-        on_rebalance,
-        producer: producer.clone(),
-        processed: Mutex::new(BTreeMap::new()),
-        revoked: Mutex::new(Vec::new()),
-        assigned: Mutex::new(Vec::new()),
-        error: Mutex::new(None),
-    };
-    let consumer: BaseConsumer<Rebalancer> = clients::consumer(config, bootstrap, index)
-        .create_with_context(context)
-        .map_err(|e| format!("creating the consumer: {e}"))?;
-
-    let app = config.application_id();
-    // Each source topic, with its sub-topology and the name tasks key their queues by.
-    let mut readers: BTreeMap<String, (usize, Arc<str>)> = BTreeMap::new();
-    for (i, sub) in topology.subtopologies().iter().enumerate() {
-        for topic in &sub.source_topics {
-            let name = topology.topic_name(topic, app);
-            readers.insert(name.clone(), (i, Arc::from(name)));
-        }
+    let failed = |what| move |source| ThreadError::Rebalance { what, source };
+    match event {
+        RebalanceEvent::Assign(partitions) if cooperative => consumer
+            .incremental_assign(partitions)
+            .map_err(failed("incremental assign")),
+        RebalanceEvent::Assign(partitions) => consumer.assign(partitions).map_err(failed("assign")),
+        RebalanceEvent::Revoke(partitions) if cooperative => consumer
+            .incremental_unassign(partitions)
+            .map_err(failed("incremental unassign")),
+        RebalanceEvent::Revoke(_) => consumer.unassign().map_err(failed("unassign")),
     }
-    let topics: Vec<&str> = readers.keys().map(String::as_str).collect();
+}
+
+fn partitions_of(list: &TopicPartitionList) -> Vec<Partition> {
+    list.elements()
+        .iter()
+        .map(|e| (Arc::from(e.topic()), e.partition()))
+        .collect()
+}
+
+/// What a stream thread runs with.
+pub(crate) struct ThreadContext<'a> {
+    pub(crate) index: usize,
+    pub(crate) topology: &'a Topology,
+    pub(crate) config: &'a StreamsConfig,
+    pub(crate) bootstrap: &'a str,
+    pub(crate) shutdown: &'a AtomicBool,
+    pub(crate) on_assignment: AssignmentListener,
+    pub(crate) instance: &'a Instance,
+}
+
+/// Runs one stream thread until `shutdown` is set or it fails; its tasks are closed
+/// either way (clean after a last commit, or dirty after an error).
+pub(crate) fn run(cx: &ThreadContext<'_>) -> Result<(), ThreadError> {
+    let app = cx.config.application_id();
+    let changelogs = cx
+        .topology
+        .changelog_topics(app)
+        .into_iter()
+        .map(|(topic, _)| topic);
+    let producer = StreamsProducer::new(cx.config, cx.bootstrap, cx.index, changelogs)?;
+    let consumer: BaseConsumer<RebalanceRecorder> =
+        clients::consumer(cx.config, cx.bootstrap, cx.index)
+            .create_with_context(RebalanceRecorder {
+                events: Mutex::new(Vec::new()),
+                closing: AtomicBool::new(false),
+            })
+            .map_err(|source| ThreadError::Client {
+                client: "consumer",
+                source,
+            })?;
+    let mut tasks = TaskManager::new(cx, producer);
+    let topics = tasks.source_topics();
     consumer
         .subscribe(&topics)
-        .map_err(|e| format!("subscribing to {topics:?}: {e}"))?;
+        .map_err(|source| ThreadError::Subscribe {
+            topics: topics.iter().map(|t| (*t).to_string()).collect(),
+            source,
+        })?;
+    tracing::info!("homa: stream thread {} subscribed to {topics:?}", cx.index);
 
-    let collector: Rc<dyn RecordCollector> = Rc::new(KafkaCollector::new(producer.clone()));
-    let mut tasks: BTreeMap<TaskId, Task> = BTreeMap::new();
-    let mut processed: BTreeMap<Partition, i64> = BTreeMap::new();
-    let mut committed: BTreeMap<Partition, i64> = BTreeMap::new();
+    let outcome = run_loop(cx, &consumer, &mut tasks);
+    let closed = tasks.close_all(&consumer, outcome.is_ok());
+    consumer.context().closing.store(true, Ordering::Relaxed);
+    // Closing the consumer leaves the group; a static member (`group.instance.id`) keeps
+    // its place and partitions until its session times out, as KIP-345 has it (an
+    // unsubscribe would leave the group even then).
+    drop(consumer);
+    tracing::info!("homa: stream thread {} stopped", cx.index);
+    outcome.and(closed)
+}
+
+/// Polls, completes rebalances, restores, processes and commits until `shutdown` is set.
+fn run_loop(
+    cx: &ThreadContext<'_>,
+    consumer: &BaseConsumer<RebalanceRecorder>,
+    tasks: &mut TaskManager<'_>,
+) -> Result<(), ThreadError> {
     let mut last_commit = Instant::now();
-    let cached = topology.has_caching_stores();
-    let mut factory = TaskFactory {
-        index,
-        topology,
-        config,
-        bootstrap,
-        collector: collector.clone(),
-        cache: CacheBudget::new(
-            usize::try_from(config.statestore_cache_max_bytes()).unwrap_or(usize::MAX)
-                / config.num_stream_threads().max(1),
-        ),
-        instance,
-        shutdown,
-        restorer: None,
-    };
-
-    let outcome = (|| -> Result<(), String> {
-        while !shutdown.load(Ordering::Relaxed) {
-            let mut batch = Vec::new();
-            let mut next = consumer.poll(config.poll());
-            while let Some(message) = next {
-                batch.push(message.map_err(|e| format!("polling: {e}"))?);
-                next = if batch.len() < MAX_POLL_RECORDS {
-                    consumer.poll(Duration::ZERO)
-                } else {
-                    None
-                };
-            }
-            if let Some(error) = lock(&consumer.context().error).take() {
-                return Err(error);
-            }
-            let revoked = std::mem::take(&mut *lock(&consumer.context().revoked));
-            if !revoked.is_empty() {
-                let gone: BTreeSet<i32> = revoked.iter().map(|(_, p)| *p).collect();
-                let mut failed = None;
-                tasks.retain(|id, task| {
-                    let keep = !gone.contains(&id.partition);
-                    if !keep {
-                        // The revocation flushed and committed: the stores are as far as
-                        // their changelogs, which the checkpoint records.
-                        if let Err(e) =
-                            task.checkpoint(|t, p| producer.context().produced(t, p), true)
-                        {
-                            failed.get_or_insert(e.to_string());
-                        }
-                        instance.deregister(*id);
-                        task.close();
-                    }
-                    keep
-                });
-                if let Some(error) = failed {
-                    return Err(error);
-                }
-                for partition in &revoked {
-                    processed.remove(partition);
-                    committed.remove(partition);
-                }
-            }
-            // As Kafka Streams: a task is made (and its stores restored) on assignment, so
-            // its state is ready, and queryable, before its first record.
-            let assigned = std::mem::take(&mut *lock(&consumer.context().assigned));
-            let mut new_tasks: Vec<(TaskId, usize)> = Vec::new();
-            for (topic, partition) in assigned {
-                let Some(&(sub, _)) = readers.get(&*topic) else {
-                    continue;
-                };
-                let id = TaskId {
-                    subtopology: topology.subtopologies()[sub].id,
-                    partition,
-                };
-                if !tasks.contains_key(&id) && !new_tasks.iter().any(|(new, _)| *new == id) {
-                    new_tasks.push((id, sub));
-                }
-            }
-            if !new_tasks.is_empty() {
-                tasks.extend(factory.create(&new_tasks)?);
-            }
-            // A fetch gives runs of records of one partition: each run is queued at once.
-            for run in
-                batch.chunk_by(|a, b| a.partition() == b.partition() && a.topic() == b.topic())
-            {
-                let Some(first) = run.first() else {
-                    continue;
-                };
-                let Some(&(sub, ref shared_topic)) = readers.get(first.topic()) else {
-                    continue;
-                };
-                let id = TaskId {
-                    subtopology: topology.subtopologies()[sub].id,
-                    partition: first.partition(),
-                };
-                let task = match tasks.entry(id) {
-                    Entry::Occupied(entry) => entry.into_mut(),
-                    Entry::Vacant(entry) => {
-                        let (_, task) = factory
-                            .create(&[(id, sub)])?
-                            .pop()
-                            .expect("one task is made for one id");
-                        entry.insert(task)
-                    }
-                };
-                task.add_records(shared_topic, first.partition(), run.iter().map(queued));
-            }
-            drop(batch);
-            let now = now_ms();
-            for task in tasks.values_mut() {
-                while let Some((topic, partition, offset)) =
-                    task.process_next().map_err(|e| e.to_string())?
-                {
-                    processed.insert((topic, partition), offset);
-                }
-                task.advance_wall_clock(now).map_err(|e| e.to_string())?;
-            }
-            // Kept current for the rebalance callbacks, which run inside poll() and
-            // unsubscribe() and commit what was processed of the partitions they revoke.
-            // Records a cache holds back are not written yet: with caches, only what the
-            // last commit covered may be committed there.
-            if !cached {
-                *lock(&consumer.context().processed) = processed.clone();
-            }
-            producer.poll(Duration::ZERO);
-            if last_commit.elapsed() >= config.commit_interval() {
-                flush_caches(&mut tasks)?;
-                commit(&consumer, &producer, &processed, &mut committed)?;
-                checkpoint(&mut tasks, &producer, false)?;
-                *lock(&consumer.context().processed) = processed.clone();
-                last_commit = Instant::now();
-            }
-        }
-        flush_caches(&mut tasks)?;
-        commit(&consumer, &producer, &processed, &mut committed)?;
-        checkpoint(&mut tasks, &producer, true)
-    })();
-    for (id, task) in &mut tasks {
-        instance.deregister(*id);
-        task.close();
-    }
-    consumer.unsubscribe();
-    outcome
-}
-
-/// Makes a stream thread's tasks: builds one, restores its stores from their changelogs,
-/// then makes them queryable.
-struct TaskFactory<'a> {
-    index: usize,
-    topology: &'a Topology,
-    config: &'a StreamsConfig,
-    bootstrap: &'a str,
-    collector: Rc<dyn RecordCollector>,
-    /// The record cache budget of this thread.
-    cache: Rc<CacheBudget>,
-    instance: &'a Instance,
-    shutdown: &'a AtomicBool,
-    /// Made when a task first has stores to restore.
-    restorer: Option<BaseConsumer>,
-}
-
-impl TaskFactory<'_> {
-    /// Tasks `ids` (each with its sub-topology's number), their stores restored: the
-    /// changelogs of all of them are read at once.
-    fn create(&mut self, ids: &[(TaskId, usize)]) -> Result<Vec<(TaskId, Task)>, String> {
-        let resources = TaskResources {
-            collector: &self.collector,
-            state_dir: self.config.state_dir(),
-            cache: &self.cache,
-            rocksdb: self.instance.rocksdb.as_ref(),
+    let mut batch = Vec::with_capacity(MAX_POLL_RECORDS);
+    // Whether an assignment is waiting for its tasks' restoration to be reported ready.
+    let mut assigned = false;
+    while !cx.shutdown.load(Ordering::Relaxed) {
+        // While stores restore, the consumer is only polled to keep the thread in its group.
+        let wait = if tasks.is_restoring() {
+            Duration::ZERO
+        } else {
+            cx.config.poll()
         };
-        let mut tasks = ids
-            .iter()
-            .map(|&(id, sub)| {
-                let subtopology = &self.topology.subtopologies()[sub];
-                Task::build(
-                    id,
-                    self.topology,
-                    subtopology,
-                    self.config,
-                    &resources,
-                    now_ms(),
-                )
-                .map_err(|e| e.to_string())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        // Their stores catch up with their changelogs before they process.
-        if tasks.iter().any(|task| !task.logged_stores().is_empty()) {
-            let restorer = match &self.restorer {
-                Some(restorer) => restorer,
-                None => self.restorer.insert(
-                    clients::restore_consumer(self.config, self.bootstrap, self.index)
-                        .create()
-                        .map_err(|e| format!("creating the restore consumer: {e}"))?,
-                ),
+        let mut next = consumer.poll(wait);
+        while let Some(message) = next {
+            batch.push(message.map_err(|source| ThreadError::Poll { source })?);
+            next = if batch.len() < MAX_POLL_RECORDS {
+                consumer.poll(Duration::ZERO)
+            } else {
+                None
             };
-            restore::restore(&mut tasks, restorer, &self.instance.metrics, self.shutdown)?;
         }
-        Ok(tasks
-            .into_iter()
-            .map(|task| {
-                self.instance.register(task.id(), task.queryable_stores());
-                (task.id(), task)
-            })
-            .collect())
-    }
-}
-
-/// Before a commit: the tasks' processors write and forward what their caches hold.
-fn flush_caches(tasks: &mut BTreeMap<TaskId, Task>) -> Result<(), String> {
-    for task in tasks.values_mut() {
-        task.flush().map_err(|e| e.to_string())?;
+        let events = std::mem::take(
+            &mut *consumer
+                .context()
+                .events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        // Records fetched before the rebalance go to their tasks first; those of revoked
+        // partitions are dropped with their tasks' queues, and whoever gets the partitions
+        // reads them again from the committed offset.
+        tasks.add_records(&batch);
+        batch.clear();
+        for event in &events {
+            rebalance(cx, consumer, tasks, event)?;
+            assigned |= matches!(event, RebalanceEvent::Assign(_));
+        }
+        if tasks.is_restoring() {
+            tasks.restore(cx.config.poll())?;
+        }
+        if assigned && !tasks.is_restoring() {
+            (cx.on_assignment)(Assignment::Ready);
+            assigned = false;
+        }
+        tasks.process(super::now_ms())?;
+        tasks.update_pauses(consumer)?;
+        tasks.producer().poll();
+        if last_commit.elapsed() >= cx.config.commit_interval() {
+            tasks.commit(consumer, Scope::All)?;
+            last_commit = Instant::now();
+        }
     }
     Ok(())
 }
 
-/// After a commit, the checkpoints of the tasks' stores (`force`: whether or not they moved
-/// much).
-fn checkpoint(
-    tasks: &mut BTreeMap<TaskId, Task>,
-    producer: &BaseProducer<Deliveries>,
-    force: bool,
-) -> Result<(), String> {
-    for task in tasks.values_mut() {
-        task.checkpoint(|t, p| producer.context().produced(t, p), force)
-            .map_err(|e| e.to_string())?;
+/// Hands one rebalance to the task manager, then completes it.
+fn rebalance(
+    cx: &ThreadContext<'_>,
+    consumer: &BaseConsumer<RebalanceRecorder>,
+    tasks: &mut TaskManager<'_>,
+    event: &RebalanceEvent,
+) -> Result<(), ThreadError> {
+    let cooperative = matches!(
+        consumer.rebalance_protocol(),
+        RebalanceProtocol::Cooperative
+    );
+    match event {
+        RebalanceEvent::Revoke(list) => {
+            let partitions = partitions_of(list);
+            (cx.on_assignment)(Assignment::Moving);
+            if consumer.assignment_lost() {
+                tracing::warn!(
+                    "homa: stream thread {}: partitions lost: {}",
+                    cx.index,
+                    describe(&partitions)
+                );
+                tasks.handle_lost(&partitions);
+            } else {
+                tracing::info!(
+                    "homa: stream thread {}: partitions revoked: {}",
+                    cx.index,
+                    describe(&partitions)
+                );
+                tasks.handle_revocation(&partitions, !cooperative, consumer)?;
+            }
+            complete(consumer, event)
+        }
+        RebalanceEvent::Assign(list) => {
+            let partitions = partitions_of(list);
+            tracing::info!(
+                "homa: stream thread {}: partitions assigned: {}",
+                cx.index,
+                describe(&partitions)
+            );
+            tasks.handle_assignment(&partitions)?;
+            complete(consumer, event)?;
+            // The partitions of restoring tasks are paused once librdkafka has them.
+            tasks.update_pauses(consumer)
+        }
     }
-    Ok(())
 }
 
-/// At-least-once commit: flush the producer, then commit what was processed since the last
-/// commit.
-fn commit(
-    consumer: &BaseConsumer<Rebalancer>,
-    producer: &BaseProducer<Deliveries>,
-    processed: &BTreeMap<Partition, i64>,
-    committed: &mut BTreeMap<Partition, i64>,
-) -> Result<(), String> {
-    flush(producer, FLUSH_TIMEOUT)?;
-    let offsets = offsets_of(processed, |p| committed.get(p) != processed.get(p))?;
-    if offsets.count() == 0 {
-        return Ok(());
+/// `topic/partition, ...` for logs.
+fn describe(partitions: &[Partition]) -> String {
+    if partitions.is_empty() {
+        return "none".to_string();
     }
-    consumer
-        .commit(&offsets, CommitMode::Sync)
-        .map_err(|e| format!("committing offsets: {e}"))?;
-    committed.extend(processed.iter().map(|(p, o)| (p.clone(), *o)));
-    Ok(())
+    partitions
+        .iter()
+        .map(|(topic, partition)| format!("{topic}/{partition}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -6,11 +6,11 @@ use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::config::{DeserializationHandler, StreamsConfig};
+use crate::config::{DeserializationHandler, ProcessingHandler, StreamsConfig};
 use crate::header::Headers;
 use crate::processor::{
     DeserializationError, NodeHandle, OutgoingRecord, ProcessError, PunctuationType, RawRecord,
-    RecordCollector, SourceEntry, SourceError, TaskState,
+    RecordCollector, RecordMetadata, SourceEntry, SourceError, TaskState,
 };
 use crate::state::checkpoint;
 use crate::topology::{Subtopology, TaskStores, Topology};
@@ -60,7 +60,10 @@ impl QueuedRecord {
 #[non_exhaustive]
 pub enum TaskError {
     /// A record could not be deserialized and the handler is log-and-fail.
-    #[error("task {task}: {source}")]
+    #[error(
+        "task {task}: {source} (set deserialization.exception.handler=log_and_continue to skip \
+         such records, and errors.dead.letter.queue.topic.name to keep them)"
+    )]
     Deserialization {
         /// The task.
         task: TaskId,
@@ -68,19 +71,18 @@ pub enum TaskError {
         #[source]
         source: Box<DeserializationError>,
     },
-    /// A processor failed on the record at `at` (`topic/partition@offset`), or in `init` or
-    /// a punctuation.
+    /// A processor failed on a record, or in `init`, a punctuation or a flush.
     #[error("task {task}: processing {at} failed: {source}")]
     Process {
         /// The task.
         task: TaskId,
-        /// The record's coordinates, or the init or punctuation that failed.
-        at: String,
+        /// The record, or the init, punctuation or flush that failed.
+        at: Location,
         /// The processor's error.
         #[source]
         source: ProcessError,
     },
-    /// A state store of the task could not be opened.
+    /// A state store of the task failed.
     #[error("task {task}: {source}")]
     Store {
         /// The task.
@@ -91,6 +93,52 @@ pub enum TaskError {
     },
 }
 
+/// Where in a task a processor failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Location {
+    /// While processing the record read at these coordinates.
+    Record(RecordMetadata),
+    /// In the `init` of processor `node`.
+    Init {
+        /// The processor.
+        node: String,
+    },
+    /// In a punctuation of processor `node` at `timestamp`.
+    Punctuation {
+        /// The processor.
+        node: String,
+        /// The punctuation's time.
+        timestamp: i64,
+    },
+    /// In the flush of processor `node` before a commit.
+    Flush {
+        /// The processor.
+        node: String,
+    },
+    /// Writing the record read at these coordinates to the dead-letter topic.
+    DeadLetter {
+        /// The record.
+        record: RecordMetadata,
+        /// The dead-letter topic.
+        topic: String,
+    },
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Record(at) => write!(f, "{at}"),
+            Self::Init { node } => write!(f, "init of {node}"),
+            Self::Punctuation { node, timestamp } => {
+                write!(f, "punctuation of {node} at {timestamp}")
+            }
+            Self::Flush { node } => write!(f, "flush of {node}"),
+            Self::DeadLetter { record, topic } => write!(f, "dead-lettering {record} to {topic}"),
+        }
+    }
+}
+
 /// What the task has skipped, for metrics and logs.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TaskCounts {
@@ -99,8 +147,27 @@ pub(crate) struct TaskCounts {
     pub(crate) skipped_deserialization: u64,
     /// Records dropped for a negative timestamp.
     pub(crate) skipped_timestamp: u64,
+    /// Records a processor failed on, skipped by log-and-continue.
+    pub(crate) skipped_processing: u64,
     /// Records an operator could not pass on (e.g. a tombstone reaching `map`).
     pub(crate) dropped: u64,
+}
+
+impl std::ops::AddAssign for TaskCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.processed += other.processed;
+        self.skipped_deserialization += other.skipped_deserialization;
+        self.skipped_timestamp += other.skipped_timestamp;
+        self.skipped_processing += other.skipped_processing;
+        self.dropped += other.dropped;
+    }
+}
+
+impl TaskCounts {
+    /// Records skipped for an error: unreadable, with a negative timestamp, or failed.
+    pub(crate) fn skipped(&self) -> u64 {
+        self.skipped_deserialization + self.skipped_timestamp + self.skipped_processing
+    }
 }
 
 /// One sub-topology on one partition number.
@@ -116,10 +183,13 @@ pub(crate) struct Task {
     /// The processor nodes, in graph order, for init, punctuation and close.
     nodes: Vec<(usize, Rc<dyn NodeHandle>)>,
     handler: DeserializationHandler,
+    processing: ProcessingHandler,
     /// Where records that fail to deserialize go first, when set.
     dead_letter_topic: Option<Arc<str>>,
     collector: Rc<dyn RecordCollector>,
     counts: TaskCounts,
+    /// `max.task.idle.ms`: how long an empty input partition holds back the others.
+    max_idle: i64,
     /// The lock of the task's directory while it has stores open there.
     _dir_lock: Option<std::fs::File>,
     /// The task's directory: its stores and checkpoint.
@@ -161,6 +231,7 @@ pub(crate) struct LoggedStore {
 #[derive(Clone)]
 pub(crate) struct ErrorPolicy {
     pub(crate) handler: DeserializationHandler,
+    pub(crate) processing: ProcessingHandler,
     pub(crate) dead_letter_topic: Option<Arc<str>>,
     /// Takes dead-lettered records (the task's record collector).
     pub(crate) collector: Rc<dyn RecordCollector>,
@@ -185,6 +256,27 @@ struct PartitionQueue {
     /// The largest timestamp queued so far, for timestamp extractors.
     partition_time: i64,
     records: VecDeque<QueuedRecord>,
+    /// The next offset to read after the records processed so far (-1: none processed).
+    consumed: i64,
+    /// `consumed` as of the last commit.
+    committed: i64,
+    /// While the queue is empty and others are not: until when it holds them back.
+    idle_deadline: Option<i64>,
+}
+
+impl PartitionQueue {
+    fn new(topic: Arc<str>, partition: i32, source: &Rc<dyn SourceEntry>) -> Self {
+        Self {
+            topic,
+            partition,
+            source: Some(source.clone()),
+            partition_time: -1,
+            records: VecDeque::new(),
+            consumed: -1,
+            committed: -1,
+            idle_deadline: None,
+        }
+    }
 }
 
 impl fmt::Debug for Task {
@@ -205,16 +297,22 @@ impl Task {
         nodes: Vec<(usize, Rc<dyn NodeHandle>)>,
         policy: ErrorPolicy,
     ) -> Self {
+        let queues = sources
+            .iter()
+            .map(|(topic, source)| PartitionQueue::new(topic.clone(), id.partition, source))
+            .collect();
         Self {
             id,
             state,
             sources,
-            queues: Vec::new(),
+            queues,
             nodes,
             handler: policy.handler,
+            processing: policy.processing,
             dead_letter_topic: policy.dead_letter_topic,
             collector: policy.collector,
             counts: TaskCounts::default(),
+            max_idle: 0,
             _dir_lock: None,
             dir: std::path::PathBuf::new(),
             checkpointed: checkpoint::Offsets::new(),
@@ -222,10 +320,10 @@ impl Task {
         }
     }
 
-    /// Builds and initialises task `id` of `sub`, with `config`'s error handling, writing to
-    /// `collector`, its wall clock at `wall_clock` (ms since the epoch), its stores under
-    /// `state_dir`. The runtime and the
-    /// test driver make their tasks this way.
+    /// Builds task `id` of `sub`, with `config`'s error handling, writing to `collector`,
+    /// its wall clock at `wall_clock` (ms since the epoch), its stores opened under
+    /// `state_dir`. The runtime and the test driver make their tasks this way, and call
+    /// [`init`](Self::init) once the stores are restored.
     pub(crate) fn build(
         id: TaskId,
         topology: &Topology,
@@ -263,6 +361,7 @@ impl Task {
             .map_err(store_error)?;
         let policy = ErrorPolicy {
             handler: config.deserialization_handler(),
+            processing: config.processing_handler(),
             dead_letter_topic: config.dead_letter_queue_topic().map(Arc::from),
             collector: collector.clone(),
         };
@@ -270,7 +369,7 @@ impl Task {
         task._dir_lock = dir_lock;
         task.dir = task_dir;
         task.checkpointed = checkpointed;
-        task.init()?;
+        task.max_idle = i64::try_from(config.max_task_idle().as_millis()).unwrap_or(i64::MAX);
         Ok(task)
     }
 
@@ -279,7 +378,9 @@ impl Task {
         for (_, node) in &self.nodes {
             node.init().map_err(|source| TaskError::Process {
                 task: self.id,
-                at: format!("init of {}", node.name()),
+                at: Location::Init {
+                    node: node.name().to_string(),
+                },
                 source,
             })?;
         }
@@ -305,6 +406,9 @@ impl Task {
                     source: self.sources.get(topic).cloned(),
                     partition_time: -1,
                     records: VecDeque::new(),
+                    consumed: -1,
+                    committed: -1,
+                    idle_deadline: None,
                 };
                 self.queues.insert(index, queue);
                 index
@@ -334,8 +438,7 @@ impl Task {
         self.queues.iter().map(|q| q.records.len()).sum()
     }
 
-    // Read by the test driver; the runtime's metrics come next.
-    #[cfg_attr(not(feature = "test-utils"), allow(dead_code))]
+    /// What the task processed, skipped and dropped so far.
     pub(crate) fn counts(&self) -> TaskCounts {
         TaskCounts {
             dropped: self.state.dropped.get(),
@@ -348,34 +451,64 @@ impl Task {
         self.state.stream_time.get()
     }
 
+    /// Whether the task may process its next record at wall-clock time `now`: it has one,
+    /// and no input partition is empty, or each empty one has been empty (while others were
+    /// not) for `max.task.idle.ms`, so that records of co-partitioned topics are processed
+    /// in timestamp order when they arrive close together (Kafka Streams' task idling).
+    ///
+    /// Unlike Kafka Streams, which with the default of 0 also waits for records it knows to
+    /// be on the broker and not yet fetched, HOMA waits only the idle time.
+    pub(crate) fn is_processable(&mut self, now: i64) -> bool {
+        if self.queues.iter().all(|q| q.records.is_empty()) {
+            return false;
+        }
+        let mut ready = true;
+        for queue in &mut self.queues {
+            if !queue.records.is_empty() {
+                queue.idle_deadline = None;
+                continue;
+            }
+            let deadline = *queue
+                .idle_deadline
+                .get_or_insert(now.saturating_add(self.max_idle));
+            if now < deadline {
+                ready = false;
+            }
+        }
+        ready
+    }
+
     /// Processes the queued record with the smallest timestamp across the task's
     /// partitions (ties to the first partition), then fires the stream-time punctuations it
-    /// made due. Returns the (topic, partition, offset) processed, or `None` when nothing is
-    /// queued.
-    pub(crate) fn process_next(&mut self) -> Result<Option<(Arc<str>, i32, i64)>, TaskError> {
-        let Some(queue) = self
+    /// made due. Returns whether there was a record to process.
+    pub(crate) fn process_next(&mut self) -> Result<bool, TaskError> {
+        let Some(index) = self
             .queues
-            .iter_mut()
-            .filter(|q| !q.records.is_empty())
-            .min_by_key(|q| q.records.front().map_or(i64::MAX, |r| r.timestamp))
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.records.front().map(|r| (i, r.timestamp)))
+            .min_by_key(|&(_, timestamp)| timestamp)
+            .map(|(i, _)| i)
         else {
-            return Ok(None);
+            return Ok(false);
         };
+        let queue = &mut self.queues[index];
         let Some(record) = queue.records.pop_front() else {
-            return Ok(None);
+            return Ok(false);
         };
-        let (topic, partition) = (queue.topic.clone(), queue.partition);
-        let done = Some((topic.clone(), partition, record.offset));
+        queue.consumed = record.offset + 1;
+        let partition = queue.partition;
         if record.timestamp < 0 {
             // As Kafka Streams: a record without a valid timestamp cannot be ordered.
             self.counts.skipped_timestamp += 1;
             tracing::warn!(
-                "homa: task {}: skipping {topic}/{partition}@{} with negative timestamp {}",
+                "homa: task {}: skipping {}/{partition}@{} with negative timestamp {}",
                 self.id,
+                queue.topic,
                 record.offset,
                 record.timestamp
             );
-            return Ok(done);
+            return Ok(true);
         }
         let source = queue
             .source
@@ -384,10 +517,18 @@ impl Task {
         if record.timestamp > self.state.stream_time.get() {
             self.state.stream_time.set(record.timestamp);
         }
-        match source.process_raw(record.raw(&topic, partition)) {
+        let topic = &self.queues[index].topic;
+        match source.process_raw(record.raw(topic, partition)) {
             Ok(()) => self.counts.processed += 1,
             Err(SourceError::Deserialization(e)) => {
-                self.dead_letter(&e, &record)?;
+                let at = e.metadata.clone();
+                self.dead_letter(
+                    &at,
+                    &record,
+                    "DeserializationError",
+                    &e.to_string(),
+                    &e.node,
+                )?;
                 match self.handler {
                     DeserializationHandler::LogAndContinue => {
                         self.counts.skipped_deserialization += 1;
@@ -401,39 +542,56 @@ impl Task {
                     }
                 }
             }
-            Err(SourceError::Process(source)) => {
-                return Err(TaskError::Process {
-                    task: self.id,
-                    at: format!("{topic}/{partition}@{}", record.offset),
-                    source,
-                });
+            Err(SourceError::Process(error)) => {
+                let at = RecordMetadata {
+                    topic: topic.clone(),
+                    partition,
+                    offset: record.offset,
+                };
+                if self.processing == ProcessingHandler::LogAndFail {
+                    return Err(TaskError::Process {
+                        task: self.id,
+                        at: Location::Record(at),
+                        source: error,
+                    });
+                }
+                let node = crate::processor::failed_node(&*error).unwrap_or_else(|| source.name());
+                self.dead_letter(&at, &record, "ProcessError", &error.to_string(), &node)?;
+                self.counts.skipped_processing += 1;
+                tracing::warn!(
+                    "homa: task {}: skipping {at}: processor {node} failed: {error}",
+                    self.id
+                );
             }
         }
         *self.state.metadata.borrow_mut() = None;
         let now = self.state.stream_time.get();
         self.punctuate(PunctuationType::StreamTime, now)?;
-        Ok(done)
+        Ok(true)
     }
 
-    /// Writes a record that failed to deserialize, as read, to the dead-letter topic if one
-    /// is set, with the error and its coordinates in headers.
+    /// Writes a record that failed (`exception`, `message`, in `node`), as read, to the
+    /// dead-letter topic if one is set, with the error and its coordinates in headers
+    /// (Kafka Streams' names, KIP-1034).
     fn dead_letter(
         &self,
-        error: &DeserializationError,
+        at: &RecordMetadata,
         record: &QueuedRecord,
+        exception: &str,
+        message: &str,
+        node: &str,
     ) -> Result<(), TaskError> {
         let Some(topic) = &self.dead_letter_topic else {
             return Ok(());
         };
         let mut headers = record.headers.clone();
-        let at = &error.metadata;
         headers
-            .add(dlq_headers::EXCEPTION, "DeserializationError")
-            .add(dlq_headers::MESSAGE, error.to_string())
+            .add(dlq_headers::EXCEPTION, exception)
+            .add(dlq_headers::MESSAGE, message)
             .add(dlq_headers::TOPIC, &*at.topic)
             .add(dlq_headers::PARTITION, at.partition.to_string())
             .add(dlq_headers::OFFSET, at.offset.to_string())
-            .add(dlq_headers::NODE, error.node.as_str());
+            .add(dlq_headers::NODE, node);
         let sent = self.collector.send(OutgoingRecord {
             topic,
             partition: None,
@@ -441,13 +599,55 @@ impl Task {
             value: record.value.as_deref(),
             timestamp: record.timestamp,
             headers: &headers,
-            node: &error.node,
+            node,
         });
         sent.map_err(|source| TaskError::Process {
             task: self.id,
-            at: format!("dead-lettering {at} to {topic}"),
+            at: Location::DeadLetter {
+                record: at.clone(),
+                topic: topic.to_string(),
+            },
             source,
         })
+    }
+
+    /// The input partitions of the task: each source topic on the task's partition.
+    pub(crate) fn input_partitions(&self) -> impl Iterator<Item = (&Arc<str>, i32)> {
+        self.sources
+            .keys()
+            .map(move |topic| (topic, self.id.partition))
+    }
+
+    /// The input partitions with at least `max` records queued.
+    pub(crate) fn full_partitions(&self, max: usize) -> impl Iterator<Item = (&Arc<str>, i32)> {
+        self.queues
+            .iter()
+            .filter(move |q| q.records.len() >= max)
+            .map(|q| (&q.topic, q.partition))
+    }
+
+    /// The offsets to commit of the partitions processed since the last commit: `(topic,
+    /// partition, next offset to read)`.
+    pub(crate) fn uncommitted(&self) -> impl Iterator<Item = (&Arc<str>, i32, i64)> {
+        self.queues
+            .iter()
+            .filter(|q| q.consumed > q.committed)
+            .map(|q| (&q.topic, q.partition, q.consumed))
+    }
+
+    /// Records that the offsets [`uncommitted`](Self::uncommitted) gave are committed.
+    pub(crate) fn mark_committed(&mut self) {
+        for queue in &mut self.queues {
+            queue.committed = queue.consumed;
+        }
+    }
+
+    /// Drops the records queued and not processed (their partitions are paused or moving:
+    /// they will be fetched again from the committed offset).
+    pub(crate) fn clear_queues(&mut self) {
+        for queue in &mut self.queues {
+            queue.records.clear();
+        }
     }
 
     /// Advances the wall clock to `now` and fires the wall-clock punctuations due.
@@ -462,24 +662,37 @@ impl Task {
             let Some((_, node)) = self.nodes.iter().find(|(i, _)| *i == node_index) else {
                 continue;
             };
-            node.punctuate(schedule, timestamp)
-                .map_err(|source| TaskError::Process {
+            let outcome = node.punctuate(schedule, timestamp);
+            if let Err(source) = outcome {
+                let node = node.name().to_string();
+                if self.processing == ProcessingHandler::LogAndContinue {
+                    self.counts.skipped_processing += 1;
+                    tracing::warn!(
+                        "homa: task {}: punctuation of {node} at {timestamp} failed, going on: \
+                         {source}",
+                        self.id
+                    );
+                    continue;
+                }
+                return Err(TaskError::Process {
                     task: self.id,
-                    at: format!("punctuation of {} at {timestamp}", node.name()),
+                    at: Location::Punctuation { node, timestamp },
                     source,
-                })?;
+                });
+            }
         }
         Ok(())
     }
 
-    /// Calls `close` on every processor.
     /// Before a commit: every processor writes and forwards what it holds back (record
     /// caches), parents before children.
     pub(crate) fn flush(&mut self) -> Result<(), TaskError> {
         for (_, node) in &self.nodes {
             node.flush().map_err(|source| TaskError::Process {
                 task: self.id,
-                at: format!("flush of {}", node.name()),
+                at: Location::Flush {
+                    node: node.name().to_string(),
+                },
                 source,
             })?;
         }
@@ -568,6 +781,7 @@ impl Task {
         Ok(())
     }
 
+    /// Calls `close` on every processor and closes the task's stores.
     pub(crate) fn close(&mut self) {
         for (_, node) in &self.nodes {
             node.close();
@@ -686,6 +900,7 @@ mod tests {
         };
         let policy = ErrorPolicy {
             handler,
+            processing: ProcessingHandler::LogAndFail,
             dead_letter_topic: None,
             collector: Rc::new(NoOutput),
         };
@@ -707,7 +922,7 @@ mod tests {
     }
 
     fn drain(task: &mut Task) -> Result<(), TaskError> {
-        while task.process_next()?.is_some() {}
+        while task.process_next()? {}
         Ok(())
     }
 
@@ -743,7 +958,9 @@ mod tests {
         let err = task.process_next().unwrap_err().to_string();
         assert_eq!(
             err,
-            "task 0_1: source source-a: cannot deserialize the value of a/1@7: i32 (big-endian): 2 bytes, expected 4"
+            "task 0_1: source source-a: cannot deserialize the value of a/1@7: i32 (big-endian): \
+             2 bytes, expected 4 (set deserialization.exception.handler=log_and_continue to skip \
+             such records, and errors.dead.letter.queue.topic.name to keep them)"
         );
 
         let (mut task, log) = new_task(DeserializationHandler::LogAndContinue);

@@ -34,12 +34,9 @@ pub(crate) struct TaskStores<'a> {
     pub(crate) rocksdb: Option<&'a crate::state::RocksDbMemory>,
 }
 
-/// How changelog topics end (`<application.id>-<store>-changelog`).
-pub(crate) const CHANGELOG_SUFFIX: &str = "-changelog";
-
 /// The changelog topic of store `store` of application `application_id`.
 pub(crate) fn changelog_topic(application_id: &str, store: &str) -> String {
-    format!("{application_id}-{store}{CHANGELOG_SUFFIX}")
+    format!("{application_id}-{store}-changelog")
 }
 
 /// A checked, immutable topology, split into sub-topologies: the groups of nodes joined by
@@ -129,15 +126,6 @@ impl Topology {
     /// The internal topics (without the application id) and the partition counts asked for.
     pub fn internal_topics(&self) -> Vec<(&str, Option<i32>)> {
         self.graph.internal_topics().collect()
-    }
-
-    /// Whether a store of the topology caches its writes.
-    pub(crate) fn has_caching_stores(&self) -> bool {
-        self.subtopologies.iter().any(|sub| {
-            sub.stores
-                .iter()
-                .any(|name| self.graph.store(name).is_some_and(|d| d.caching))
-        })
     }
 
     /// Whether the topology has a state store named `name`.

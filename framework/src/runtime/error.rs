@@ -1,0 +1,163 @@
+//! The errors of the runtime: what stops a stream thread, and where.
+//!
+//! Each variant names its coordinates (topic-partition, task, store, client) so that the
+//! message alone says what failed; all of them convert into [`crate::Error`].
+
+use rdkafka::error::KafkaError;
+
+use super::task::TaskError;
+use super::task::TaskId;
+
+/// What stopped a stream thread.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ThreadError {
+    /// A Kafka client of the thread could not be made (its settings are checked when the
+    /// config is built, so this is rare).
+    #[error("creating the {client}: {source}")]
+    Client {
+        /// `consumer`, `producer` or `restore consumer`.
+        client: &'static str,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// The consumer could not subscribe to the topology's topics.
+    #[error("subscribing to {topics:?}: {source}")]
+    Subscribe {
+        /// The topics.
+        topics: Vec<String>,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// The consumer reported an error while polling (e.g. it was fenced, or lost the group).
+    #[error("polling the consumer: {source}")]
+    Poll {
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// The group's rebalance could not be completed.
+    #[error("completing a rebalance ({what}): {source}")]
+    Rebalance {
+        /// What was being done.
+        what: &'static str,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// A task failed: a record it could not read, a processor's error, a store.
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    /// The consumed offsets could not be committed.
+    #[error("committing offsets of {partitions}: {source}")]
+    Commit {
+        /// The partitions, `topic/partition@offset, ...`.
+        partitions: String,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// A record could not be written, and the production handler says fail.
+    #[error(transparent)]
+    Produce(Box<ProduceError>),
+    /// A store could not be restored from its changelog.
+    #[error(transparent)]
+    Restore(Box<RestoreError>),
+}
+
+impl From<ProduceError> for ThreadError {
+    fn from(error: ProduceError) -> Self {
+        Self::Produce(Box::new(error))
+    }
+}
+
+impl From<RestoreError> for ThreadError {
+    fn from(error: RestoreError) -> Self {
+        Self::Restore(Box::new(error))
+    }
+}
+
+/// A store that could not be restored from its changelog.
+#[derive(Debug, thiserror::Error)]
+#[error("task {task}: restoring store {store} from {topic}/{partition}: {reason}")]
+#[non_exhaustive]
+pub struct RestoreError {
+    /// The task.
+    pub task: TaskId,
+    /// The store.
+    pub store: String,
+    /// Its changelog topic.
+    pub topic: String,
+    /// The changelog partition.
+    pub partition: i32,
+    /// What went wrong.
+    #[source]
+    pub reason: RestoreFailure,
+}
+
+/// Why a restoration failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreFailure {
+    /// Reading the changelog failed.
+    #[error("{0}")]
+    Kafka(#[from] KafkaError),
+    /// Writing to the store failed.
+    #[error("{0}")]
+    Store(#[from] crate::state::StoreError),
+    /// The writer thread of the restore stopped without saying why.
+    #[error("the restore writer stopped")]
+    Writer,
+}
+
+/// A record the producer could not write.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProduceError {
+    /// librdkafka refused the record when it was handed over (e.g. larger than
+    /// `producer.message.max.bytes`).
+    #[error("sink {node}: sending a record to {topic}: {source}")]
+    Send {
+        /// The sink node (or store, for a changelog write).
+        node: String,
+        /// The topic.
+        topic: String,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// The broker did not acknowledge a record.
+    #[error(
+        "a record to {topic}/{partition} was not delivered: {source} (set \
+         production.exception.handler=log_and_continue to skip such records)"
+    )]
+    Delivery {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// The producer did not get every acknowledgement in time.
+    #[error("flushing the producer: {source}")]
+    Flush {
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+}
+
+/// What stopped a stream thread of an instance, as its uncaught-error handler sees it.
+#[derive(Debug, thiserror::Error)]
+#[error("stream thread {thread}: {source}")]
+pub struct StreamThreadError {
+    /// The thread's number.
+    pub thread: usize,
+    /// What failed, with the task, topic-partition or store where there is one.
+    #[source]
+    pub source: ThreadError,
+}

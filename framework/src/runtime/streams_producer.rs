@@ -1,0 +1,278 @@
+//! `StreamsProducer`: the only owner of a stream thread's Kafka producer, and its record
+//! collector. Every record the thread's tasks write (sinks, changelogs, dead letters) goes
+//! through [`send`](StreamsProducer::send); a commit goes through
+//! [`commit`](StreamsProducer::commit), which makes the records durable before the offsets
+//! that cover them.
+//!
+//! At-least-once (now): `commit` flushes the producer, then commits the offsets with the
+//! consumer. Exactly-once (to come): the same calls, with a transaction begun on the first
+//! send and committed, offsets included, by `commit`; `abort` drops it after a failure.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+
+use super::clients;
+use super::error::{ProduceError, ThreadError};
+use crate::config::{ProductionHandler, StreamsConfig};
+use crate::processor::{OutgoingRecord, ProcessError, RecordCollector};
+
+/// How long a commit's flush may wait for acknowledgements before it fails.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long one round of the flush waits for acknowledgements.
+///
+/// rdkafka's `flush(timeout)` serves delivery reports in polls of up to 100 ms that run to
+/// their end whatever arrives, so a flush with anything in flight took at least 100 ms, and
+/// every commit stalled the stream thread that long. Flushing in 1 ms rounds ends as soon as
+/// the last acknowledgement is served (each round also tells librdkafka to send what lingers
+/// at once).
+const FLUSH_ROUND: Duration = Duration::from_millis(1);
+
+/// Consumed offsets to commit: `(topic, partition)` to the next offset to read.
+pub(crate) type Offsets = BTreeMap<(std::sync::Arc<str>, i32), i64>;
+
+/// What the producer's delivery reports tell the thread.
+#[derive(Debug)]
+pub(crate) struct Deliveries {
+    handler: ProductionHandler,
+    /// The first delivery that failed since the last commit, under log-and-fail.
+    failed: Mutex<Option<ProduceError>>,
+    /// Records skipped under log-and-continue.
+    skipped: std::sync::atomic::AtomicU64,
+    /// The last offset acknowledged of each changelog partition, by changelog topic (each
+    /// known from the start, so a delivery never allocates), then partition.
+    changelogs: Mutex<BTreeMap<String, BTreeMap<i32, i64>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, (): ()) {
+        match result {
+            Ok(message) => {
+                let mut changelogs = lock(&self.changelogs);
+                if let Some(partitions) = changelogs.get_mut(message.topic()) {
+                    let last = partitions.entry(message.partition()).or_insert(-1);
+                    *last = (*last).max(message.offset());
+                }
+            }
+            Err((error, message)) => {
+                let failure = ProduceError::Delivery {
+                    topic: message.topic().to_string(),
+                    partition: message.partition(),
+                    source: error.clone(),
+                };
+                match self.handler {
+                    ProductionHandler::LogAndFail => {
+                        lock(&self.failed).get_or_insert(failure);
+                    }
+                    ProductionHandler::LogAndContinue => {
+                        self.skipped
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!("homa: skipping a record: {failure}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The producer of one stream thread.
+pub(crate) struct StreamsProducer {
+    producer: BaseProducer<Deliveries>,
+}
+
+impl std::fmt::Debug for StreamsProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamsProducer").finish_non_exhaustive()
+    }
+}
+
+impl StreamsProducer {
+    /// The producer of stream thread `thread`, which writes (among others) the changelog
+    /// topics `changelogs`.
+    pub(crate) fn new(
+        config: &StreamsConfig,
+        bootstrap: &str,
+        thread: usize,
+        changelogs: impl IntoIterator<Item = String>,
+    ) -> Result<Self, ThreadError> {
+        let deliveries = Deliveries {
+            handler: config.production_handler(),
+            failed: Mutex::new(None),
+            skipped: std::sync::atomic::AtomicU64::new(0),
+            changelogs: Mutex::new(
+                changelogs
+                    .into_iter()
+                    .map(|topic| (topic, BTreeMap::new()))
+                    .collect(),
+            ),
+        };
+        let producer = clients::producer(config, bootstrap, thread)
+            .create_with_context(deliveries)
+            .map_err(|source| ThreadError::Client {
+                client: "producer",
+                source,
+            })?;
+        Ok(Self { producer })
+    }
+
+    /// Hands `record` to the producer. A record librdkafka refuses at once (too large, an
+    /// unknown partition) fails, or is skipped and logged under log-and-continue.
+    // The error is rare and goes straight up; boxing it would not make the send faster.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn send(&self, r: OutgoingRecord<'_>) -> Result<(), ProduceError> {
+        let mut record = BaseRecord::<[u8], [u8], ()>::to(r.topic).timestamp(r.timestamp);
+        // librdkafka allocates a header list even when it is empty: most records have none.
+        if !r.headers.is_empty() {
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for h in r.headers {
+                headers = headers.insert(Header {
+                    key: &h.key,
+                    value: h.value.as_deref(),
+                });
+            }
+            record = record.headers(headers);
+        }
+        if let Some(key) = r.key {
+            record = record.key(key);
+        }
+        if let Some(value) = r.value {
+            record = record.payload(value);
+        }
+        if let Some(partition) = r.partition {
+            record = record.partition(partition);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    // The local queue is full: serve delivery reports until there is room.
+                    record = back;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((source, _)) => {
+                    let error = ProduceError::Send {
+                        node: r.node.to_string(),
+                        topic: r.topic.to_string(),
+                        source,
+                    };
+                    return match self.producer.context().handler {
+                        ProductionHandler::LogAndFail => Err(error),
+                        ProductionHandler::LogAndContinue => {
+                            self.producer
+                                .context()
+                                .skipped
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tracing::warn!("homa: skipping a record: {error}");
+                            Ok(())
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    /// Serves delivery reports that have arrived, without waiting.
+    pub(crate) fn poll(&self) {
+        self.producer.poll(Duration::ZERO);
+    }
+
+    /// Makes every record sent so far durable, then commits `offsets` (the next offset to
+    /// read of each consumed partition) with `consumer`. Fails with the first record that
+    /// was not delivered since the last commit (unless the production handler skips it),
+    /// and then commits nothing.
+    pub(crate) fn commit<C: ConsumerContext>(
+        &self,
+        offsets: &Offsets,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), ThreadError> {
+        self.flush()?;
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut list = TopicPartitionList::with_capacity(offsets.len());
+        for ((topic, partition), next) in offsets {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*next))
+                .map_err(|source| ThreadError::Commit {
+                    partitions: format!("{topic}/{partition}"),
+                    source,
+                })?;
+        }
+        consumer
+            .commit(&list, CommitMode::Sync)
+            .map_err(|source| ThreadError::Commit {
+                partitions: describe(offsets),
+                source,
+            })
+    }
+
+    /// Waits until every record sent is acknowledged; fails with the first delivery error.
+    #[allow(clippy::result_large_err)]
+    fn flush(&self) -> Result<(), ProduceError> {
+        let deadline = Instant::now() + FLUSH_TIMEOUT;
+        loop {
+            match self.producer.flush(FLUSH_ROUND) {
+                Ok(()) => break,
+                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+                    if Instant::now() < deadline => {}
+                Err(source) => return Err(ProduceError::Flush { source }),
+            }
+        }
+        match lock(&self.producer.context().failed).take() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// After a failure: drops what was sent since the last commit, where the guarantee
+    /// can (a transaction); at-least-once has nothing to take back.
+    pub(crate) fn abort(&self) {
+        lock(&self.producer.context().failed).take();
+    }
+
+    /// The last offset acknowledged of changelog `topic`'s `partition`, if any.
+    pub(crate) fn changelog_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        lock(&self.producer.context().changelogs)
+            .get(topic)
+            .and_then(|partitions| partitions.get(&partition))
+            .copied()
+    }
+
+    /// Records skipped by the production handler so far.
+    pub(crate) fn skipped(&self) -> u64 {
+        self.producer
+            .context()
+            .skipped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// `topic/partition@offset, ...`, for errors.
+fn describe(offsets: &Offsets) -> String {
+    offsets
+        .iter()
+        .map(|((topic, partition), next)| format!("{topic}/{partition}@{next}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A stream thread's tasks write through its producer.
+impl RecordCollector for StreamsProducer {
+    fn send(&self, record: OutgoingRecord<'_>) -> Result<(), ProcessError> {
+        StreamsProducer::send(self, record).map_err(Into::into)
+    }
+}
