@@ -21,6 +21,16 @@ pub enum Error {
     /// An instance did not close cleanly.
     #[error(transparent)]
     Close(#[from] crate::runtime::CloseError),
+    /// An operation of an instance was called in a state that does not allow it.
+    #[error("{operation} needs {needs}; the instance is {state}")]
+    WrongState {
+        /// The operation, e.g. `clean_up()`.
+        operation: &'static str,
+        /// The states that allow it.
+        needs: &'static str,
+        /// The instance's state, as `Debug` shows it.
+        state: String,
+    },
     /// A state store operation failed.
     #[error(transparent)]
     State(#[from] crate::state::StoreError),

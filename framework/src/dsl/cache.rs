@@ -1,6 +1,9 @@
 //! The record cache of an aggregation or table (Kafka Streams' record cache): between
 //! commits, repeated updates of a key stay in memory and only the latest is written to the
 //! store (and its changelog) and forwarded, with the value it replaces from before the first.
+//!
+//! The stores of tables and aggregations are timestamped: each value is kept with the
+//! timestamp of its last update, and a change is forwarded with that timestamp.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -11,14 +14,17 @@ use hashlink::LinkedHashMap;
 use super::ktable::Change;
 use crate::header::Headers;
 use crate::processor::{CacheBudget, ProcessError, ProcessorContext, Record};
-use crate::state::KeyValueStore;
+use crate::state::{TimestampedKeyValueStore, ValueAndTimestamp};
+
+/// A value and its timestamp, as the store keeps it.
+type Stamped<V> = ValueAndTimestamp<V>;
 
 struct Entry<K, V> {
     key: K,
-    /// The value now (`None`: deleted).
-    new: Option<V>,
+    /// The value now, with its timestamp (`None`: deleted).
+    new: Option<Stamped<V>>,
     /// The value downstream last saw, before the first update since the entry was flushed.
-    old: Option<V>,
+    old: Option<Stamped<V>>,
     timestamp: i64,
     /// What the entry is charged against the budget.
     bytes: usize,
@@ -57,9 +63,9 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
     /// The value of `key` now: the cached one, else the store's.
     pub(crate) fn get(
         &self,
-        store: &KeyValueStore<K, V>,
+        store: &TimestampedKeyValueStore<K, V>,
         key: &K,
-    ) -> Result<Option<V>, ProcessError> {
+    ) -> Result<Option<Stamped<V>>, ProcessError> {
         let mut bytes = self.scratch.borrow_mut();
         store.key_bytes_into(key, &mut bytes)?;
         match self.entries.get(bytes.as_slice()) {
@@ -73,13 +79,14 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
     /// Streams' eviction).
     pub(crate) fn put(
         &mut self,
-        store: &KeyValueStore<K, V>,
+        store: &TimestampedKeyValueStore<K, V>,
         ctx: &mut ProcessorContext<K, Change<V>>,
         key: &K,
         new: Option<V>,
-        old: Option<V>,
+        old: Option<Stamped<V>>,
         timestamp: i64,
     ) -> Result<(), ProcessError> {
+        let new = new.map(|value| ValueAndTimestamp::make(value, timestamp));
         let scratch = self.scratch.get_mut();
         let value_bytes = match &new {
             Some(value) => {
@@ -140,7 +147,7 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
     /// updates; the entries stay, clean, to answer reads (deleted ones go).
     pub(crate) fn flush(
         &mut self,
-        store: &KeyValueStore<K, V>,
+        store: &TimestampedKeyValueStore<K, V>,
         ctx: &mut ProcessorContext<K, Change<V>>,
     ) -> Result<(), ProcessError> {
         if self.dirty == 0 {
@@ -151,21 +158,23 @@ impl<K: Clone + 'static, V: Clone + 'static> RecordCache<K, V> {
             entry.dirty = false;
             self.dirty -= 1;
             let old = entry.old.take();
-            // The changelog record carries the timestamp of the update it logs.
+            if entry.new.is_none() {
+                deleted.push(key_bytes.clone());
+                // As Kafka Streams' caching layer: a key neither here nor in the store
+                // before is neither written nor forwarded.
+                if old.is_none() {
+                    continue;
+                }
+            }
+            // A tombstone in the changelog carries the timestamp of the delete.
             ctx.set_record_timestamp(entry.timestamp);
             match &entry.new {
                 Some(value) => store.put(&entry.key, value)?,
-                None => {
-                    store.remove(&entry.key)?;
-                    deleted.push(key_bytes.clone());
-                }
-            }
-            if entry.new.is_none() && old.is_none() {
-                continue;
+                None => store.remove(&entry.key)?,
             }
             let change = Change {
-                new: entry.new.clone(),
-                old,
+                new: entry.new.as_ref().map(|v| v.value.clone()),
+                old: old.map(|v| v.value),
             };
             ctx.forward(Record::new(entry.key.clone(), change, entry.timestamp))?;
         }
@@ -196,7 +205,7 @@ impl<K, V> Drop for RecordCache<K, V> {
 /// caches: what the processors of tables share.
 pub(crate) struct CachedStore<K, V> {
     name: Arc<str>,
-    store: Option<KeyValueStore<K, V>>,
+    store: Option<TimestampedKeyValueStore<K, V>>,
     cache: Option<RecordCache<K, V>>,
 }
 
@@ -215,19 +224,19 @@ impl<K: Clone + 'static, V: Clone + 'static> CachedStore<K, V> {
         &mut self,
         ctx: &ProcessorContext<K, Change<V>>,
     ) -> Result<(), ProcessError> {
-        self.store = Some(ctx.key_value_store(&self.name)?);
+        self.store = Some(ctx.timestamped_key_value_store(&self.name)?);
         self.cache = ctx.store_cache(&self.name).map(RecordCache::new);
         Ok(())
     }
 
-    fn store(&self) -> Result<&KeyValueStore<K, V>, ProcessError> {
+    fn store(&self) -> Result<&TimestampedKeyValueStore<K, V>, ProcessError> {
         self.store
             .as_ref()
             .ok_or_else(|| format!("store {} is not open", self.name).into())
     }
 
-    /// The value of `key` now.
-    pub(crate) fn get(&self, key: &K) -> Result<Option<V>, ProcessError> {
+    /// The value of `key` now, with its timestamp.
+    pub(crate) fn get(&self, key: &K) -> Result<Option<Stamped<V>>, ProcessError> {
         let store = self.store()?;
         match &self.cache {
             Some(cache) => cache.get(store, key),
@@ -235,28 +244,31 @@ impl<K: Clone + 'static, V: Clone + 'static> CachedStore<K, V> {
         }
     }
 
-    /// Sets `key` to `new` (`None`: deletes it), which replaces `old`: held in the cache, or
-    /// written and forwarded as a change at once (with `headers`) when the store does not
-    /// cache.
+    /// Sets `key` to `new` as of `timestamp` (`None`: deletes it), which replaces `old`:
+    /// held in the cache, or written and forwarded as a change at once (with `headers`,
+    /// whatever its values, as Kafka Streams forwards) when the store does not cache.
     pub(crate) fn write(
         &mut self,
         ctx: &mut ProcessorContext<K, Change<V>>,
         key: &K,
-        change: Change<V>,
+        new: Option<V>,
+        old: Option<Stamped<V>>,
         timestamp: i64,
         headers: &Headers,
     ) -> Result<(), ProcessError> {
         let store = self.store.as_ref().ok_or("the store is not open")?;
         if let Some(cache) = &mut self.cache {
-            return cache.put(store, ctx, key, change.new, change.old, timestamp);
+            return cache.put(store, ctx, key, new, old, timestamp);
         }
-        match &change.new {
+        let new = new.map(|value| ValueAndTimestamp::make(value, timestamp));
+        match &new {
             Some(value) => store.put(key, value)?,
             None => store.remove(key)?,
         }
-        if change.new.is_none() && change.old.is_none() {
-            return Ok(());
-        }
+        let change = Change {
+            new: new.map(|v| v.value),
+            old: old.map(|v| v.value),
+        };
         let record =
             Record::from_parts(Some(key.clone()), Some(change), timestamp, headers.clone());
         ctx.forward(record)
@@ -279,7 +291,9 @@ mod tests {
     use super::*;
     use crate::processor::{Child, Downstream, TaskState};
     use crate::serde::DefaultSerde;
-    use crate::state::{InMemoryKeyValueStore, ReadOnlyKeyValueStore};
+    use crate::state::{
+        InMemoryKeyValueStore, KeyValueStore, ReadOnlyKeyValueStore, ValueAndTimestampSerde,
+    };
 
     /// A forwarded change: key, new value, old value.
     type Forwarded = (String, Option<i64>, Option<i64>);
@@ -298,7 +312,10 @@ mod tests {
 
     /// Counts `words` through a cache of `max` bytes, as an aggregation does; returns what
     /// went downstream and the store.
-    fn count(words: &[&str], max: usize) -> (Vec<Forwarded>, KeyValueStore<String, i64>) {
+    fn count(
+        words: &[&str],
+        max: usize,
+    ) -> (Vec<Forwarded>, TimestampedKeyValueStore<String, i64>) {
         let task = Rc::new(TaskState::new("app".into(), 0));
         let out = Rc::new(Collect::default());
         let children = vec![Child {
@@ -310,16 +327,16 @@ mod tests {
         let view = ReadOnlyKeyValueStore::new(
             bytes,
             String::default_serde(),
-            i64::default_serde(),
+            ValueAndTimestampSerde::shared(i64::default_serde()),
             "app-counts-changelog",
         );
-        let store = KeyValueStore::new(view, None);
+        let store = KeyValueStore::new(view, None, Rc::default());
         let budget = CacheBudget::new(max);
         let mut cache = RecordCache::new(budget.clone());
         for word in words {
             let key = (*word).to_string();
             let old = cache.get(&store, &key).unwrap();
-            let new = old.unwrap_or(0) + 1;
+            let new = old.as_ref().map_or(0, |o| o.value) + 1;
             cache
                 .put(&store, &mut ctx, &key, Some(new), old, 0)
                 .unwrap();
@@ -343,16 +360,20 @@ mod tests {
                 ("a".to_string(), Some(3), None),
             ]
         );
-        assert_eq!(store.get(&"a".to_string()).unwrap(), Some(3));
+        assert_eq!(
+            store.get(&"a".to_string()).unwrap().map(|v| v.value),
+            Some(3)
+        );
     }
 
     #[test]
     fn a_full_cache_writes_its_updates_and_evicts_the_least_recently_updated() {
-        // Room for two entries (1 key byte + 8 value bytes + the overhead each): the
+        // Room for two entries (1 key byte + 16 bytes of timestamp and value + the overhead
+        // each): the
         // third writes and forwards what the cache holds, then the least recently updated
         // entry ("a") leaves; when "a" comes again it is read from the store, and the
         // change carries the value forwarded before as its old value.
-        let entry = 1 + 8 + ENTRY_OVERHEAD;
+        let entry = 1 + 16 + ENTRY_OVERHEAD;
         let (forwarded, store) = count(&["a", "b", "c", "b", "a"], 2 * entry + entry / 2);
         assert_eq!(
             forwarded,
@@ -365,7 +386,10 @@ mod tests {
             ]
         );
         for (word, n) in [("a", 2), ("b", 2), ("c", 1)] {
-            assert_eq!(store.get(&word.to_string()).unwrap(), Some(n));
+            assert_eq!(
+                store.get(&word.to_string()).unwrap().map(|v| v.value),
+                Some(n)
+            );
         }
     }
 }

@@ -34,7 +34,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         grouped: Grouped,
     ) -> KGroupedTable<KR, VR>
     where
-        KR: DefaultSerde + Clone,
+        KR: DefaultSerde + Clone + PartialEq,
         VR: DefaultSerde + Clone,
     {
         let selector = Arc::new(selector);
@@ -57,7 +57,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         selector: impl Fn(&K, &V) -> (KR, VR) + Send + Sync + 'static,
     ) -> KGroupedTable<KR, VR>
     where
-        KR: DefaultSerde + Clone,
+        KR: DefaultSerde + Clone + PartialEq,
         VR: DefaultSerde + Clone,
     {
         self.group_by_with(selector, Grouped::default())
@@ -65,14 +65,15 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
 }
 
 /// Sends each row's old value to be taken back under its old key, then its new value to be
-/// added under its new key.
+/// added under its new key; when both keys are the same, one change carries both (Kafka
+/// Streams since KIP-904), so downstream never sees the aggregate without the row.
 struct Select<F>(Arc<F>);
 
 impl<K, V, KR, VR, F> Processor<K, Change<V>, KR, Change<VR>> for Select<F>
 where
     K: Clone + 'static,
     V: Clone + 'static,
-    KR: Clone + 'static,
+    KR: Clone + PartialEq + 'static,
     VR: Clone + 'static,
     F: Fn(&K, &V) -> (KR, VR) + 'static,
 {
@@ -84,23 +85,34 @@ where
         let (Some(key), Some(change)) = (&record.key, &record.value) else {
             return Ok(());
         };
-        if let Some(old) = &change.old {
-            let (old_key, old_value) = (self.0)(key, old);
-            let change = Change {
-                new: None,
-                old: Some(old_value),
-            };
-            ctx.forward(Record::new(old_key, change, record.timestamp))?;
+        let old = change.old.as_ref().map(|old| (self.0)(key, old));
+        let new = change.new.as_ref().map(|new| (self.0)(key, new));
+        match (old, new) {
+            (Some((old_key, old)), Some((new_key, new))) if old_key == new_key => {
+                let change = Change {
+                    new: Some(new),
+                    old: Some(old),
+                };
+                ctx.forward(Record::new(new_key, change, record.timestamp))
+            }
+            (old, new) => {
+                if let Some((old_key, old)) = old {
+                    let change = Change {
+                        new: None,
+                        old: Some(old),
+                    };
+                    ctx.forward(Record::new(old_key, change, record.timestamp))?;
+                }
+                if let Some((new_key, new)) = new {
+                    let change = Change {
+                        new: Some(new),
+                        old: None,
+                    };
+                    ctx.forward(Record::new(new_key, change, record.timestamp))?;
+                }
+                Ok(())
+            }
         }
-        if let Some(new) = &change.new {
-            let (new_key, new_value) = (self.0)(key, new);
-            let change = Change {
-                new: Some(new_value),
-                old: None,
-            };
-            ctx.forward(Record::new(new_key, change, record.timestamp))?;
-        }
-        Ok(())
     }
 }
 
@@ -255,12 +267,13 @@ where
             return Ok(());
         };
         let old = self.store.get(key)?;
-        let change = Change {
-            new: (self.step)(key, change, old.clone()),
-            old,
-        };
+        let new = (self.step)(key, change, old.as_ref().map(|o| o.value.clone()));
+        // As Kafka Streams: an aggregate is as new as the newest record in it.
+        let timestamp = old
+            .as_ref()
+            .map_or(record.timestamp, |o| o.timestamp.max(record.timestamp));
         self.store
-            .write(ctx, key, change, record.timestamp, &record.headers)
+            .write(ctx, key, new, old, timestamp, &record.headers)
     }
 }
 

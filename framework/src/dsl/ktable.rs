@@ -210,11 +210,13 @@ where
             return Ok(());
         };
         let old = self.store.get(key)?;
-        let change = Change {
-            new: record.value.clone(),
+        self.store.write(
+            ctx,
+            key,
+            record.value.clone(),
             old,
-        };
-        self.store
-            .write(ctx, key, change, record.timestamp, &record.headers)
+            record.timestamp,
+            &record.headers,
+        )
     }
 }

@@ -115,7 +115,9 @@ impl<K: DefaultSerde, V: DefaultSerde> Materialized<K, V> {
     pub(crate) fn into_store(self, name: String) -> StoreBuilder<K, V> {
         let keys = self.keys.unwrap_or_else(K::default_serde);
         let values = self.values.unwrap_or_else(V::default_serde);
+        // The DSL's tables and aggregations keep each value's timestamp, as Kafka Streams'.
         let store = StoreBuilder::with_serdes(self.name.unwrap_or(name), keys, values)
+            .timestamped()
             .logging(self.logging)
             .caching(self.caching);
         match self.backend {

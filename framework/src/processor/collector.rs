@@ -6,8 +6,6 @@ use crate::header::Headers;
 use super::ProcessError;
 
 /// A serialized record on its way to a topic.
-// `partition` and `node` are for the Kafka producer's collector in the runtime.
-#[allow(dead_code)]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OutgoingRecord<'a> {
     pub(crate) topic: &'a str,
@@ -24,4 +22,30 @@ pub(crate) struct OutgoingRecord<'a> {
 /// Takes a task's outgoing records.
 pub(crate) trait RecordCollector {
     fn send(&self, record: OutgoingRecord<'_>) -> Result<(), ProcessError>;
+}
+
+/// A task's collector as the changelog sink of its stores.
+pub(crate) struct CollectorSink(pub(crate) std::rc::Rc<dyn RecordCollector>);
+
+impl crate::state::ChangelogSink for CollectorSink {
+    fn send_changelog(
+        &self,
+        store: &str,
+        topic: &str,
+        partition: i32,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timestamp: i64,
+    ) -> Result<(), ProcessError> {
+        let headers = Headers::new();
+        self.0.send(OutgoingRecord {
+            topic,
+            partition: Some(partition),
+            key: Some(key),
+            value,
+            timestamp,
+            headers: &headers,
+            node: store,
+        })
+    }
 }

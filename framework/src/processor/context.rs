@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use super::node::Downstream;
 use super::punctuation::Scheduler;
-use super::{OutgoingRecord, RecordCollector};
 use super::{ProcessError, PunctuationType, Record, RecordMetadata, ScheduleId};
-use crate::header::Headers;
-use crate::state::{ChangeLog, KeyValueStore, SharedBytesStore, StoreDef, StoreError};
+use crate::state::{
+    ChangeLogger, KeyValueStore, SharedBytesStore, StoreDef, StoreError, TimestampedKeyValueStore,
+};
 
 /// What the processors of one task share: where the current record came from, the task's
 /// clocks, and its punctuation schedules. Lives on the task's thread.
@@ -26,8 +26,9 @@ pub(crate) struct TaskState {
     pub(crate) dropped: Cell<u64>,
     /// The task's state stores, open, by name.
     pub(crate) stores: RefCell<std::collections::BTreeMap<Arc<str>, OpenStore>>,
-    /// The timestamp of the record being processed, which its store writes are logged with.
-    pub(crate) record_timestamp: Cell<i64>,
+    /// The timestamp of the record being processed, which its store writes are logged with
+    /// (shared with the stores' change-logging layers).
+    pub(crate) record_timestamp: Rc<Cell<i64>>,
     /// The record cache budget of the task's stream thread.
     pub(crate) cache: RefCell<Rc<CacheBudget>>,
 }
@@ -54,7 +55,7 @@ impl CacheBudget {
     }
 }
 
-/// A store a task has opened.
+/// A store a task has opened: its layers.
 #[derive(Clone)]
 pub(crate) struct OpenStore {
     pub(crate) bytes: SharedBytesStore,
@@ -62,7 +63,9 @@ pub(crate) struct OpenStore {
     /// Its changelog topic, which its serdes are told.
     pub(crate) changelog: Arc<str>,
     /// Where its writes are logged, when it is logged.
-    pub(crate) logger: Option<Rc<dyn ChangeLog>>,
+    pub(crate) logger: Option<Rc<ChangeLogger>>,
+    /// What the task's processors asked of it.
+    pub(crate) counts: Rc<crate::state::StoreCounts>,
 }
 
 impl std::fmt::Debug for OpenStore {
@@ -72,41 +75,6 @@ impl std::fmt::Debug for OpenStore {
             .field("changelog", &self.changelog)
             .field("logged", &self.logger.is_some())
             .finish_non_exhaustive()
-    }
-}
-
-/// Logs a task's writes to a store to the store's changelog topic, on the task's partition,
-/// with the timestamp of the record being processed (as Kafka Streams).
-pub(crate) struct Changelogger {
-    pub(crate) store: Arc<str>,
-    pub(crate) topic: Arc<str>,
-    pub(crate) partition: i32,
-    pub(crate) collector: Rc<dyn RecordCollector>,
-    /// Weak: the task's state holds its stores, and so this logger.
-    pub(crate) task: std::rc::Weak<TaskState>,
-}
-
-impl ChangeLog for Changelogger {
-    fn log(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
-        let headers = Headers::new();
-        self.collector
-            .send(OutgoingRecord {
-                topic: &self.topic,
-                partition: Some(self.partition),
-                key: Some(key),
-                value,
-                timestamp: self
-                    .task
-                    .upgrade()
-                    .map_or(0, |task| task.record_timestamp.get().max(0)),
-                headers: &headers,
-                node: &self.store,
-            })
-            .map_err(|source| StoreError::Changelog {
-                store: self.store.to_string(),
-                topic: self.topic.to_string(),
-                source,
-            })
     }
 }
 
@@ -120,7 +88,7 @@ impl TaskState {
             scheduler: RefCell::new(Scheduler::default()),
             dropped: Cell::new(0),
             stores: RefCell::new(std::collections::BTreeMap::new()),
-            record_timestamp: Cell::new(-1),
+            record_timestamp: Rc::new(Cell::new(-1)),
             cache: RefCell::new(CacheBudget::new(0)),
         }
     }
@@ -183,33 +151,49 @@ impl<K, V> ProcessorContext<K, V> {
     ///
     /// # Errors
     /// [`StoreError::NotConnected`] when the store is not connected to this processor,
-    /// [`StoreError::WrongTypes`] when `(SK, SV)` are not its types.
+    /// [`StoreError::WrongTypes`] when `(SK, SV)` are not its types or it is timestamped.
     pub fn key_value_store<SK: 'static, SV: 'static>(
         &self,
         name: &str,
     ) -> Result<KeyValueStore<SK, SV>, StoreError> {
+        let open = self.connected(name)?;
+        let view = open.def.writable(open.bytes, open.changelog)?;
+        Ok(KeyValueStore::new(view, open.logger, open.counts))
+    }
+
+    /// The timestamped key-value store `name` (its values with the timestamps of their last
+    /// update), as [`key_value_store`](Self::key_value_store) gives a plain one.
+    ///
+    /// # Errors
+    /// As [`key_value_store`](Self::key_value_store); `WrongTypes` also for a store that is
+    /// not timestamped.
+    pub fn timestamped_key_value_store<SK: 'static, SV: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<TimestampedKeyValueStore<SK, SV>, StoreError> {
+        let open = self.connected(name)?;
+        let view = open.def.timestamped(open.bytes, open.changelog)?;
+        Ok(KeyValueStore::new(view, open.logger, open.counts))
+    }
+
+    /// The store `name`, if it is connected to this processor.
+    fn connected(&self, name: &str) -> Result<OpenStore, StoreError> {
         let open = self
             .stores
             .iter()
             .any(|s| &**s == name)
             .then(|| self.task.stores.borrow().get(name).cloned())
             .flatten();
-        match open {
-            Some(open) => Ok(KeyValueStore::new(
-                open.def.typed(open.bytes, open.changelog)?,
-                open.logger,
-            )),
-            None => Err(StoreError::NotConnected {
-                store: name.to_string(),
-                processor: self.name.to_string(),
-                connected: self
-                    .stores
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-        }
+        open.ok_or_else(|| StoreError::NotConnected {
+            store: name.to_string(),
+            processor: self.name.to_string(),
+            connected: self
+                .stores
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 
     /// The name of this processor's node in the topology.

@@ -33,9 +33,9 @@ mod record;
 mod sink;
 mod source;
 
-pub(crate) use collector::{OutgoingRecord, RecordCollector};
+pub(crate) use collector::{CollectorSink, OutgoingRecord, RecordCollector};
 pub use context::ProcessorContext;
-pub(crate) use context::{CacheBudget, Changelogger, Child, OpenStore, TaskState};
+pub(crate) use context::{CacheBudget, Child, OpenStore, TaskState};
 pub(crate) use node::{Downstream, NodeHandle, ProcessorNode, failed_node};
 pub use punctuation::{PunctuationType, ScheduleId};
 pub use record::{Record, RecordMetadata};

@@ -458,6 +458,61 @@ impl KafkaStreams {
         Ok(())
     }
 
+    /// Deletes this application's local state: the directory `<state.dir>/<application.id>`
+    /// with every task's stores and checkpoints (Kafka Streams' `cleanUp()`). The next start
+    /// restores the stores from their changelogs. Allowed before `start()` or after
+    /// `close()`; a directory that does not exist is nothing to do.
+    ///
+    /// ```no_run
+    /// # use homa::prelude::*;
+    /// # fn run(topology: &Topology, config: StreamsConfig) -> homa::Result<()> {
+    /// let mut streams = KafkaStreams::new(topology, config)?;
+    /// // Start from the changelogs, not from what an earlier run left on this machine.
+    /// streams.clean_up()?;
+    /// streams.start()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::WrongState`] when the instance is not [`State::Created`] or
+    /// [`State::NotRunning`]; [`crate::Error::Io`] when the directory cannot be deleted; [`StoreError::Locked`] (in [`crate::Error::State`]) when a task directory
+    /// is in use, by a thread that did not stop in `close()` or another instance given the
+    /// same `state.dir`.
+    pub fn clean_up(&self) -> crate::Result<()> {
+        let dir = self.config.state_dir().join(self.config.application_id());
+        let io = |source| crate::Error::Io {
+            operation: format!("deleting state directory {}", dir.display()),
+            source,
+        };
+        let state = self.state();
+        if !matches!(state, State::Created | State::NotRunning) {
+            return Err(crate::Error::WrongState {
+                operation: "clean_up()",
+                needs: "an instance not started or closed (Created or NotRunning)",
+                state: format!("{state:?}"),
+            });
+        }
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(e)),
+        };
+        // Each task directory's lock is held while it is deleted, as a task holds it while
+        // its stores are open: the stores of a running task are never deleted under it.
+        let mut locks = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io)?;
+            if entry.file_type().map_err(io)?.is_dir() {
+                locks.push(crate::state::lock_dir(&entry.path())?);
+            }
+        }
+        std::fs::remove_dir_all(&dir).map_err(io)?;
+        drop(locks);
+        tracing::info!("homa: state directory {} deleted", dir.display());
+        Ok(())
+    }
+
     /// Creates internal topic `name` with `count` partitions and `configs` (it may exist
     /// already, from an earlier run), and waits until its partitions have leaders.
     fn create_internal_topic(
@@ -554,7 +609,7 @@ impl KafkaStreams {
             partitions.insert(name, count);
         }
         // A changelog has a partition per task of the sub-topology that writes it.
-        for (name, sub) in self.topology.changelog_topics(app) {
+        for (name, sub, kind) in self.topology.changelogs(app) {
             let count = self
                 .topology
                 .subtopologies()
@@ -564,8 +619,7 @@ impl KafkaStreams {
                 .filter_map(|t| partitions.get(&self.topology.topic_name(t, app)).copied())
                 .max()
                 .unwrap_or(input_partitions);
-            let compact = [("cleanup.policy", "compact")];
-            self.create_internal_topic(&admin, &probe, &name, count, &compact)?;
+            self.create_internal_topic(&admin, &probe, &name, count, kind.changelog_configs())?;
         }
         for sub in self.topology.subtopologies() {
             let topics: Vec<String> = sub

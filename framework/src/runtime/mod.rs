@@ -14,6 +14,7 @@ mod instance;
 mod kafka_streams;
 mod metrics;
 mod restore;
+mod state_manager;
 mod stream_thread;
 mod streams_producer;
 pub(crate) mod task;

@@ -20,8 +20,9 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::error::{RestoreError, RestoreFailure, ThreadError};
 use super::metrics::Metrics;
-use super::task::{LoggedStore, Task, TaskId};
-use crate::state::{SharedBytesStore, WriteBatch};
+use super::state_manager::LoggedStore;
+use super::task::{Task, TaskId};
+use crate::state::{SharedBytesStore, StoreKind, WriteBatch};
 
 /// Records of one changelog partition written to its store at once, at most.
 const BATCH_RECORDS: usize = 50_000;
@@ -85,7 +86,7 @@ impl Write {
     fn apply(mut self) -> Written {
         let records = self.batch.len() as u64;
         self.batch.sort_by_key();
-        let outcome = self.store.write_batch(&self.batch).map_err(|e| {
+        let outcome = self.store.restore_batch(&self.batch).map_err(|e| {
             ThreadError::from(RestoreError {
                 task: self.task,
                 store: self.name.to_string(),
@@ -280,7 +281,14 @@ impl Replays {
         if message.offset() < replay.end {
             replay.position = message.offset() + 1;
             if let Some(key) = message.key() {
-                replay.batch.push(key, message.payload());
+                // A timestamped store keeps the record's timestamp before the value.
+                match (replay.store.kind, message.payload()) {
+                    (StoreKind::TimestampedKeyValue, Some(value)) => {
+                        let timestamp = message.timestamp().to_millis().unwrap_or(-1);
+                        replay.batch.put_timestamped(key, timestamp, value);
+                    }
+                    (_, value) => replay.batch.push(key, value),
+                }
                 replay.restored += 1;
             }
             if replay.batch.len() >= BATCH_RECORDS || replay.batch.bytes() >= BATCH_BYTES {
@@ -518,5 +526,5 @@ fn wipe(store: &LoggedStore) -> Result<(), crate::state::StoreError> {
     for entry in store.bytes.range(None, None)? {
         deletes.delete(&entry?.0);
     }
-    store.bytes.write_batch(&deletes)
+    store.bytes.restore_batch(&deletes)
 }

@@ -6,14 +6,14 @@ use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::state_manager::{LoggedStore, StateManager, StoreContext};
 use crate::config::{DeserializationHandler, ProcessingHandler, StreamsConfig};
 use crate::header::Headers;
 use crate::processor::{
     DeserializationError, NodeHandle, OutgoingRecord, ProcessError, PunctuationType, RawRecord,
     RecordCollector, RecordMetadata, SourceEntry, SourceError, TaskState,
 };
-use crate::state::checkpoint;
-use crate::topology::{Subtopology, TaskStores, Topology};
+use crate::topology::{Subtopology, Topology};
 
 /// Names a task: sub-topology and partition, shown as `0_3` as in Kafka Streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -190,20 +190,9 @@ pub(crate) struct Task {
     counts: TaskCounts,
     /// `max.task.idle.ms`: how long an empty input partition holds back the others.
     max_idle: i64,
-    /// The lock of the task's directory while it has stores open there.
-    _dir_lock: Option<std::fs::File>,
-    /// The task's directory: its stores and checkpoint.
-    dir: std::path::PathBuf,
-    /// The changelog offsets of the last checkpoint (read at start, then as written).
-    checkpointed: checkpoint::Offsets,
-    /// The next changelog offset each logged store is known to reflect, from its restore.
-    restored: BTreeMap<Arc<str>, i64>,
+    /// The task's stores on disk: directory, changelogs, checkpoint.
+    state_manager: StateManager,
 }
-
-/// A checkpoint is written when a changelog has moved this far since the last one (or the
-/// task closes), as Kafka Streams does under at-least-once: flushing RocksDB on every commit
-/// would make many small files.
-const CHECKPOINT_DELTA: i64 = 10_000;
 
 /// What a stream thread (or the test driver) gives each task it makes.
 pub(crate) struct TaskResources<'a> {
@@ -215,16 +204,6 @@ pub(crate) struct TaskResources<'a> {
     pub(crate) cache: &'a Rc<crate::processor::CacheBudget>,
     /// The memory the instance's RocksDB stores share, if bounded.
     pub(crate) rocksdb: Option<&'a crate::state::RocksDbMemory>,
-}
-
-/// A logged store of a task, to restore.
-pub(crate) struct LoggedStore {
-    pub(crate) name: Arc<str>,
-    pub(crate) changelog: Arc<str>,
-    pub(crate) bytes: crate::state::SharedBytesStore,
-    /// Where restoring starts: the checkpoint's offset of a persistent store, else none
-    /// (the changelog's beginning).
-    pub(crate) start: Option<i64>,
 }
 
 /// How a task treats records it cannot read.
@@ -313,10 +292,7 @@ impl Task {
             collector: policy.collector,
             counts: TaskCounts::default(),
             max_idle: 0,
-            _dir_lock: None,
-            dir: std::path::PathBuf::new(),
-            checkpointed: checkpoint::Offsets::new(),
-            restored: BTreeMap::new(),
+            state_manager: StateManager::default(),
         }
     }
 
@@ -332,33 +308,24 @@ impl Task {
         resources: &TaskResources<'_>,
         wall_clock: i64,
     ) -> Result<Self, TaskError> {
-        let (collector, state_dir) = (resources.collector, resources.state_dir);
+        let collector = resources.collector;
         let state = Rc::new(TaskState::new(
             Arc::from(config.application_id()),
             wall_clock,
         ));
         *state.cache.borrow_mut() = resources.cache.clone();
-        // A task's stores live in `<state.dir>/<application.id>/<task>`, as Kafka Streams'.
-        let task_dir = state_dir.join(config.application_id()).join(id.to_string());
         let store_error = |source| TaskError::Store { task: id, source };
-        let (dir_lock, checkpointed) = if sub.stores.is_empty() {
-            (None, checkpoint::Offsets::new())
-        } else {
-            let lock = crate::state::lock_dir(&task_dir).map_err(store_error)?;
-            (
-                Some(lock),
-                checkpoint::read(&task_dir).map_err(store_error)?,
-            )
-        };
-        let stores = TaskStores {
-            dir: &task_dir,
-            partition: id.partition,
-            checkpointed: &checkpointed,
+        let stores = StoreContext {
+            state_dir: resources.state_dir,
+            application_id: config.application_id(),
             rocksdb: resources.rocksdb,
+            sink: Rc::new(crate::processor::CollectorSink(collector.clone())),
+            record_timestamp: state.record_timestamp.clone(),
         };
-        let (sources, nodes) = topology
-            .instantiate(sub, state.clone(), collector.clone(), &stores)
-            .map_err(store_error)?;
+        let (state_manager, open) =
+            StateManager::open(id, topology, sub, &stores).map_err(store_error)?;
+        *state.stores.borrow_mut() = open;
+        let (sources, nodes) = topology.instantiate(sub, state.clone(), collector.clone());
         let policy = ErrorPolicy {
             handler: config.deserialization_handler(),
             processing: config.processing_handler(),
@@ -366,9 +333,7 @@ impl Task {
             collector: collector.clone(),
         };
         let mut task = Self::new(id, state, sources, nodes, policy);
-        task._dir_lock = dir_lock;
-        task.dir = task_dir;
-        task.checkpointed = checkpointed;
+        task.state_manager = state_manager;
         task.max_idle = i64::try_from(config.max_task_idle().as_millis()).unwrap_or(i64::MAX);
         Ok(task)
     }
@@ -706,22 +671,8 @@ impl Task {
 
     /// The task's logged stores, with where their restore starts.
     pub(crate) fn logged_stores(&self) -> Vec<LoggedStore> {
-        self.state
-            .stores
-            .borrow()
-            .iter()
-            .filter(|(_, open)| open.def.logging)
-            .map(|(name, open)| {
-                let persistent = open.bytes.persistent();
-                let key = (open.changelog.to_string(), self.id.partition);
-                LoggedStore {
-                    name: name.clone(),
-                    changelog: open.changelog.clone(),
-                    bytes: open.bytes.clone(),
-                    start: self.checkpointed.get(&key).copied().filter(|_| persistent),
-                }
-            })
-            .collect()
+        self.state_manager
+            .logged_stores(&self.state.stores.borrow())
     }
 
     /// The task's stores, as queries reach them.
@@ -743,42 +694,20 @@ impl Task {
 
     /// Records that the store logged to `changelog` reflects it up to `next` (exclusive).
     pub(crate) fn set_restored(&mut self, changelog: Arc<str>, next: i64) {
-        self.restored.insert(changelog, next);
+        self.state_manager.set_restored(changelog, next);
     }
 
-    /// After a commit: flushes the task's persistent logged stores and writes the checkpoint
-    /// of their changelog offsets (`produced` gives the last offset written to a changelog
-    /// partition), when a changelog moved [`CHECKPOINT_DELTA`] since the last one, or
-    /// always with `force` (a closing task).
+    /// After a commit: the checkpoint of the task's stores (see
+    /// [`StateManager::checkpoint`]).
     pub(crate) fn checkpoint(
         &mut self,
         produced: impl Fn(&str, i32) -> Option<i64>,
         force: bool,
     ) -> Result<(), TaskError> {
-        let stores = self.logged_stores();
-        let mut offsets = checkpoint::Offsets::new();
-        for store in stores.iter().filter(|s| s.bytes.persistent()) {
-            let next = produced(&store.changelog, self.id.partition)
-                .map(|offset| offset + 1)
-                .or_else(|| self.restored.get(&store.changelog).copied());
-            if let Some(next) = next {
-                offsets.insert((store.changelog.to_string(), self.id.partition), next);
-            }
-        }
-        let moved = offsets.iter().any(|(key, next)| {
-            next - self.checkpointed.get(key).copied().unwrap_or(0) >= CHECKPOINT_DELTA
-        });
-        if offsets.is_empty() || offsets == self.checkpointed || !(force || moved) {
-            return Ok(());
-        }
         let task = self.id;
-        let store_error = |source| TaskError::Store { task, source };
-        for store in &stores {
-            store.bytes.flush().map_err(store_error)?;
-        }
-        checkpoint::write(&self.dir, &offsets).map_err(store_error)?;
-        self.checkpointed = offsets;
-        Ok(())
+        self.state_manager
+            .checkpoint(&self.state.stores.borrow(), produced, force)
+            .map_err(|source| TaskError::Store { task, source })
     }
 
     /// Calls `close` on every processor and closes the task's stores.
@@ -787,6 +716,9 @@ impl Task {
             node.close();
         }
         // The stores close when the last handle goes: the processors' go with the task.
+        for store in self.state.stores.borrow().values() {
+            crate::state::StateStore::close(&*store.bytes);
+        }
         self.state.stores.borrow_mut().clear();
     }
 }

@@ -40,6 +40,20 @@ impl WriteBatch {
         });
     }
 
+    /// Adds a write setting `key` to `value` with `timestamp` before it, as a timestamped
+    /// store keeps its values.
+    pub(crate) fn put_timestamped(&mut self, key: &[u8], timestamp: i64, value: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(key);
+        self.bytes.extend_from_slice(&timestamp.to_be_bytes());
+        self.bytes.extend_from_slice(value);
+        self.entries.push(Entry {
+            start,
+            key_len: key.len(),
+            value_len: Some(8 + value.len()),
+        });
+    }
+
     /// Adds a write setting `key` to `value`.
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
         self.push(key, Some(value));

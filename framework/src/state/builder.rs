@@ -5,11 +5,33 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::timestamped::ValueOfTimestamped;
 use super::{
     InMemoryKeyValueStore, ReadOnlyKeyValueStore, RocksDbKeyValueStore, RocksDbMemory,
-    SharedBytesStore, StoreError,
+    SharedBytesStore, StoreError, ValueAndTimestamp, ValueAndTimestampSerde,
 };
 use crate::serde::{DefaultSerde, SharedSerde};
+
+/// What a store holds, which decides its layout and its changelog's topic settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// Keys to values.
+    KeyValue,
+    /// Keys to values with the timestamp of their last update: the DSL's tables and
+    /// aggregations ([`TimestampedKeyValueStore`](super::TimestampedKeyValueStore)).
+    TimestampedKeyValue,
+}
+
+impl StoreKind {
+    /// The topic settings of a changelog of a store of this kind: compacted, as Kafka
+    /// Streams creates them (window and session stores will add deletion).
+    pub(crate) fn changelog_configs(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Self::KeyValue | Self::TimestampedKeyValue => &[("cleanup.policy", "compact")],
+        }
+    }
+}
 
 /// Where a store keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +48,7 @@ pub enum StoreBackend {
 /// changelog topic and cached.
 pub struct StoreBuilder<K, V> {
     name: String,
+    kind: StoreKind,
     backend: StoreBackend,
     logging: bool,
     caching: bool,
@@ -37,6 +60,7 @@ impl<K, V> fmt::Debug for StoreBuilder<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreBuilder")
             .field("name", &self.name)
+            .field("kind", &self.kind)
             .field("backend", &self.backend)
             .field("logging", &self.logging)
             .field("caching", &self.caching)
@@ -49,6 +73,16 @@ impl<K: DefaultSerde, V: DefaultSerde> StoreBuilder<K, V> {
     pub fn key_value(name: impl Into<String>) -> Self {
         Self::with_serdes(name, K::default_serde(), V::default_serde())
     }
+
+    /// A RocksDB store named `name` of values with their timestamps (Kafka Streams'
+    /// `Stores.timestampedKeyValueStoreBuilder`), logged, with the types' default serdes:
+    /// a processor reaches it with
+    /// [`ProcessorContext::timestamped_key_value_store`](crate::processor::ProcessorContext::timestamped_key_value_store).
+    pub fn timestamped_key_value(name: impl Into<String>) -> Self {
+        let mut builder = Self::key_value(name);
+        builder.kind = StoreKind::TimestampedKeyValue;
+        builder
+    }
 }
 
 impl<K: 'static, V: 'static> StoreBuilder<K, V> {
@@ -60,6 +94,7 @@ impl<K: 'static, V: 'static> StoreBuilder<K, V> {
     ) -> Self {
         Self {
             name: name.into(),
+            kind: StoreKind::KeyValue,
             backend: StoreBackend::RocksDb,
             logging: true,
             caching: false,
@@ -101,9 +136,16 @@ impl<K: 'static, V: 'static> StoreBuilder<K, V> {
         &self.name
     }
 
+    /// Makes the store keep each value's timestamp ([`StoreKind::TimestampedKeyValue`]).
+    pub(crate) fn timestamped(mut self) -> Self {
+        self.kind = StoreKind::TimestampedKeyValue;
+        self
+    }
+
     pub(crate) fn into_def(self) -> StoreDef {
         StoreDef {
             name: self.name.into(),
+            kind: self.kind,
             backend: self.backend,
             logging: self.logging,
             caching: self.caching,
@@ -118,6 +160,7 @@ impl<K: 'static, V: 'static> StoreBuilder<K, V> {
 #[derive(Clone)]
 pub(crate) struct StoreDef {
     pub(crate) name: Arc<str>,
+    pub(crate) kind: StoreKind,
     pub(crate) backend: StoreBackend,
     pub(crate) logging: bool,
     pub(crate) caching: bool,
@@ -131,6 +174,7 @@ impl fmt::Debug for StoreDef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreDef")
             .field("name", &self.name)
+            .field("kind", &self.kind)
             .field("backend", &self.backend)
             .field("logging", &self.logging)
             .field("caching", &self.caching)
@@ -170,27 +214,78 @@ impl StoreDef {
         }
     }
 
-    /// The typed view of `bytes`, if `(K, V)` are the store's types.
+    /// The serdes of the store, if `(K, V)` are its key and value types.
+    fn serdes<K: 'static, V: 'static>(
+        &self,
+        asked: &'static str,
+    ) -> Result<&(SharedSerde<K>, SharedSerde<V>), StoreError> {
+        self.serdes
+            .downcast_ref::<(SharedSerde<K>, SharedSerde<V>)>()
+            .ok_or_else(|| StoreError::WrongTypes {
+                store: self.name.to_string(),
+                asked,
+                holds: self.types,
+            })
+    }
+
+    /// The typed view of `bytes` with its values alone, if `(K, V)` are the store's types:
+    /// what queries see (of a timestamped store too, as in Kafka Streams).
     pub(crate) fn typed<K: 'static, V: 'static>(
         &self,
         bytes: SharedBytesStore,
         topic: Arc<str>,
     ) -> Result<ReadOnlyKeyValueStore<K, V>, StoreError> {
-        match self
-            .serdes
-            .downcast_ref::<(SharedSerde<K>, SharedSerde<V>)>()
-        {
-            Some((keys, values)) => Ok(ReadOnlyKeyValueStore::new(
-                bytes,
-                keys.clone(),
-                values.clone(),
-                topic,
-            )),
-            None => Err(StoreError::WrongTypes {
+        let (keys, values) = self.serdes::<K, V>(type_name::<(K, V)>())?;
+        let values = match self.kind {
+            StoreKind::KeyValue => values.clone(),
+            StoreKind::TimestampedKeyValue => Arc::new(ValueOfTimestamped(values.clone())),
+        };
+        Ok(ReadOnlyKeyValueStore::new(
+            bytes,
+            keys.clone(),
+            values,
+            topic,
+        ))
+    }
+
+    /// The typed view of `bytes` as a processor writes it: plain values of a key-value
+    /// store, or values with their timestamps of a timestamped one.
+    pub(crate) fn writable<K: 'static, V: 'static>(
+        &self,
+        bytes: SharedBytesStore,
+        topic: Arc<str>,
+    ) -> Result<ReadOnlyKeyValueStore<K, V>, StoreError> {
+        if self.kind != StoreKind::KeyValue {
+            return Err(StoreError::WrongTypes {
                 store: self.name.to_string(),
                 asked: type_name::<(K, V)>(),
-                holds: self.types,
-            }),
+                holds: "values with timestamps: ask for it as a timestamped key-value store",
+            });
         }
+        self.typed(bytes, topic)
+    }
+
+    /// The view of `bytes` with each value's timestamp, if the store is timestamped and
+    /// `(K, V)` are its types.
+    pub(crate) fn timestamped<K: 'static, V: 'static>(
+        &self,
+        bytes: SharedBytesStore,
+        topic: Arc<str>,
+    ) -> Result<ReadOnlyKeyValueStore<K, ValueAndTimestamp<V>>, StoreError> {
+        let asked = type_name::<(K, ValueAndTimestamp<V>)>();
+        if self.kind != StoreKind::TimestampedKeyValue {
+            return Err(StoreError::WrongTypes {
+                store: self.name.to_string(),
+                asked,
+                holds: self.types,
+            });
+        }
+        let (keys, values) = self.serdes::<K, V>(asked)?;
+        Ok(ReadOnlyKeyValueStore::new(
+            bytes,
+            keys.clone(),
+            ValueAndTimestampSerde::shared(values.clone()),
+            topic,
+        ))
     }
 }

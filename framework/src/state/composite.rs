@@ -1,9 +1,13 @@
 //! What a query of an instance reads: the stores of one name of all its local tasks, seen
-//! as one read-only store.
+//! as one read-only store whose scans merge the tasks' scans in key order.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Weak;
 
-use super::{KeyValueBytesStore, KeyValueIter, SharedBytesStore, StoreError, WriteBatch};
+use super::{
+    KeyValueBytesStore, KeyValueIter, SharedBytesStore, StateStore, StoreError, WriteBatch,
+};
 
 /// The local tasks' stores of one name, read as one (Kafka Streams'
 /// `CompositeReadOnlyKeyValueStore`). It holds them weakly: a store whose task closed (its
@@ -40,11 +44,25 @@ impl CompositeBytesStore {
     }
 }
 
-impl KeyValueBytesStore for CompositeBytesStore {
+impl StateStore for CompositeBytesStore {
     fn name(&self) -> &str {
         &self.name
     }
 
+    fn persistent(&self) -> bool {
+        false
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn restore_batch(&self, _: &WriteBatch) -> Result<(), StoreError> {
+        Err(self.read_only())
+    }
+}
+
+impl KeyValueBytesStore for CompositeBytesStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         for store in self.live()? {
             if let Some(value) = store.get(key)? {
@@ -62,25 +80,19 @@ impl KeyValueBytesStore for CompositeBytesStore {
         Err(self.read_only())
     }
 
-    fn write_batch(&self, _: &WriteBatch) -> Result<(), StoreError> {
-        Err(self.read_only())
-    }
-
-    /// Each task's entries in key order, one task after the other (as Kafka Streams'
-    /// composite store), read at once: the stores are not held open while the caller
+    /// The tasks' entries merged in key order (their keys are disjoint: a key belongs to
+    /// one partition), read at once: the stores are not held open while the caller
     /// iterates.
     fn range(
         &self,
         from: Option<&[u8]>,
         to: Option<&[u8]>,
     ) -> Result<KeyValueIter<'_>, StoreError> {
-        let mut entries = Vec::new();
+        let mut scans = Vec::new();
         for store in self.live()? {
-            for entry in store.range(from, to)? {
-                entries.push(entry);
-            }
+            scans.push(store.range(from, to)?.collect());
         }
-        Ok(Box::new(entries.into_iter()))
+        Ok(Box::new(Merge::new(scans)))
     }
 
     fn approximate_num_entries(&self) -> Result<u64, StoreError> {
@@ -90,13 +102,61 @@ impl KeyValueBytesStore for CompositeBytesStore {
         }
         Ok(total)
     }
+}
 
-    fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
+type Entry = Result<(Vec<u8>, Vec<u8>), StoreError>;
+
+/// A scan's next entry in a [`Merge`], as `(key, scan, value)`: reversed, so that the
+/// heap's top is the smallest key, and of equal keys the earlier scan's.
+type Head = Reverse<(Vec<u8>, usize, Vec<u8>)>;
+
+/// A k-way merge of scans that are each in key order: one scan in key order. Two scans
+/// with the same key (tasks never share one) give both entries, the earlier scan's first.
+/// An error of a scan ends the merge where the merge meets it.
+struct Merge {
+    scans: Vec<std::vec::IntoIter<Entry>>,
+    /// The next entry of each scan that has one.
+    heads: BinaryHeap<Head>,
+    /// The error a scan gave in place of its next entry; yielded next.
+    failed: Option<StoreError>,
+}
+
+impl Merge {
+    fn new(scans: Vec<Vec<Entry>>) -> Self {
+        let mut merge = Self {
+            heads: BinaryHeap::with_capacity(scans.len()),
+            scans: scans.into_iter().map(Vec::into_iter).collect(),
+            failed: None,
+        };
+        for scan in 0..merge.scans.len() {
+            merge.advance(scan);
+        }
+        merge
     }
 
-    fn persistent(&self) -> bool {
-        false
+    /// Takes the next entry of scan `scan` into the heads.
+    fn advance(&mut self, scan: usize) {
+        match self.scans[scan].next() {
+            Some(Ok((key, value))) => self.heads.push(Reverse((key, scan, value))),
+            Some(Err(e)) => {
+                self.failed.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+}
+
+impl Iterator for Merge {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        if let Some(e) = self.failed.take() {
+            self.heads.clear();
+            return Some(Err(e));
+        }
+        let Reverse((key, scan, value)) = self.heads.pop()?;
+        self.advance(scan);
+        Some(Ok((key, value)))
     }
 }
 
@@ -126,5 +186,71 @@ mod tests {
         drop(b);
         let err = all.get(b"k1").unwrap_err().to_string();
         assert!(err.contains("moved"), "{err}");
+    }
+
+    fn keys(iter: KeyValueIter<'_>) -> Vec<String> {
+        iter.map(|e| String::from_utf8(e.unwrap().0).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn scans_merge_the_tasks_entries_in_key_order() {
+        let a: SharedBytesStore = Arc::new(InMemoryKeyValueStore::new("s"));
+        let b: SharedBytesStore = Arc::new(InMemoryKeyValueStore::new("s"));
+        for key in ["k1", "k4", "k5", "k9"] {
+            a.put(key.as_bytes(), b"a").unwrap();
+        }
+        for key in ["k0", "k2", "k3", "k6"] {
+            b.put(key.as_bytes(), b"b").unwrap();
+        }
+        let stores = [a, b];
+        let all = CompositeBytesStore::new("s", &stores);
+        assert_eq!(
+            keys(all.range(None, None).unwrap()),
+            ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k9"]
+        );
+        assert_eq!(
+            keys(all.range(Some(b"k2"), Some(b"k5")).unwrap()),
+            ["k2", "k3", "k4", "k5"]
+        );
+        assert_eq!(keys(all.range(Some(b"k7"), None).unwrap()), ["k9"]);
+        let values: Vec<Vec<u8>> = all
+            .range(Some(b"k3"), Some(b"k4"))
+            .unwrap()
+            .map(|e| e.unwrap().1)
+            .collect();
+        assert_eq!(values, [b"b", b"a"]);
+    }
+
+    #[test]
+    fn a_key_in_two_scans_comes_from_the_earlier_first_and_an_error_ends_the_merge() {
+        let entry = |k: &str, v: &str| Ok((k.as_bytes().to_vec(), v.as_bytes().to_vec()));
+        let merged: Vec<_> = Merge::new(vec![
+            vec![entry("k1", "first"), entry("k3", "first")],
+            vec![entry("k1", "second"), entry("k2", "second")],
+        ])
+        .map(Result::unwrap)
+        .collect();
+        let expected = [
+            ("k1", "first"),
+            ("k1", "second"),
+            ("k2", "second"),
+            ("k3", "first"),
+        ];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(merged, expected);
+
+        let moved = Err(StoreError::Moved { store: "s".into() });
+        let mut merge = Merge::new(vec![
+            vec![entry("k1", "a"), entry("k4", "a")],
+            vec![entry("k2", "b"), moved, entry("k3", "b")],
+        ]);
+        assert_eq!(merge.next().unwrap().unwrap().0, b"k1");
+        assert_eq!(merge.next().unwrap().unwrap().0, b"k2");
+        assert!(matches!(merge.next(), Some(Err(StoreError::Moved { .. }))));
+        assert!(merge.next().is_none());
     }
 }

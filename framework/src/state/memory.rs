@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{PoisonError, RwLock};
 
-use super::{KeyValueBytesStore, KeyValueIter, StoreError, WriteBatch};
+use super::{KeyValueBytesStore, KeyValueIter, StateStore, StoreError, WriteBatch};
 
 /// A key-value store kept in memory (Kafka Streams' `Stores.inMemoryKeyValueStore`): fast,
 /// and rebuilt from its changelog after every restart.
@@ -33,11 +33,32 @@ impl InMemoryKeyValueStore {
     }
 }
 
-impl KeyValueBytesStore for InMemoryKeyValueStore {
+impl StateStore for InMemoryKeyValueStore {
     fn name(&self) -> &str {
         &self.name
     }
 
+    fn persistent(&self) -> bool {
+        false
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn restore_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let mut map = self.write();
+        for (key, value) in batch.iter() {
+            match value {
+                Some(value) => map.insert(key.to_vec(), value.to_vec()),
+                None => map.remove(key),
+            };
+        }
+        Ok(())
+    }
+}
+
+impl KeyValueBytesStore for InMemoryKeyValueStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.read().get(key).cloned())
     }
@@ -49,17 +70,6 @@ impl KeyValueBytesStore for InMemoryKeyValueStore {
 
     fn delete(&self, key: &[u8]) -> Result<(), StoreError> {
         self.write().remove(key);
-        Ok(())
-    }
-
-    fn write_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        let mut map = self.write();
-        for (key, value) in batch.iter() {
-            match value {
-                Some(value) => map.insert(key.to_vec(), value.to_vec()),
-                None => map.remove(key),
-            };
-        }
         Ok(())
     }
 
@@ -88,14 +98,6 @@ impl KeyValueBytesStore for InMemoryKeyValueStore {
 
     fn approximate_num_entries(&self) -> Result<u64, StoreError> {
         Ok(self.read().len() as u64)
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    fn persistent(&self) -> bool {
-        false
     }
 }
 

@@ -1,10 +1,19 @@
 //! State stores: what stateful operators keep between records.
 //!
-//! A store is bytes underneath ([`KeyValueBytesStore`]): RocksDB by default
-//! ([`RocksDbKeyValueStore`]), or in memory ([`InMemoryKeyValueStore`]). Operators and
-//! processors see it typed, through [`KeyValueStore<K, V>`] and the serdes of its key and
-//! value. Keys are ordered by their serialized bytes (lexicographically), as in Kafka
-//! Streams, so a range over typed keys is a range over their encodings.
+//! Every store is a [`StateStore`] (name, persistence, flush, restoration), of a
+//! [`StoreKind`] that decides its changelog's topic settings. A store is a stack of layers,
+//! as Kafka Streams' `state/internals`:
+//!
+//! - the typed top ([`KeyValueStore<K, V>`], or [`TimestampedKeyValueStore<K, V>`] whose
+//!   values carry the timestamp of their last update): serdes, and counts of its operations;
+//! - change-logging (`logging`): every write also goes to the store's changelog partition;
+//! - the bytes ([`KeyValueBytesStore`]): RocksDB by default ([`RocksDbKeyValueStore`]), or
+//!   in memory ([`InMemoryKeyValueStore`]).
+//!
+//! Keys are ordered by their serialized bytes (lexicographically), as in Kafka Streams, so
+//! a range over typed keys is a range over their encodings. A timestamped store keeps the
+//! timestamp (8 bytes, big-endian) before each value, and its changelog the value alone
+//! with the timestamp as the record's, as Kafka Streams lays them out.
 //!
 //! Every store is owned by one task; queries from other threads read it through the same
 //! `Send + Sync` handle, which is why the byte stores take `&self`.
@@ -14,30 +23,59 @@ mod builder;
 pub mod checkpoint;
 mod composite;
 mod error;
+mod logging;
 mod memory;
 mod rocksdb;
+mod timestamped;
 mod typed;
 
 use std::sync::Arc;
 
 pub use batch::WriteBatch;
 pub(crate) use builder::StoreDef;
-pub use builder::{StoreBackend, StoreBuilder};
+pub use builder::{StoreBackend, StoreBuilder, StoreKind};
 pub(crate) use composite::CompositeBytesStore;
 pub use error::StoreError;
+pub(crate) use logging::{ChangeLogger, ChangelogSink};
 pub use memory::InMemoryKeyValueStore;
 pub use rocksdb::{RocksDbKeyValueStore, RocksDbMemory};
-pub(crate) use typed::ChangeLog;
+pub(crate) use timestamped::ValueAndTimestampSerde;
+pub use timestamped::{TimestampedKeyValueStore, ValueAndTimestamp};
+pub(crate) use typed::StoreCounts;
 pub use typed::{KeyValueStore, ReadOnlyKeyValueStore};
 
 /// The entries of a scan, in key order: `(key, value)` or the error that ended it.
 pub type KeyValueIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a>;
 
-/// A key-value store of bytes.
-pub trait KeyValueBytesStore: Send + Sync + std::fmt::Debug {
+/// What every state store is, whatever its kind (Kafka Streams' `StateStore`).
+pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// The store's name (unique within a topology).
     fn name(&self) -> &str;
 
+    /// Whether the store keeps its content on disk across restarts.
+    fn persistent(&self) -> bool;
+
+    /// Makes what was written durable where the backend keeps it (RocksDB: memtables to
+    /// files), as a commit does before it writes a checkpoint.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn flush(&self) -> Result<(), StoreError>;
+
+    /// Applies the writes of `batch` in order, at once where the backend can: restoration
+    /// from the changelog writes this way.
+    ///
+    /// # Errors
+    /// When the backend fails; then none or some of the writes may have been applied.
+    fn restore_batch(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+
+    /// Releases what the store holds, when its task closes. Nothing by default: the store
+    /// closes when its last handle goes.
+    fn close(&self) {}
+}
+
+/// A key-value store of bytes.
+pub trait KeyValueBytesStore: StateStore {
     /// The value of `key`, if any.
     ///
     /// # Errors
@@ -56,13 +94,6 @@ pub trait KeyValueBytesStore: Send + Sync + std::fmt::Debug {
     /// When the backend fails.
     fn delete(&self, key: &[u8]) -> Result<(), StoreError>;
 
-    /// Applies the writes of `batch` in order, at once where the backend can. Restoration
-    /// writes this way.
-    ///
-    /// # Errors
-    /// When the backend fails; then none or some of the writes may have been applied.
-    fn write_batch(&self, batch: &WriteBatch) -> Result<(), StoreError>;
-
     /// The entries with `from <= key <= to`, in key order; `None` leaves that end open.
     ///
     /// # Errors
@@ -75,16 +106,6 @@ pub trait KeyValueBytesStore: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// When the backend fails.
     fn approximate_num_entries(&self) -> Result<u64, StoreError>;
-
-    /// Makes what was written durable where the backend keeps it (RocksDB: memtables to
-    /// files), as a commit does before it writes a checkpoint.
-    ///
-    /// # Errors
-    /// When the backend fails.
-    fn flush(&self) -> Result<(), StoreError>;
-
-    /// Whether the store keeps its content on disk across restarts.
-    fn persistent(&self) -> bool;
 }
 
 /// A byte store shared by its task and by queries.
@@ -169,7 +190,7 @@ pub(crate) mod contract {
         batch.put(b"e", b"5");
         batch.delete(b"a");
         batch.put(b"e", b"five");
-        store.write_batch(&batch).unwrap();
+        store.restore_batch(&batch).unwrap();
         let keys = |iter| -> Vec<Vec<u8>> { collect(iter).into_iter().map(|(k, _)| k).collect() };
         assert_eq!(keys(store.range(None, None).unwrap()), [b"b", b"d", b"e"]);
         // Both ends inclusive; a bound need not be a key of the store.

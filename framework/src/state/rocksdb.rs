@@ -9,7 +9,7 @@ use ::rocksdb::{
     Options, ReadOptions, WriteBufferManager, WriteOptions,
 };
 
-use super::{KeyValueBytesStore, KeyValueIter, StoreError, WriteBatch, in_range};
+use super::{KeyValueBytesStore, KeyValueIter, StateStore, StoreError, WriteBatch, in_range};
 
 /// One memory budget for every RocksDB store of an instance, as Kafka Streams'
 /// bounded-memory configuration: a block cache shared by all stores, and a write buffer
@@ -156,11 +156,34 @@ impl RocksDbKeyValueStore {
     }
 }
 
-impl KeyValueBytesStore for RocksDbKeyValueStore {
+impl StateStore for RocksDbKeyValueStore {
     fn name(&self) -> &str {
         &self.name
     }
 
+    fn persistent(&self) -> bool {
+        true
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(self.error("flush"))
+    }
+
+    fn restore_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let mut writes = ::rocksdb::WriteBatch::default();
+        for (key, value) in batch.iter() {
+            match value {
+                Some(value) => writes.put(key, value),
+                None => writes.delete(key),
+            }
+        }
+        self.db
+            .write_opt(writes, &self.write)
+            .map_err(self.error("write batch"))
+    }
+}
+
+impl KeyValueBytesStore for RocksDbKeyValueStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.db.get(key).map_err(self.error("get"))
     }
@@ -175,19 +198,6 @@ impl KeyValueBytesStore for RocksDbKeyValueStore {
         self.db
             .delete_opt(key, &self.write)
             .map_err(self.error("delete"))
-    }
-
-    fn write_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        let mut writes = ::rocksdb::WriteBatch::default();
-        for (key, value) in batch.iter() {
-            match value {
-                Some(value) => writes.put(key, value),
-                None => writes.delete(key),
-            }
-        }
-        self.db
-            .write_opt(writes, &self.write)
-            .map_err(self.error("write batch"))
     }
 
     fn range(
@@ -225,14 +235,6 @@ impl KeyValueBytesStore for RocksDbKeyValueStore {
             .property_int_value("rocksdb.estimate-num-keys")
             .map_err(self.error("estimate-num-keys"))?;
         Ok(estimate.unwrap_or(0))
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(self.error("flush"))
-    }
-
-    fn persistent(&self) -> bool {
-        true
     }
 }
 

@@ -1,18 +1,26 @@
 //! Typed stores over byte stores: a read-only view any thread may query, and the
-//! read-write view of the task that owns the store, whose writes go to its changelog.
+//! read-write view of the task that owns the store (the top layer), whose writes go through
+//! the change-logging layer to its changelog and which counts its operations.
 
+use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::{SharedBytesStore, StoreError};
+use super::{ChangeLogger, SharedBytesStore, StoreError};
 use crate::header::Headers;
 use crate::serde::SharedSerde;
 
-/// Where a store's writes are logged: its changelog topic, on the task's partition.
-pub(crate) trait ChangeLog {
-    /// Logs that `key` is now `value` (`None`: deleted, a tombstone).
-    fn log(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError>;
+/// What a task's store has been asked to do: the metered layer's counts.
+#[derive(Debug, Default)]
+pub(crate) struct StoreCounts {
+    pub(crate) gets: Cell<u64>,
+    pub(crate) puts: Cell<u64>,
+    pub(crate) deletes: Cell<u64>,
+}
+
+fn bump(counter: &Cell<u64>) {
+    counter.set(counter.get() + 1);
 }
 
 /// A read-only key-value store of `K` to `V` (Kafka Streams' `ReadOnlyKeyValueStore`): what
@@ -183,7 +191,8 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
 /// the store's changelog topic when the store is logged.
 pub struct KeyValueStore<K, V> {
     view: ReadOnlyKeyValueStore<K, V>,
-    changelog: Option<Rc<dyn ChangeLog>>,
+    changelog: Option<Rc<ChangeLogger>>,
+    counts: Rc<StoreCounts>,
 }
 
 impl<K, V> Clone for KeyValueStore<K, V> {
@@ -191,6 +200,7 @@ impl<K, V> Clone for KeyValueStore<K, V> {
         Self {
             view: self.view.clone(),
             changelog: self.changelog.clone(),
+            counts: self.counts.clone(),
         }
     }
 }
@@ -216,9 +226,29 @@ impl<K: 'static, V: 'static> std::ops::Deref for KeyValueStore<K, V> {
 impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     pub(crate) fn new(
         view: ReadOnlyKeyValueStore<K, V>,
-        changelog: Option<Rc<dyn ChangeLog>>,
+        changelog: Option<Rc<ChangeLogger>>,
+        counts: Rc<StoreCounts>,
     ) -> Self {
-        Self { view, changelog }
+        Self {
+            view,
+            changelog,
+            counts,
+        }
+    }
+
+    /// The value of `key`, if any, counted as a read of the task.
+    ///
+    /// # Errors
+    /// As [`ReadOnlyKeyValueStore::get`].
+    pub fn get(&self, key: &K) -> Result<Option<V>, StoreError> {
+        bump(&self.counts.gets);
+        self.view.get(key)
+    }
+
+    /// The value of the key serialized as `key`, if any.
+    pub(crate) fn get_serialized(&self, key: &[u8]) -> Result<Option<V>, StoreError> {
+        bump(&self.counts.gets);
+        self.view.get_serialized(key)
     }
 
     /// Sets `key` to `value`.
@@ -229,9 +259,15 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     pub fn put(&self, key: &K, value: &V) -> Result<(), StoreError> {
         let key = self.view.key_bytes(key)?;
         let value = self.view.value_bytes(value)?;
-        self.view.inner.put(&key, &value)?;
+        self.put_serialized(&key, &value)
+    }
+
+    /// Sets the key serialized as `key` to the value serialized as `value`.
+    pub(crate) fn put_serialized(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        bump(&self.counts.puts);
+        self.view.inner.put(key, value)?;
         match &self.changelog {
-            Some(log) => log.log(&key, Some(&value)),
+            Some(log) => log.log(key, Some(value)),
             None => Ok(()),
         }
     }
@@ -241,7 +277,7 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     /// # Errors
     /// As [`get`](ReadOnlyKeyValueStore::get) and [`put`](Self::put).
     pub fn put_if_absent(&self, key: &K, value: &V) -> Result<Option<V>, StoreError> {
-        let old = self.view.get(key)?;
+        let old = self.get(key)?;
         if old.is_none() {
             self.put(key, value)?;
         }
@@ -254,7 +290,7 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     /// As [`put`](Self::put).
     pub fn delete(&self, key: &K) -> Result<Option<V>, StoreError> {
         let bytes = self.view.key_bytes(key)?;
-        let old = self.view.get_serialized(&bytes)?;
+        let old = self.get_serialized(&bytes)?;
         self.remove_serialized(&bytes)?;
         Ok(old)
     }
@@ -264,7 +300,8 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
         self.remove_serialized(&self.view.key_bytes(key)?)
     }
 
-    fn remove_serialized(&self, key: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn remove_serialized(&self, key: &[u8]) -> Result<(), StoreError> {
+        bump(&self.counts.deletes);
         self.view.inner.delete(key)?;
         match &self.changelog {
             Some(log) => log.log(key, None),
@@ -291,7 +328,7 @@ mod tests {
             i64::default_serde(),
             "app-counts-changelog",
         );
-        KeyValueStore::new(view, None)
+        KeyValueStore::new(view, None, Rc::default())
     }
 
     #[test]

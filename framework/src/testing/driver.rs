@@ -12,7 +12,7 @@ use crate::header::Headers;
 use crate::processor::{CacheBudget, OutgoingRecord, ProcessError, RecordCollector};
 use crate::runtime::task::{QueuedRecord, Task, TaskId, TaskResources};
 use crate::serde::DefaultSerde;
-use crate::state::{ReadOnlyKeyValueStore, StoreError};
+use crate::state::{ReadOnlyKeyValueStore, StoreError, ValueAndTimestamp};
 use crate::topology::Topology;
 
 /// A record a sink wrote, as bytes.
@@ -228,6 +228,26 @@ impl TopologyTestDriver {
         let open = self.inner.borrow().tasks.iter().find_map(|t| t.store(name));
         match open {
             Some(open) => open.def.typed(open.bytes, open.changelog),
+            None => Err(StoreError::Unknown {
+                store: name.to_string(),
+            }),
+        }
+    }
+
+    /// The timestamped key-value store `name` (Kafka Streams'
+    /// `getTimestampedKeyValueStore`): each value with the timestamp of its last update, as
+    /// the DSL's tables and aggregations keep them.
+    ///
+    /// # Errors
+    /// As [`key_value_store`](Self::key_value_store); `WrongTypes` also for a store that is
+    /// not timestamped.
+    pub fn timestamped_key_value_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyKeyValueStore<K, ValueAndTimestamp<V>>, StoreError> {
+        let open = self.inner.borrow().tasks.iter().find_map(|t| t.store(name));
+        match open {
+            Some(open) => open.def.timestamped(open.bytes, open.changelog),
             None => Err(StoreError::Unknown {
                 store: name.to_string(),
             }),

@@ -1,5 +1,8 @@
 //! Test input and output topics: typed ends of a `TopologyTestDriver`.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+
 use super::driver::{CapturedRecord, TopologyTestDriver};
 use crate::header::Headers;
 use crate::processor::Record;
@@ -174,6 +177,59 @@ impl<'d, K: DefaultSerde, V: DefaultSerde> TestOutputTopic<'d, K, V> {
     /// As [`read_key_value`](Self::read_key_value).
     pub fn read_key_values_to_list(&self) -> Vec<(K, V)> {
         std::iter::from_fn(|| self.read_key_value()).collect()
+    }
+
+    /// Every waiting record, as the latest value of each key (Kafka Streams'
+    /// `readKeyValuesToMap`): a later record of a key replaces the value of an earlier one,
+    /// and a tombstone removes the key (where Kafka Streams keeps it with a null value).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    ///
+    /// use homa::prelude::*;
+    ///
+    /// let mut builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream::<String, i64>("prices")
+    ///     .map_values(|cents| cents / 100)
+    ///     .to("euros");
+    /// let topology = builder.build()?;
+    /// let config = StreamsConfig::builder().application_id("prices").build()?;
+    /// let driver = TopologyTestDriver::new(&topology, config)?;
+    /// let prices = driver.create_input_topic::<String, i64>("prices");
+    /// let euros = driver.create_output_topic::<String, i64>("euros");
+    /// prices.pipe_input("tea".to_string(), 250);
+    /// prices.pipe_input("tea".to_string(), 300);
+    /// prices.pipe_input("jam".to_string(), 420);
+    /// let latest = euros.read_key_values_to_map();
+    /// assert_eq!(latest, HashMap::from([("tea".to_string(), 3), ("jam".to_string(), 4)]));
+    /// assert!(euros.is_empty());
+    /// # Ok::<(), homa::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    /// When a record has a null key, which a map cannot hold (read those with
+    /// [`read_records_to_list`](Self::read_records_to_list)), or a key or value cannot be
+    /// read.
+    pub fn read_key_values_to_map(&self) -> HashMap<K, V>
+    where
+        K: Eq + Hash,
+    {
+        let mut latest = HashMap::new();
+        while let Some(record) = self.read_record() {
+            let Some(key) = record.key else {
+                panic!(
+                    "a record of output topic {} has a null key, which read_key_values_to_map() \
+                     cannot hold; read it with read_record()",
+                    self.0.topic
+                );
+            };
+            match record.value {
+                Some(value) => latest.insert(key, value),
+                None => latest.remove(&key),
+            };
+        }
+        latest
     }
 
     /// Every waiting record's value, in order.

@@ -17,22 +17,8 @@ pub use describe::TopologyDescription;
 use graph::{Graph, NodeId, NodeKind};
 use task_builder::TaskBuilder;
 
-use crate::processor::{
-    Changelogger, NodeHandle, OpenStore, RecordCollector, SourceEntry, TaskState,
-};
-use crate::state::{ChangeLog, StoreError};
-
-/// Where and how a task's stores are opened.
-pub(crate) struct TaskStores<'a> {
-    /// The task's directory.
-    pub(crate) dir: &'a std::path::Path,
-    /// The task's partition: that of its changelogs.
-    pub(crate) partition: i32,
-    /// The task's checkpoint: a logged store without an entry starts empty.
-    pub(crate) checkpointed: &'a crate::state::checkpoint::Offsets,
-    /// The memory the instance's RocksDB stores share, if bounded.
-    pub(crate) rocksdb: Option<&'a crate::state::RocksDbMemory>,
-}
+use crate::processor::{NodeHandle, RecordCollector, SourceEntry, TaskState};
+use crate::state::StoreDef;
 
 /// The changelog topic of store `store` of application `application_id`.
 pub(crate) fn changelog_topic(application_id: &str, store: &str) -> String {
@@ -112,15 +98,23 @@ impl Topology {
     /// The changelog topics (with the application id) of the logged stores, each with the
     /// sub-topology whose tasks write it (one partition per task).
     pub fn changelog_topics(&self, application_id: &str) -> Vec<(String, u32)> {
-        self.subtopologies
-            .iter()
-            .flat_map(|sub| {
-                sub.stores
-                    .iter()
-                    .filter(|name| self.graph.store(name).is_some_and(|d| d.logging))
-                    .map(move |name| (changelog_topic(application_id, name), sub.id))
-            })
+        self.changelogs(application_id)
+            .map(|(topic, sub, _)| (topic, sub))
             .collect()
+    }
+
+    /// The changelog topics of the logged stores, with the sub-topology whose tasks write
+    /// each and the kind of its store (which decides the topic's settings).
+    pub(crate) fn changelogs<'a>(
+        &'a self,
+        application_id: &'a str,
+    ) -> impl Iterator<Item = (String, u32, crate::state::StoreKind)> + 'a {
+        self.subtopologies.iter().flat_map(move |sub| {
+            sub.stores.iter().filter_map(move |name| {
+                let def = self.graph.store(name).filter(|d| d.logging)?;
+                Some((changelog_topic(application_id, name), sub.id, def.kind))
+            })
+        })
     }
 
     /// The internal topics (without the application id) and the partition counts asked for.
@@ -137,50 +131,18 @@ impl Topology {
         &self.subtopologies
     }
 
-    /// Opens the stores of one task of `subtopology` where `stores` says and builds its
-    /// nodes.
+    /// The definition of the store `name`, if the topology has one.
+    pub(crate) fn store_def(&self, name: &str) -> Option<&StoreDef> {
+        self.graph.store(name)
+    }
+
+    /// Builds the nodes of one task of `subtopology`, whose stores are open in `state`.
     pub(crate) fn instantiate(
         &self,
         subtopology: &Subtopology,
         state: Rc<TaskState>,
         collector: Rc<dyn RecordCollector>,
-        stores: &TaskStores<'_>,
-    ) -> Result<TaskNodes, StoreError> {
-        let (task_dir, partition) = (stores.dir, stores.partition);
-        for name in &subtopology.stores {
-            let Some(def) = self.graph.store(name) else {
-                continue;
-            };
-            let changelog: Arc<str> = changelog_topic(&state.application_id, name).into();
-            // A logged store without a checkpoint may hold anything (a crash before the
-            // first commit): it starts empty and its changelog rebuilds it.
-            if def.logging
-                && !stores
-                    .checkpointed
-                    .contains_key(&(changelog.to_string(), partition))
-            {
-                def.wipe(task_dir)?;
-            }
-            let bytes = def.open(task_dir, stores.rocksdb)?;
-            let logger = def.logging.then(|| {
-                Rc::new(Changelogger {
-                    store: name.clone(),
-                    topic: changelog.clone(),
-                    partition,
-                    collector: collector.clone(),
-                    task: Rc::downgrade(&state),
-                }) as Rc<dyn ChangeLog>
-            });
-            state.stores.borrow_mut().insert(
-                name.clone(),
-                OpenStore {
-                    bytes,
-                    def: def.clone(),
-                    changelog,
-                    logger,
-                },
-            );
-        }
+    ) -> TaskNodes {
         let mut builder = TaskBuilder::new(&self.graph, state, collector);
         let mut sources = BTreeMap::new();
         for &id in &subtopology.nodes {
@@ -197,7 +159,7 @@ impl Topology {
             .into_iter()
             .map(|(id, handle)| (id.0, handle))
             .collect();
-        Ok((sources, nodes))
+        (sources, nodes)
     }
 }
 

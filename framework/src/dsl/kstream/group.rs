@@ -259,12 +259,12 @@ where
             return Ok(());
         };
         let old = self.store.get(key)?;
-        let new = (self.step)(key, value, old.clone());
-        let change = Change {
-            new: Some(new),
-            old,
-        };
+        let new = (self.step)(key, value, old.as_ref().map(|o| o.value.clone()));
+        // As Kafka Streams: an aggregate is as new as the newest record in it.
+        let timestamp = old
+            .as_ref()
+            .map_or(record.timestamp, |o| o.timestamp.max(record.timestamp));
         self.store
-            .write(ctx, key, change, record.timestamp, &record.headers)
+            .write(ctx, key, Some(new), old, timestamp, &record.headers)
     }
 }

@@ -1,0 +1,185 @@
+//! `StateManager`: a task's state on disk (Kafka Streams' `ProcessorStateManager`). It
+//! locks the task's directory, opens its stores (a logged store without a checkpoint starts
+//! empty, its changelog rebuilds it), knows each logged store's changelog partition, and
+//! reads and writes the checkpoint of their offsets.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::task::TaskId;
+use crate::processor::OpenStore;
+use crate::state::{
+    ChangeLogger, ChangelogSink, RocksDbMemory, SharedBytesStore, StoreError, StoreKind, checkpoint,
+};
+use crate::topology::{Subtopology, Topology};
+
+/// A checkpoint is written when a changelog has moved this far since the last one (or the
+/// task closes), as Kafka Streams does under at-least-once: flushing RocksDB on every commit
+/// would make many small files.
+const CHECKPOINT_DELTA: i64 = 10_000;
+
+/// A logged store of a task, to restore.
+pub(crate) struct LoggedStore {
+    pub(crate) name: Arc<str>,
+    pub(crate) kind: StoreKind,
+    pub(crate) changelog: Arc<str>,
+    pub(crate) bytes: SharedBytesStore,
+    /// Where restoring starts: the checkpoint's offset of a persistent store, else none
+    /// (the changelog's beginning).
+    pub(crate) start: Option<i64>,
+}
+
+/// What a task's stores are opened with.
+pub(crate) struct StoreContext<'a> {
+    /// `<state.dir>`: the task's directory is `<state.dir>/<application.id>/<task>`.
+    pub(crate) state_dir: &'a Path,
+    pub(crate) application_id: &'a str,
+    /// The memory the instance's RocksDB stores share, if bounded.
+    pub(crate) rocksdb: Option<&'a RocksDbMemory>,
+    /// Where the stores' changelog records go.
+    pub(crate) sink: Rc<dyn ChangelogSink>,
+    /// The timestamp of the record the task processes, which plain stores log with.
+    pub(crate) record_timestamp: Rc<Cell<i64>>,
+}
+
+/// The state of one task.
+#[derive(Debug, Default)]
+pub(crate) struct StateManager {
+    dir: PathBuf,
+    /// The lock of the task's directory while it has stores open there.
+    _lock: Option<std::fs::File>,
+    /// The changelog offsets of the last checkpoint (read at start, then as written).
+    checkpointed: checkpoint::Offsets,
+    /// The changelog partition of each logged store, by store.
+    changelogs: BTreeMap<Arc<str>, (Arc<str>, i32)>,
+    /// The next changelog offset each logged store is known to reflect, from its restore.
+    restored: BTreeMap<Arc<str>, i64>,
+}
+
+impl StateManager {
+    /// The state of task `task` of `sub`: its directory locked (when it has stores) and its
+    /// stores opened there, by name.
+    pub(crate) fn open(
+        task: TaskId,
+        topology: &Topology,
+        sub: &Subtopology,
+        cx: &StoreContext<'_>,
+    ) -> Result<(Self, BTreeMap<Arc<str>, OpenStore>), StoreError> {
+        // A task's stores live in `<state.dir>/<application.id>/<task>`, as Kafka Streams'.
+        let dir = cx.state_dir.join(cx.application_id).join(task.to_string());
+        let mut manager = Self {
+            dir,
+            ..Self::default()
+        };
+        let mut stores = BTreeMap::new();
+        if sub.stores.is_empty() {
+            return Ok((manager, stores));
+        }
+        manager._lock = Some(crate::state::lock_dir(&manager.dir)?);
+        manager.checkpointed = checkpoint::read(&manager.dir)?;
+        for name in &sub.stores {
+            let Some(def) = topology.store_def(name) else {
+                continue;
+            };
+            let topic: Arc<str> = crate::topology::changelog_topic(cx.application_id, name).into();
+            let changelog = (topic.clone(), task.partition);
+            // A logged store without a checkpoint may hold anything (a crash before the
+            // first commit): it starts empty and its changelog rebuilds it.
+            if def.logging
+                && !manager
+                    .checkpointed
+                    .contains_key(&(topic.to_string(), task.partition))
+            {
+                def.wipe(&manager.dir)?;
+            }
+            let bytes = def.open(&manager.dir, cx.rocksdb)?;
+            let logger = def.logging.then(|| {
+                Rc::new(ChangeLogger::new(
+                    name.clone(),
+                    changelog.clone(),
+                    def.kind,
+                    cx.sink.clone(),
+                    cx.record_timestamp.clone(),
+                ))
+            });
+            if def.logging {
+                manager.changelogs.insert(name.clone(), changelog);
+            }
+            let open = OpenStore {
+                bytes,
+                def: def.clone(),
+                changelog: topic,
+                logger,
+                counts: Rc::default(),
+            };
+            stores.insert(name.clone(), open);
+        }
+        Ok((manager, stores))
+    }
+
+    /// The logged stores of `stores`, with where their restore starts.
+    pub(crate) fn logged_stores(&self, stores: &BTreeMap<Arc<str>, OpenStore>) -> Vec<LoggedStore> {
+        self.changelogs
+            .iter()
+            .filter_map(|(name, (topic, partition))| {
+                let open = stores.get(name)?;
+                let key = (topic.to_string(), *partition);
+                Some(LoggedStore {
+                    name: name.clone(),
+                    kind: open.def.kind,
+                    changelog: topic.clone(),
+                    bytes: open.bytes.clone(),
+                    start: self
+                        .checkpointed
+                        .get(&key)
+                        .copied()
+                        .filter(|_| open.bytes.persistent()),
+                })
+            })
+            .collect()
+    }
+
+    /// Records that the store logged to `changelog` reflects it up to `next` (exclusive).
+    pub(crate) fn set_restored(&mut self, changelog: Arc<str>, next: i64) {
+        self.restored.insert(changelog, next);
+    }
+
+    /// After a commit: flushes the persistent logged stores and writes the checkpoint of
+    /// their changelog offsets (`produced` gives the last offset written to a changelog
+    /// partition), when a changelog moved [`CHECKPOINT_DELTA`] since the last one, or
+    /// always with `force` (a closing task).
+    pub(crate) fn checkpoint(
+        &mut self,
+        stores: &BTreeMap<Arc<str>, OpenStore>,
+        produced: impl Fn(&str, i32) -> Option<i64>,
+        force: bool,
+    ) -> Result<(), StoreError> {
+        let mut offsets = checkpoint::Offsets::new();
+        for (name, (topic, partition)) in &self.changelogs {
+            if !stores.get(name).is_some_and(|s| s.bytes.persistent()) {
+                continue;
+            }
+            let next = produced(topic, *partition)
+                .map(|offset| offset + 1)
+                .or_else(|| self.restored.get(topic).copied());
+            if let Some(next) = next {
+                offsets.insert((topic.to_string(), *partition), next);
+            }
+        }
+        let moved = offsets.iter().any(|(key, next)| {
+            next - self.checkpointed.get(key).copied().unwrap_or(0) >= CHECKPOINT_DELTA
+        });
+        if offsets.is_empty() || offsets == self.checkpointed || !(force || moved) {
+            return Ok(());
+        }
+        for store in stores.values() {
+            store.bytes.flush()?;
+        }
+        checkpoint::write(&self.dir, &offsets)?;
+        self.checkpointed = offsets;
+        Ok(())
+    }
+}
