@@ -278,3 +278,45 @@ fn a_delete_logs_a_tombstone_with_the_record_timestamp() {
         .unwrap();
     assert_eq!(store.get(&"k".to_string()).unwrap(), None);
 }
+
+#[test]
+fn a_caching_store_of_the_processor_api_writes_the_latest_of_each_key_at_the_commit() {
+    // "a a a b" counts `a` three times in one record: cached, the changelog (which the
+    // driver's commit after each record flushes to) gets each key's last count once.
+    let changelog = |caching: bool| {
+        let topology = topology(StoreBuilder::key_value("word-counts").caching(caching));
+        let driver = driver(&topology);
+        driver
+            .create_input_topic::<String, String>("lines")
+            .pipe_input_with_timestamp("l1".into(), "a a a b".into(), 7);
+        let counts = driver
+            .key_value_store::<String, i64>("word-counts")
+            .unwrap();
+        assert_eq!(counts.get(&"a".to_string()).unwrap(), Some(3));
+        driver
+            .create_output_topic::<String, i64>("words-word-counts-changelog")
+            .read_records_to_list()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.key.unwrap_or_default(),
+                    r.value.unwrap_or(-1),
+                    r.timestamp,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        changelog(false),
+        [
+            ("a".to_string(), 1, 7),
+            ("a".to_string(), 2, 7),
+            ("a".to_string(), 3, 7),
+            ("b".to_string(), 1, 7)
+        ]
+    );
+    assert_eq!(
+        changelog(true),
+        [("a".to_string(), 3, 7), ("b".to_string(), 1, 7)]
+    );
+}

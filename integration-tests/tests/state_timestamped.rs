@@ -101,3 +101,50 @@ fn an_aggregations_changelog_and_restore_keep_kafka_streams_layout() -> anyhow::
     assert_eq!(last, Some((3, 1_000)));
     Ok(())
 }
+
+#[test]
+fn queries_read_through_the_record_cache_before_the_commit() -> anyhow::Result<()> {
+    let kafka = kafka();
+    let input = kafka.create_topic("cached-in", 1)?;
+    let mut builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>(&input)
+        .group_by_key()
+        .count_with(Materialized::as_("counts"));
+    let topology = builder.build()?;
+    let app = unique_name("cached");
+    let state = tempfile::tempdir()?;
+    let config = StreamsConfig::builder()
+        .application_id(&app)
+        .bootstrap_servers(kafka.bootstrap_servers())
+        .state_dir(state.path())
+        // No commit while the test looks: the counts are in the cache only.
+        .commit_interval(Duration::from_secs(600))
+        .build()?;
+    let mut streams = KafkaStreams::new(&topology, config)?;
+    streams.start()?;
+    wait_for_state(&streams, State::Running)?;
+    kafka.produce(&input, [("a", "x"), ("a", "x"), ("b", "x"), ("a", "x")])?;
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let counts: Vec<(String, i64)> = streams
+            .store::<String, i64>("counts")?
+            .all()?
+            .collect::<Result<_, _>>()?;
+        if counts == [("a".to_string(), 3), ("b".to_string(), 1)] {
+            break;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "counts {counts:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let changelog = format!("{app}-counts-changelog");
+    assert_eq!(
+        kafka.end_offsets(&changelog, 1)?,
+        [0],
+        "nothing written down yet"
+    );
+    streams.close(TIMEOUT)?;
+    // The close's commit flushed the latest count of each key, once.
+    assert_eq!(kafka.end_offsets(&changelog, 1)?, [2]);
+    Ok(())
+}

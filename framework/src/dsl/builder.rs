@@ -4,8 +4,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::cache::CachedStore;
 use super::ktable::TableSource;
+use super::table_store::TableStore;
 use super::{Consumed, KStream, KTable, Materialized, Produced};
 use crate::processor::{Processor, SinkTopic};
 use crate::serde::DefaultSerde;
@@ -257,7 +257,7 @@ impl StreamsBuilder {
         let processor_store = store_name.clone();
         let name = state.name("KTABLE-SOURCE");
         let factory = move || TableSource::<K, V> {
-            store: CachedStore::new(processor_store.clone()),
+            store: TableStore::new(processor_store.clone()),
         };
         let node = state
             .add_processor_with_store(&name, &[stream.node()], factory, store)

@@ -5,8 +5,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::cache::CachedStore;
 use super::ktable::{Change, KTable};
+use super::table_store::TableStore;
 use super::{Grouped, KStream, Materialized, Repartitioned};
 use crate::header::Headers;
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
@@ -221,7 +221,7 @@ where
         let store_name: Arc<str> = store.name().into();
         let processor_store = store_name.clone();
         let factory = move || TableAggregate {
-            store: CachedStore::new(processor_store.clone()),
+            store: TableStore::new(processor_store.clone()),
             step: step.clone(),
         };
         let name = dsl.name("KTABLE-AGGREGATE");
@@ -239,7 +239,7 @@ where
 
 /// Takes back old values and adds new ones to each key's aggregate.
 struct TableAggregate<K, V, VA> {
-    store: CachedStore<K, VA>,
+    store: TableStore<K, VA>,
     step: Step<K, V, VA>,
 }
 
@@ -251,10 +251,6 @@ where
 {
     fn init(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
         self.store.open(ctx)
-    }
-
-    fn flush(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
-        self.store.flush(ctx)
     }
 
     fn process(

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::KStream;
 use super::builder::DslState;
-use super::cache::CachedStore;
+use super::table_store::TableStore;
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 use crate::topology::graph::NodeId;
 
@@ -184,7 +184,7 @@ where
 
 /// Puts each record of a table's topic into its store and forwards the change.
 pub(crate) struct TableSource<K, V> {
-    pub(crate) store: CachedStore<K, V>,
+    pub(crate) store: TableStore<K, V>,
 }
 
 impl<K, V> Processor<K, V, K, Change<V>> for TableSource<K, V>
@@ -194,10 +194,6 @@ where
 {
     fn init(&mut self, ctx: &mut ProcessorContext<K, Change<V>>) -> Result<(), ProcessError> {
         self.store.open(ctx)
-    }
-
-    fn flush(&mut self, ctx: &mut ProcessorContext<K, Change<V>>) -> Result<(), ProcessError> {
-        self.store.flush(ctx)
     }
 
     fn process(

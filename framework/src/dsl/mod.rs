@@ -2,12 +2,12 @@
 //! sources, processors and sinks added by name (the Processor API), and `build()` checks it.
 
 mod builder;
-mod cache;
 mod kgrouped_table;
 mod kstream;
 mod ktable;
 mod materialized;
 mod options;
+mod table_store;
 
 pub use builder::StreamsBuilder;
 pub use kgrouped_table::KGroupedTable;

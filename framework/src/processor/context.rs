@@ -8,9 +8,7 @@ use std::time::Duration;
 use super::node::Downstream;
 use super::punctuation::Scheduler;
 use super::{ProcessError, PunctuationType, Record, RecordMetadata, ScheduleId};
-use crate::state::{
-    ChangeLogger, KeyValueStore, SharedBytesStore, StoreDef, StoreError, TimestampedKeyValueStore,
-};
+use crate::state::{KeyValueStore, StoreDef, StoreError, StoreLayers, TimestampedKeyValueStore};
 
 /// What the processors of one task share: where the current record came from, the task's
 /// clocks, and its punctuation schedules. Lives on the task's thread.
@@ -29,52 +27,21 @@ pub(crate) struct TaskState {
     /// The timestamp of the record being processed, which its store writes are logged with
     /// (shared with the stores' change-logging layers).
     pub(crate) record_timestamp: Rc<Cell<i64>>,
-    /// The record cache budget of the task's stream thread.
-    pub(crate) cache: RefCell<Rc<CacheBudget>>,
 }
 
-/// The bytes a stream thread's record caches may hold (`statestore.cache.max.bytes`
-/// divided among the threads), shared by the caches of its tasks.
-#[derive(Debug)]
-pub(crate) struct CacheBudget {
-    pub(crate) max: usize,
-    pub(crate) used: Cell<usize>,
-}
-
-impl CacheBudget {
-    pub(crate) fn new(max: usize) -> Rc<Self> {
-        Rc::new(Self {
-            max,
-            used: Cell::new(0),
-        })
-    }
-
-    /// Whether the caches hold more than the budget.
-    pub(crate) fn exceeded(&self) -> bool {
-        self.used.get() > self.max
-    }
-}
-
-/// A store a task has opened: its layers.
-#[derive(Clone)]
+/// A store a task has opened: its definition and its layers.
+#[derive(Debug, Clone)]
 pub(crate) struct OpenStore {
-    pub(crate) bytes: SharedBytesStore,
     pub(crate) def: StoreDef,
     /// Its changelog topic, which its serdes are told.
     pub(crate) changelog: Arc<str>,
-    /// Where its writes are logged, when it is logged.
-    pub(crate) logger: Option<Rc<ChangeLogger>>,
-    /// What the task's processors asked of it.
-    pub(crate) counts: Rc<crate::state::StoreCounts>,
+    pub(crate) layers: Rc<StoreLayers>,
 }
 
-impl std::fmt::Debug for OpenStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenStore")
-            .field("def", &self.def)
-            .field("changelog", &self.changelog)
-            .field("logged", &self.logger.is_some())
-            .finish_non_exhaustive()
+impl OpenStore {
+    /// The store as queries read it (through its cache), any thread.
+    pub(crate) fn read_view(&self) -> crate::state::SharedBytesStore {
+        self.layers.read_view()
     }
 }
 
@@ -89,7 +56,6 @@ impl TaskState {
             dropped: Cell::new(0),
             stores: RefCell::new(std::collections::BTreeMap::new()),
             record_timestamp: Rc::new(Cell::new(-1)),
-            cache: RefCell::new(CacheBudget::new(0)),
         }
     }
 }
@@ -105,7 +71,7 @@ pub(crate) struct Child<K, V> {
 pub struct ProcessorContext<K, V> {
     node: usize,
     name: Arc<str>,
-    children: Vec<Child<K, V>>,
+    children: Rc<[Child<K, V>]>,
     task: Rc<TaskState>,
     /// The state stores connected to this processor.
     stores: Vec<Arc<str>>,
@@ -133,7 +99,7 @@ impl<K, V> ProcessorContext<K, V> {
         Self {
             node,
             name,
-            children,
+            children: children.into(),
             task,
             stores: Vec::new(),
         }
@@ -157,8 +123,8 @@ impl<K, V> ProcessorContext<K, V> {
         name: &str,
     ) -> Result<KeyValueStore<SK, SV>, StoreError> {
         let open = self.connected(name)?;
-        let view = open.def.writable(open.bytes, open.changelog)?;
-        Ok(KeyValueStore::new(view, open.logger, open.counts))
+        let view = open.def.writable(open.read_view(), open.changelog)?;
+        Ok(KeyValueStore::new(view, open.layers))
     }
 
     /// The timestamped key-value store `name` (its values with the timestamps of their last
@@ -172,8 +138,8 @@ impl<K, V> ProcessorContext<K, V> {
         name: &str,
     ) -> Result<TimestampedKeyValueStore<SK, SV>, StoreError> {
         let open = self.connected(name)?;
-        let view = open.def.timestamped(open.bytes, open.changelog)?;
-        Ok(KeyValueStore::new(view, open.logger, open.counts))
+        let view = open.def.timestamped(open.read_view(), open.changelog)?;
+        Ok(KeyValueStore::new(view, open.layers))
     }
 
     /// The store `name`, if it is connected to this processor.
@@ -211,17 +177,24 @@ impl<K, V> ProcessorContext<K, V> {
         &self.task.application_id
     }
 
-    /// Whether the store `name` caches its writes, and the budget its cache draws on; `None`
-    /// when caching is off for it (or the budget is 0).
-    pub(crate) fn store_cache(&self, name: &str) -> Option<Rc<CacheBudget>> {
-        let caching = self
-            .task
-            .stores
-            .borrow()
-            .get(name)
-            .is_some_and(|open| open.def.caching);
-        let budget = self.task.cache.borrow().clone();
-        (caching && budget.max > 0).then_some(budget)
+    /// Before a commit: the caches of the stores connected to this processor write what
+    /// they hold down (handing it to their listeners).
+    pub(crate) fn flush_stores(&self) -> Result<(), StoreError> {
+        let layers: Vec<Rc<StoreLayers>> = {
+            let stores = self.task.stores.borrow();
+            self.stores
+                .iter()
+                .filter_map(|name| stores.get(name).map(|open| open.layers.clone()))
+                .collect()
+        };
+        layers.iter().try_for_each(|layers| layers.flush_cache())
+    }
+
+    /// Forwards to this processor's children, for a store's flush listener.
+    pub(crate) fn forwarder(&self) -> Forwarder<K, V> {
+        Forwarder {
+            children: self.children.clone(),
+        }
     }
 
     /// Sets the timestamp of the record about to be processed.
@@ -275,19 +248,39 @@ impl<K, V> ProcessorContext<K, V> {
     }
 }
 
+/// A processor's children, to forward to from outside `process` (a store's flush).
+pub(crate) struct Forwarder<K, V> {
+    children: Rc<[Child<K, V>]>,
+}
+
+/// Forwards `record` to every one of `children`, in order; the first error stops it.
+fn forward_to_all<K: Clone, V: Clone>(
+    children: &[Child<K, V>],
+    record: Record<K, V>,
+) -> Result<(), ProcessError> {
+    if let Some((last, rest)) = children.split_last() {
+        for child in rest {
+            child.sink.process(record.clone())?;
+        }
+        last.sink.process(record)?;
+    }
+    Ok(())
+}
+
+impl<K: Clone, V: Clone> Forwarder<K, V> {
+    /// Forwards `record` to every child, in the order they were added.
+    pub(crate) fn forward(&self, record: Record<K, V>) -> Result<(), ProcessError> {
+        forward_to_all(&self.children, record)
+    }
+}
+
 impl<K: Clone, V: Clone> ProcessorContext<K, V> {
     /// Forwards `record` to every child, in the order they were added.
     ///
     /// # Errors
     /// The first error of a child; later children do not see the record.
     pub fn forward(&mut self, record: Record<K, V>) -> Result<(), ProcessError> {
-        if let Some((last, rest)) = self.children.split_last() {
-            for child in rest {
-                child.sink.process(record.clone())?;
-            }
-            last.sink.process(record)?;
-        }
-        Ok(())
+        forward_to_all(&self.children, record)
     }
 
     /// Forwards `record` to the child named `child` only.

@@ -35,7 +35,7 @@ mod source;
 
 pub(crate) use collector::{CollectorSink, OutgoingRecord, RecordCollector};
 pub use context::ProcessorContext;
-pub(crate) use context::{CacheBudget, Child, OpenStore, TaskState};
+pub(crate) use context::{Child, OpenStore, TaskState};
 pub(crate) use node::{Downstream, NodeHandle, ProcessorNode, failed_node};
 pub use punctuation::{PunctuationType, ScheduleId};
 pub use record::{Record, RecordMetadata};
@@ -88,9 +88,9 @@ pub trait Processor<KIn, VIn, KOut = KIn, VOut = VIn>: 'static {
         Ok(())
     }
 
-    /// Called before each commit: a processor that holds records back (the record cache of
-    /// an aggregation) writes and forwards them here, so that the commit covers them.
-    /// Nothing by default.
+    /// Called before each commit: a processor that holds records back writes and forwards
+    /// them here, so that the commit covers them. Nothing by default. (The record caches of
+    /// the processor's stores are flushed right after, by the store layer.)
     ///
     /// # Errors
     /// An error of this processor or of one downstream of it.

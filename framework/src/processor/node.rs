@@ -108,7 +108,9 @@ where
 
     fn flush(&self) -> Result<(), ProcessError> {
         let (processor, ctx) = &mut *self.inner.borrow_mut();
-        processor.flush(ctx)
+        processor.flush(ctx)?;
+        // Then the caches of its stores, whose listeners forward what they write.
+        Ok(ctx.flush_stores()?)
     }
 
     fn close(&self) {

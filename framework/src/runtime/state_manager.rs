@@ -12,7 +12,8 @@ use std::sync::Arc;
 use super::task::TaskId;
 use crate::processor::OpenStore;
 use crate::state::{
-    ChangeLogger, ChangelogSink, RocksDbMemory, SharedBytesStore, StoreError, StoreKind, checkpoint,
+    CacheBudget, CachingLayer, ChangeLogger, ChangelogSink, RocksDbMemory, SharedBytesStore,
+    StoreError, StoreKind, StoreLayers, checkpoint,
 };
 use crate::topology::{Subtopology, Topology};
 
@@ -43,6 +44,8 @@ pub(crate) struct StoreContext<'a> {
     pub(crate) sink: Rc<dyn ChangelogSink>,
     /// The timestamp of the record the task processes, which plain stores log with.
     pub(crate) record_timestamp: Rc<Cell<i64>>,
+    /// The record cache budget of the thread (0: caches off).
+    pub(crate) cache: Rc<CacheBudget>,
 }
 
 /// The state of one task.
@@ -97,23 +100,24 @@ impl StateManager {
             }
             let bytes = def.open(&manager.dir, cx.rocksdb)?;
             let logger = def.logging.then(|| {
-                Rc::new(ChangeLogger::new(
-                    name.clone(),
-                    changelog.clone(),
-                    def.kind,
-                    cx.sink.clone(),
-                    cx.record_timestamp.clone(),
-                ))
+                ChangeLogger::new(name.clone(), changelog.clone(), def.kind, cx.sink.clone())
             });
             if def.logging {
                 manager.changelogs.insert(name.clone(), changelog);
             }
-            let open = OpenStore {
+            let cache = (def.caching && cx.cache.max > 0)
+                .then(|| CachingLayer::new(name.clone(), cx.cache.clone()));
+            let layers = StoreLayers {
                 bytes,
+                cache,
+                logger,
+                counts: Default::default(),
+                record_timestamp: cx.record_timestamp.clone(),
+            };
+            let open = OpenStore {
                 def: def.clone(),
                 changelog: topic,
-                logger,
-                counts: Rc::default(),
+                layers: Rc::new(layers),
             };
             stores.insert(name.clone(), open);
         }
@@ -127,16 +131,17 @@ impl StateManager {
             .filter_map(|(name, (topic, partition))| {
                 let open = stores.get(name)?;
                 let key = (topic.to_string(), *partition);
+                let bytes = &open.layers.bytes;
                 Some(LoggedStore {
                     name: name.clone(),
                     kind: open.def.kind,
                     changelog: topic.clone(),
-                    bytes: open.bytes.clone(),
+                    bytes: bytes.clone(),
                     start: self
                         .checkpointed
                         .get(&key)
                         .copied()
-                        .filter(|_| open.bytes.persistent()),
+                        .filter(|_| bytes.persistent()),
                 })
             })
             .collect()
@@ -159,7 +164,10 @@ impl StateManager {
     ) -> Result<(), StoreError> {
         let mut offsets = checkpoint::Offsets::new();
         for (name, (topic, partition)) in &self.changelogs {
-            if !stores.get(name).is_some_and(|s| s.bytes.persistent()) {
+            if !stores
+                .get(name)
+                .is_some_and(|s| s.layers.bytes.persistent())
+            {
                 continue;
             }
             let next = produced(topic, *partition)
@@ -176,7 +184,7 @@ impl StateManager {
             return Ok(());
         }
         for store in stores.values() {
-            store.bytes.flush()?;
+            store.layers.bytes.flush()?;
         }
         checkpoint::write(&self.dir, &offsets)?;
         self.checkpointed = offsets;

@@ -201,7 +201,7 @@ pub(crate) struct TaskResources<'a> {
     /// `<state.dir>`: the task's directory is `<state.dir>/<application.id>/<task>`.
     pub(crate) state_dir: &'a std::path::Path,
     /// The record cache budget of the thread.
-    pub(crate) cache: &'a Rc<crate::processor::CacheBudget>,
+    pub(crate) cache: &'a Rc<crate::state::CacheBudget>,
     /// The memory the instance's RocksDB stores share, if bounded.
     pub(crate) rocksdb: Option<&'a crate::state::RocksDbMemory>,
 }
@@ -313,7 +313,6 @@ impl Task {
             Arc::from(config.application_id()),
             wall_clock,
         ));
-        *state.cache.borrow_mut() = resources.cache.clone();
         let store_error = |source| TaskError::Store { task: id, source };
         let stores = StoreContext {
             state_dir: resources.state_dir,
@@ -321,6 +320,7 @@ impl Task {
             rocksdb: resources.rocksdb,
             sink: Rc::new(crate::processor::CollectorSink(collector.clone())),
             record_timestamp: state.record_timestamp.clone(),
+            cache: resources.cache.clone(),
         };
         let (state_manager, open) =
             StateManager::open(id, topology, sub, &stores).map_err(store_error)?;
@@ -683,7 +683,7 @@ impl Task {
             .iter()
             .map(|(name, open)| {
                 let store = super::instance::QueryableStore {
-                    bytes: open.bytes.clone(),
+                    bytes: open.read_view(),
                     def: open.def.clone(),
                     changelog: open.changelog.clone(),
                 };
@@ -717,7 +717,7 @@ impl Task {
         }
         // The stores close when the last handle goes: the processors' go with the task.
         for store in self.state.stores.borrow().values() {
-            crate::state::StateStore::close(&*store.bytes);
+            crate::state::StateStore::close(&*store.layers.bytes);
         }
         self.state.stores.borrow_mut().clear();
     }

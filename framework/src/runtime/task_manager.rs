@@ -22,7 +22,8 @@ use super::stream_thread::ThreadContext;
 use super::streams_producer::{Offsets, StreamsProducer};
 use super::task::{QueuedRecord, Task, TaskCounts, TaskId, TaskResources};
 use crate::header::Headers;
-use crate::processor::{CacheBudget, RecordCollector};
+use crate::processor::RecordCollector;
+use crate::state::CacheBudget;
 
 /// A topic-partition: `(topic, partition)`.
 pub(crate) type Partition = (Arc<str>, i32);

@@ -91,6 +91,15 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// The processors a cache flush handed an update to failed.
+    #[error("state store {store}: forwarding a flushed update: {source}")]
+    Listener {
+        /// The store's name.
+        store: String,
+        /// The processors' error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// A query tried to write.
     #[error("state store {store}: a query's view is read-only")]
     ReadOnly {

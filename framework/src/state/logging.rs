@@ -6,7 +6,6 @@
 //! A plain store's record carries the timestamp of the record being processed; a
 //! timestamped store's carries the value alone, and the value's timestamp as the record's.
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -36,8 +35,6 @@ pub(crate) struct ChangeLogger {
     partition: i32,
     kind: StoreKind,
     sink: Rc<dyn ChangelogSink>,
-    /// The timestamp of the record the task is processing.
-    record_timestamp: Rc<Cell<i64>>,
 }
 
 impl std::fmt::Debug for ChangeLogger {
@@ -56,7 +53,6 @@ impl ChangeLogger {
         (topic, partition): (Arc<str>, i32),
         kind: StoreKind,
         sink: Rc<dyn ChangelogSink>,
-        record_timestamp: Rc<Cell<i64>>,
     ) -> Self {
         Self {
             store,
@@ -64,13 +60,19 @@ impl ChangeLogger {
             partition,
             kind,
             sink,
-            record_timestamp,
         }
     }
 
-    /// Logs that `key` is now `stored` (the bytes the store keeps; `None`: deleted).
-    pub(crate) fn log(&self, key: &[u8], stored: Option<&[u8]>) -> Result<(), StoreError> {
-        let record_timestamp = self.record_timestamp.get().max(0);
+    /// Logs that `key` is now `stored` (the bytes the store keeps; `None`: deleted), an
+    /// update made while processing a record stamped `timestamp` (a cache writes its
+    /// updates later than that).
+    pub(crate) fn log_at(
+        &self,
+        key: &[u8],
+        stored: Option<&[u8]>,
+        timestamp: i64,
+    ) -> Result<(), StoreError> {
+        let record_timestamp = timestamp.max(0);
         let (value, timestamp) = match (self.kind, stored) {
             (StoreKind::TimestampedKeyValue, Some(stored)) => match timestamped::split(stored) {
                 Some((timestamp, value)) => (Some(value), timestamp),

@@ -6,6 +6,8 @@
 //!
 //! - the typed top ([`KeyValueStore<K, V>`], or [`TimestampedKeyValueStore<K, V>`] whose
 //!   values carry the timestamp of their last update): serdes, and counts of its operations;
+//! - caching (`caching`, when the store's builder enables it): the record cache holds
+//!   writes back until the commit, keeps the latest of each key, and reads through;
 //! - change-logging (`logging`): every write also goes to the store's changelog partition;
 //! - the bytes ([`KeyValueBytesStore`]): RocksDB by default ([`RocksDbKeyValueStore`]), or
 //!   in memory ([`InMemoryKeyValueStore`]).
@@ -20,6 +22,7 @@
 
 mod batch;
 mod builder;
+mod caching;
 pub mod checkpoint;
 mod composite;
 mod error;
@@ -34,6 +37,7 @@ use std::sync::Arc;
 pub use batch::WriteBatch;
 pub(crate) use builder::StoreDef;
 pub use builder::{StoreBackend, StoreBuilder, StoreKind};
+pub(crate) use caching::{Below, CacheBudget, CachingLayer, FlushListener};
 pub(crate) use composite::CompositeBytesStore;
 pub use error::StoreError;
 pub(crate) use logging::{ChangeLogger, ChangelogSink};
@@ -41,7 +45,7 @@ pub use memory::InMemoryKeyValueStore;
 pub use rocksdb::{RocksDbKeyValueStore, RocksDbMemory};
 pub(crate) use timestamped::ValueAndTimestampSerde;
 pub use timestamped::{TimestampedKeyValueStore, ValueAndTimestamp};
-pub(crate) use typed::StoreCounts;
+pub(crate) use typed::StoreLayers;
 pub use typed::{KeyValueStore, ReadOnlyKeyValueStore};
 
 /// The entries of a scan, in key order: `(key, value)` or the error that ended it.

@@ -7,7 +7,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::{ChangeLogger, SharedBytesStore, StoreError};
+use super::{Below, CachingLayer, ChangeLogger, SharedBytesStore, StoreError};
 use crate::header::Headers;
 use crate::serde::SharedSerde;
 
@@ -21,6 +21,66 @@ pub(crate) struct StoreCounts {
 
 fn bump(counter: &Cell<u64>) {
     counter.set(counter.get() + 1);
+}
+
+/// The layers of a task's store under its typed top: the record cache (if it caches), the
+/// change-logging layer (if it is logged) and the byte store.
+#[derive(Debug)]
+pub(crate) struct StoreLayers {
+    pub(crate) bytes: SharedBytesStore,
+    pub(crate) cache: Option<CachingLayer>,
+    pub(crate) logger: Option<ChangeLogger>,
+    pub(crate) counts: StoreCounts,
+    /// The timestamp of the record the task processes, which writes are made at.
+    pub(crate) record_timestamp: Rc<Cell<i64>>,
+}
+
+impl StoreLayers {
+    fn below(&self) -> Below<'_> {
+        Below {
+            bytes: &self.bytes,
+            logger: self.logger.as_ref(),
+        }
+    }
+
+    /// The value of `key`, through the cache.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        bump(&self.counts.gets);
+        match &self.cache {
+            Some(cache) => cache.get(key, self.below()),
+            None => self.bytes.get(key),
+        }
+    }
+
+    /// Writes `key` = `value` (`None`: deletes it), into the cache or down at once.
+    fn write(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+        bump(if value.is_some() {
+            &self.counts.puts
+        } else {
+            &self.counts.deletes
+        });
+        let timestamp = self.record_timestamp.get();
+        match &self.cache {
+            Some(cache) => cache.put(key, value, timestamp, self.below()),
+            None => self.below().write(key, value, timestamp),
+        }
+    }
+
+    /// Before a commit: the cache writes what it holds down.
+    pub(crate) fn flush_cache(&self) -> Result<(), StoreError> {
+        match &self.cache {
+            Some(cache) => cache.flush(self.below()),
+            None => Ok(()),
+        }
+    }
+
+    /// What reads of the store see, from any thread: through the cache when it has one.
+    pub(crate) fn read_view(&self) -> SharedBytesStore {
+        match &self.cache {
+            Some(cache) => cache.view(self.bytes.clone()),
+            None => self.bytes.clone(),
+        }
+    }
 }
 
 /// A read-only key-value store of `K` to `V` (Kafka Streams' `ReadOnlyKeyValueStore`): what
@@ -171,7 +231,14 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
             .map_err(|source| self.serde_error("key", source))
     }
 
-    fn value_of(&self, bytes: &[u8]) -> Result<V, StoreError> {
+    /// The key serialized as `bytes`.
+    pub(crate) fn key_of(&self, bytes: &[u8]) -> Result<K, StoreError> {
+        self.keys
+            .deserialize(&self.topic, &Headers::new(), bytes)
+            .map_err(|source| self.serde_error("key", source))
+    }
+
+    pub(crate) fn value_of(&self, bytes: &[u8]) -> Result<V, StoreError> {
         self.values
             .deserialize(&self.topic, &Headers::new(), bytes)
             .map_err(|source| self.serde_error("value", source))
@@ -190,17 +257,16 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
 /// `KeyValueStore<K, V>`): reads as [`ReadOnlyKeyValueStore`], and every write also goes to
 /// the store's changelog topic when the store is logged.
 pub struct KeyValueStore<K, V> {
+    /// Reads, through the cache when the store caches.
     view: ReadOnlyKeyValueStore<K, V>,
-    changelog: Option<Rc<ChangeLogger>>,
-    counts: Rc<StoreCounts>,
+    layers: Rc<StoreLayers>,
 }
 
 impl<K, V> Clone for KeyValueStore<K, V> {
     fn clone(&self) -> Self {
         Self {
             view: self.view.clone(),
-            changelog: self.changelog.clone(),
-            counts: self.counts.clone(),
+            layers: self.layers.clone(),
         }
     }
 }
@@ -209,7 +275,8 @@ impl<K, V> fmt::Debug for KeyValueStore<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyValueStore")
             .field("name", &self.view.inner.name())
-            .field("logged", &self.changelog.is_some())
+            .field("logged", &self.layers.logger.is_some())
+            .field("cached", &self.layers.cache.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -224,31 +291,26 @@ impl<K: 'static, V: 'static> std::ops::Deref for KeyValueStore<K, V> {
 }
 
 impl<K: 'static, V: 'static> KeyValueStore<K, V> {
-    pub(crate) fn new(
-        view: ReadOnlyKeyValueStore<K, V>,
-        changelog: Option<Rc<ChangeLogger>>,
-        counts: Rc<StoreCounts>,
-    ) -> Self {
-        Self {
-            view,
-            changelog,
-            counts,
-        }
+    /// The typed top of a task's store: `view` reads (through the cache when it caches),
+    /// `layers` take the writes.
+    pub(crate) fn new(view: ReadOnlyKeyValueStore<K, V>, layers: Rc<StoreLayers>) -> Self {
+        Self { view, layers }
     }
 
-    /// The value of `key`, if any, counted as a read of the task.
+    /// The value of `key`, if any (through the cache, which keeps what it read).
     ///
     /// # Errors
     /// As [`ReadOnlyKeyValueStore::get`].
     pub fn get(&self, key: &K) -> Result<Option<V>, StoreError> {
-        bump(&self.counts.gets);
-        self.view.get(key)
+        self.get_serialized(&self.view.key_bytes(key)?)
     }
 
     /// The value of the key serialized as `key`, if any.
     pub(crate) fn get_serialized(&self, key: &[u8]) -> Result<Option<V>, StoreError> {
-        bump(&self.counts.gets);
-        self.view.get_serialized(key)
+        self.layers
+            .get(key)?
+            .map(|bytes| self.view.value_of(&bytes))
+            .transpose()
     }
 
     /// Sets `key` to `value`.
@@ -259,23 +321,13 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     pub fn put(&self, key: &K, value: &V) -> Result<(), StoreError> {
         let key = self.view.key_bytes(key)?;
         let value = self.view.value_bytes(value)?;
-        self.put_serialized(&key, &value)
-    }
-
-    /// Sets the key serialized as `key` to the value serialized as `value`.
-    pub(crate) fn put_serialized(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        bump(&self.counts.puts);
-        self.view.inner.put(key, value)?;
-        match &self.changelog {
-            Some(log) => log.log(key, Some(value)),
-            None => Ok(()),
-        }
+        self.layers.write(&key, Some(&value))
     }
 
     /// Sets `key` to `value` unless it has a value; returns the value it had.
     ///
     /// # Errors
-    /// As [`get`](ReadOnlyKeyValueStore::get) and [`put`](Self::put).
+    /// As [`get`](Self::get) and [`put`](Self::put).
     pub fn put_if_absent(&self, key: &K, value: &V) -> Result<Option<V>, StoreError> {
         let old = self.get(key)?;
         if old.is_none() {
@@ -291,22 +343,30 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     pub fn delete(&self, key: &K) -> Result<Option<V>, StoreError> {
         let bytes = self.view.key_bytes(key)?;
         let old = self.get_serialized(&bytes)?;
-        self.remove_serialized(&bytes)?;
+        self.layers.write(&bytes, None)?;
         Ok(old)
     }
 
     /// Removes `key` without reading the value it had (the caller knows it).
     pub(crate) fn remove(&self, key: &K) -> Result<(), StoreError> {
-        self.remove_serialized(&self.view.key_bytes(key)?)
+        self.layers.write(&self.view.key_bytes(key)?, None)
     }
 
-    pub(crate) fn remove_serialized(&self, key: &[u8]) -> Result<(), StoreError> {
-        bump(&self.counts.deletes);
-        self.view.inner.delete(key)?;
-        match &self.changelog {
-            Some(log) => log.log(key, None),
-            None => Ok(()),
+    /// Hands every update the store's cache writes down to `listener` (nothing without a
+    /// cache). Returns whether the store caches.
+    pub(crate) fn set_flush_listener(&self, listener: super::FlushListener) -> bool {
+        match &self.layers.cache {
+            Some(cache) => {
+                cache.set_flush_listener(listener);
+                true
+            }
+            None => false,
         }
+    }
+
+    /// The serdes of the store, for a flush listener to read keys and values with.
+    pub(crate) fn view(&self) -> &ReadOnlyKeyValueStore<K, V> {
+        &self.view
     }
 
     /// The read-only view of this store, which may be sent to other threads.
@@ -328,7 +388,14 @@ mod tests {
             i64::default_serde(),
             "app-counts-changelog",
         );
-        KeyValueStore::new(view, None, Rc::default())
+        let layers = StoreLayers {
+            bytes: view.bytes().clone(),
+            cache: None,
+            logger: None,
+            counts: StoreCounts::default(),
+            record_timestamp: Rc::default(),
+        };
+        KeyValueStore::new(view, Rc::new(layers))
     }
 
     #[test]

@@ -9,9 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::topics::{TestInputTopic, TestOutputTopic};
 use crate::config::StreamsConfig;
 use crate::header::Headers;
-use crate::processor::{CacheBudget, OutgoingRecord, ProcessError, RecordCollector};
+use crate::processor::{OutgoingRecord, ProcessError, RecordCollector};
 use crate::runtime::task::{QueuedRecord, Task, TaskId, TaskResources};
 use crate::serde::DefaultSerde;
+use crate::state::CacheBudget;
 use crate::state::{ReadOnlyKeyValueStore, StoreError, ValueAndTimestamp};
 use crate::topology::Topology;
 
@@ -227,7 +228,7 @@ impl TopologyTestDriver {
     ) -> Result<ReadOnlyKeyValueStore<K, V>, StoreError> {
         let open = self.inner.borrow().tasks.iter().find_map(|t| t.store(name));
         match open {
-            Some(open) => open.def.typed(open.bytes, open.changelog),
+            Some(open) => open.def.typed(open.read_view(), open.changelog),
             None => Err(StoreError::Unknown {
                 store: name.to_string(),
             }),
@@ -247,7 +248,7 @@ impl TopologyTestDriver {
     ) -> Result<ReadOnlyKeyValueStore<K, ValueAndTimestamp<V>>, StoreError> {
         let open = self.inner.borrow().tasks.iter().find_map(|t| t.store(name));
         match open {
-            Some(open) => open.def.timestamped(open.bytes, open.changelog),
+            Some(open) => open.def.timestamped(open.read_view(), open.changelog),
             None => Err(StoreError::Unknown {
                 store: name.to_string(),
             }),

@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{KStream, Repartitioned};
-use crate::dsl::cache::CachedStore;
 use crate::dsl::ktable::{Change, KTable, TableSource};
+use crate::dsl::table_store::TableStore;
 use crate::dsl::{Grouped, Materialized};
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 use crate::serde::DefaultSerde;
@@ -105,7 +105,7 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
         let mut state = input.state.borrow_mut();
         let name = state.name("KSTREAM-TOTABLE");
         let factory = move || TableSource::<K, V> {
-            store: CachedStore::new(processor_store.clone()),
+            store: TableStore::new(processor_store.clone()),
         };
         let node = state
             .add_processor_with_store(&name, &[input.node], factory, store)
@@ -213,7 +213,7 @@ where
             let mut state = input.state.borrow_mut();
             let name = state.name("KSTREAM-AGGREGATE");
             let factory = move || Aggregate {
-                store: CachedStore::new(processor_store.clone()),
+                store: TableStore::new(processor_store.clone()),
                 step: step.clone(),
             };
             state
@@ -230,7 +230,7 @@ where
 /// Applies an aggregation step to each record, keeps the aggregate in its store and forwards
 /// the change.
 struct Aggregate<K, V, VA> {
-    store: CachedStore<K, VA>,
+    store: TableStore<K, VA>,
     step: Step<K, V, VA>,
 }
 
@@ -242,10 +242,6 @@ where
 {
     fn init(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
         self.store.open(ctx)
-    }
-
-    fn flush(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
-        self.store.flush(ctx)
     }
 
     fn process(
