@@ -375,3 +375,86 @@ fn a_filter_of_a_materialized_table_sends_no_needless_tombstones() {
         ]
     );
 }
+
+/// Rows that pass `keep…` and rows that do not, a key that never was, a tombstone.
+fn filter_input() -> [Row<String>; 5] {
+    [
+        (Some("a"), Some("keep1".to_string()), 1),
+        (Some("b"), Some("drop".into()), 2),
+        (Some("a"), Some("drop".into()), 3),
+        (Some("c"), None, 4),
+        (Some("b"), Some("keep2".into()), 5),
+    ]
+}
+
+#[test]
+fn a_filter_of_a_table_kept_in_no_store_turns_each_failing_row_into_a_tombstone() {
+    let mut builder = StreamsBuilder::new();
+    builder
+        .table::<String, String>("in", Materialized::default())
+        .filter(|_k, v| v.starts_with("keep"))
+        .to_stream()
+        .to("out");
+    let driver = driver(&builder);
+    pipe(&driver, &filter_input());
+    assert_eq!(
+        out::<String>(&driver),
+        expected(&[
+            (Some("a"), Some("keep1".into()), 1),
+            (Some("b"), None, 2),
+            (Some("a"), None, 3),
+            (Some("c"), None, 4),
+            (Some("b"), Some("keep2".into()), 5),
+        ])
+    );
+}
+
+#[test]
+fn a_grouping_after_a_filter_gives_the_table_a_store_for_its_old_values() {
+    let mut builder = StreamsBuilder::new();
+    builder
+        .table::<String, String>("in", Materialized::default())
+        .filter(|_k, v| v.starts_with("keep"))
+        .group_by(|_k, v| (v[..4].to_string(), v.clone()))
+        .count_with(Materialized::as_("s").with_caching_disabled())
+        .to_stream()
+        .to("out");
+    let driver = driver(&builder);
+    pipe(&driver, &filter_input());
+    assert_eq!(
+        out::<i64>(&driver),
+        expected(&[
+            (Some("keep"), Some(1), 1),
+            (Some("keep"), Some(0), 3),
+            (Some("keep"), Some(1), 5),
+        ])
+    );
+    assert_eq!(store::<i64>(&driver, "s"), [("keep".into(), 1, 5)]);
+}
+
+#[test]
+fn mapped_values_of_a_table_kept_in_no_store_pass_every_delete_on() {
+    let mut builder = StreamsBuilder::new();
+    builder
+        .table::<String, String>("in", Materialized::default())
+        .map_values(|v| v.to_uppercase())
+        .to_stream()
+        .to("out");
+    let driver = driver(&builder);
+    pipe(
+        &driver,
+        &[
+            (Some("a"), Some("x".to_string()), 1),
+            (Some("a"), None, 2),
+            (Some("b"), None, 3),
+        ],
+    );
+    assert_eq!(
+        out::<String>(&driver),
+        expected(&[
+            (Some("a"), Some("X".into()), 1),
+            (Some("a"), None, 2),
+            (Some("b"), None, 3),
+        ])
+    );
+}

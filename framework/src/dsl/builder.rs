@@ -4,8 +4,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::ktable::TableSource;
-use super::table_store::TableStore;
 use super::{Consumed, KStream, KTable, Materialized, Produced};
 use crate::processor::{Processor, SinkTopic};
 use crate::serde::DefaultSerde;
@@ -53,6 +51,8 @@ pub(crate) struct DslState {
     next_index: usize,
     /// Mistakes made through stream handles, reported by `build()`.
     pub(crate) errors: Vec<TopologyError>,
+    /// The root tables of the DSL's tables: what is known of their stores and old values.
+    pub(crate) tables: Vec<super::ktable::TableRoot>,
 }
 
 /// Where a sink writes, as the DSL says it.
@@ -164,6 +164,12 @@ impl StreamsBuilder {
         Self::default()
     }
 
+    /// The graph being recorded.
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> &Rc<RefCell<DslState>> {
+        &self.state
+    }
+
     fn parents(&self, name: &str, parents: &[&str]) -> Result<Vec<NodeId>, TopologyError> {
         parents
             .iter()
@@ -231,8 +237,10 @@ impl StreamsBuilder {
         KStream::new(self.state.clone(), node)
     }
 
-    /// The table of `topic`: the latest value of each key, kept in the store `materialized`
-    /// describes (deletes by tombstone), read with the default serdes of `K` and `V`.
+    /// The table of `topic`: the latest value of each key (deletes by tombstone), read with
+    /// the default serdes of `K` and `V`. Kept in the store `materialized` names, where
+    /// queries find it; unnamed (`Materialized::default()`), in no store until an operator
+    /// needs one, as Kafka Streams does.
     ///
     /// ```
     /// # use homa::prelude::*;
@@ -247,25 +255,14 @@ impl StreamsBuilder {
         V: DefaultSerde + Clone,
     {
         let stream = self.stream::<K, V>(topic);
-        let mut state = self.state.borrow_mut();
         let store_name = match materialized.name() {
             Some(name) => name.to_string(),
-            None => state.name(&format!("{topic}-STATE-STORE")),
+            None => self
+                .state
+                .borrow_mut()
+                .name(&format!("{topic}-STATE-STORE")),
         };
-        let store = materialized.into_store(store_name);
-        let store_name: Arc<str> = store.name().into();
-        let processor_store = store_name.clone();
-        let name = state.name("KTABLE-SOURCE");
-        let factory = move || TableSource::<K, V> {
-            store: TableStore::new(processor_store.clone()),
-        };
-        let node = state
-            .add_processor_with_store(&name, &[stream.node()], factory, store)
-            .unwrap_or_else(|e| {
-                state.errors.push(e);
-                stream.node()
-            });
-        KTable::new(self.state.clone(), node, Some(store_name))
+        super::ktable::table(&stream, "KTABLE-SOURCE", store_name, materialized)
     }
 
     /// Adds a source named `name` reading `topics`, with the default serdes of `K` and `V`.

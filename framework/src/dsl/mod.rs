@@ -1,10 +1,10 @@
 //! The DSL: `StreamsBuilder` records a topology, from typed stream operators or from
 //! sources, processors and sinks added by name (the Processor API), and `build()` checks it.
 
-mod builder;
+pub(crate) mod builder;
 mod kgrouped_table;
 mod kstream;
-mod ktable;
+pub(crate) mod ktable;
 mod materialized;
 mod options;
 mod table_store;

@@ -43,6 +43,16 @@ impl OpenStore {
     pub(crate) fn read_view(&self) -> crate::state::SharedBytesStore {
         self.layers.read_view()
     }
+
+    /// The store as its task writes it, if it is a timestamped store of `(K, V)`.
+    pub(crate) fn timestamped<K: 'static, V: 'static>(
+        &self,
+    ) -> Result<TimestampedKeyValueStore<K, V>, StoreError> {
+        let view = self
+            .def
+            .timestamped(self.read_view(), self.changelog.clone())?;
+        Ok(KeyValueStore::new(view, self.layers.clone()))
+    }
 }
 
 impl TaskState {
@@ -137,13 +147,11 @@ impl<K, V> ProcessorContext<K, V> {
         &self,
         name: &str,
     ) -> Result<TimestampedKeyValueStore<SK, SV>, StoreError> {
-        let open = self.connected(name)?;
-        let view = open.def.timestamped(open.read_view(), open.changelog)?;
-        Ok(KeyValueStore::new(view, open.layers))
+        self.connected(name)?.timestamped()
     }
 
     /// The store `name`, if it is connected to this processor.
-    fn connected(&self, name: &str) -> Result<OpenStore, StoreError> {
+    pub(crate) fn connected(&self, name: &str) -> Result<OpenStore, StoreError> {
         let open = self
             .stores
             .iter()

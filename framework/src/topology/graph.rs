@@ -166,6 +166,15 @@ impl Graph {
         Ok(())
     }
 
+    /// Connects the existing store `store` to the processor `node` too.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn connect_store(&mut self, store: &Arc<str>, node: NodeId) {
+        let stores = &mut self.nodes[node.0].stores;
+        if !stores.contains(store) {
+            stores.push(store.clone());
+        }
+    }
+
     /// The state store named `name`.
     pub(crate) fn store(&self, name: &str) -> Option<&StoreDef> {
         self.stores.get(name)

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{KStream, Repartitioned};
-use crate::dsl::ktable::{Change, KTable, TableSource};
+use crate::dsl::ktable::{Change, KTable};
 use crate::dsl::table_store::TableStore;
 use crate::dsl::{Grouped, Materialized};
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
@@ -99,22 +99,7 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
         } else {
             self.clone()
         };
-        let store = materialized.into_store(store_name);
-        let store_name: Arc<str> = store.name().into();
-        let processor_store = store_name.clone();
-        let mut state = input.state.borrow_mut();
-        let name = state.name("KSTREAM-TOTABLE");
-        let factory = move || TableSource::<K, V> {
-            store: TableStore::new(processor_store.clone()),
-        };
-        let node = state
-            .add_processor_with_store(&name, &[input.node], factory, store)
-            .unwrap_or_else(|e| {
-                state.errors.push(e);
-                input.node
-            });
-        drop(state);
-        KTable::new(input.state.clone(), node, Some(store_name))
+        crate::dsl::ktable::table(&input, "KSTREAM-TOTABLE", store_name, materialized)
     }
 }
 
@@ -223,7 +208,7 @@ where
                     input.node
                 })
         };
-        KTable::new(input.state.clone(), node, Some(store_name))
+        KTable::materialized(input.state.clone(), node, store_name)
     }
 }
 

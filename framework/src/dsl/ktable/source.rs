@@ -1,0 +1,111 @@
+//! A table made of records keyed as they are: `StreamsBuilder::table` (a topic) and
+//! `KStream::to_table` (a stream). Each record is the latest value of its key; a tombstone
+//! deletes it.
+//!
+//! As Kafka Streams: named by its `Materialized`, the table is kept in that store (and can
+//! be queried); unnamed, it is kept in no store until an operator needs one, and forwards
+//! each record as a change without an old value.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{Change, KTable, ValueGetterSupplier};
+use crate::dsl::table_store::TableStore;
+use crate::dsl::{KStream, Materialized};
+use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
+use crate::serde::DefaultSerde;
+
+/// The table of `input`'s records, kept by a processor named `prefix-<n>` in the store
+/// `materialized` describes, named `store_name` when it names none.
+pub(crate) fn table<K, V>(
+    input: &KStream<K, V>,
+    prefix: &str,
+    store_name: String,
+    materialized: Materialized<K, V>,
+) -> KTable<K, V>
+where
+    K: DefaultSerde + Clone,
+    V: DefaultSerde + Clone,
+{
+    let named = materialized.name().is_some();
+    let store = materialized.into_store(store_name);
+    let store_name: Arc<str> = store.name().into();
+    let state = input.state().clone();
+    let mut dsl = state.borrow_mut();
+    let name = dsl.name(prefix);
+    let materialized = Arc::new(AtomicBool::new(named));
+    let (flag, processor_store) = (materialized.clone(), store_name.clone());
+    let factory = move || TableSource::<K, V> {
+        store: flag
+            .load(Ordering::Relaxed)
+            .then(|| TableStore::new(processor_store.clone())),
+    };
+    let (added, pending) = if named {
+        let added = dsl.add_processor_with_store(&name, &[input.node()], factory, store);
+        (added, None)
+    } else {
+        let added = dsl.add_processor(&name, &[input.node()], factory);
+        (added, Some(store.into_def()))
+    };
+    let node = added.unwrap_or_else(|e| {
+        dsl.errors.push(e);
+        input.node()
+    });
+    let root = dsl.add_table_root(&name, pending, materialized);
+    drop(dsl);
+    KTable {
+        state,
+        node,
+        store: named.then_some(store_name.clone()),
+        root,
+        getter: ValueGetterSupplier::store(store_name),
+        _records: PhantomData,
+    }
+}
+
+/// Puts each record into the table's store, when it has one, and forwards the change.
+pub(crate) struct TableSource<K, V> {
+    store: Option<TableStore<K, V>>,
+}
+
+impl<K, V> Processor<K, V, K, Change<V>> for TableSource<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<K, Change<V>>) -> Result<(), ProcessError> {
+        match &mut self.store {
+            Some(store) => store.open(ctx),
+            None => Ok(()),
+        }
+    }
+
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<K, Change<V>>,
+    ) -> Result<(), ProcessError> {
+        let Some(key) = &record.key else {
+            ctx.drop_record("a table row needs a key");
+            return Ok(());
+        };
+        let Some(store) = &self.store else {
+            // Kept in no store: nothing tells the old value.
+            let change = Change {
+                new: record.value.clone(),
+                old: None,
+            };
+            return ctx.forward(record.with_value(Some(change)));
+        };
+        let old = store.get(key)?;
+        store.write(
+            ctx,
+            key,
+            record.value.clone(),
+            old,
+            record.timestamp,
+            &record.headers,
+        )
+    }
+}
