@@ -2,16 +2,13 @@
 //! from topics with tombstones, table filters and mapped values, reduce and aggregate, and
 //! records an aggregation cannot use (null keys) dropped with a count.
 
+mod common;
+
 use homa::prelude::*;
 use homa::testing::TopologyTestDriver;
 
 fn driver(builder: &StreamsBuilder) -> TopologyTestDriver {
-    let topology = builder.build().expect("a valid topology");
-    let config = StreamsConfig::builder()
-        .application_id("agg")
-        .build()
-        .expect("a valid config");
-    TopologyTestDriver::new(&topology, config).expect("a driver")
+    common::driver(builder, "agg")
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

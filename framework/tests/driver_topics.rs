@@ -1,5 +1,7 @@
 //! The test driver's output topics read as a map: the latest value of each key.
 
+mod common;
+
 use std::collections::HashMap;
 
 use homa::header::Headers;
@@ -12,12 +14,7 @@ fn driver() -> TopologyTestDriver {
         .stream::<String, String>("words")
         .map_values(|word| word.to_uppercase())
         .to("shouted");
-    let topology = builder.build().expect("a valid topology");
-    let config = StreamsConfig::builder()
-        .application_id("driver-topics")
-        .build()
-        .expect("a valid config");
-    TopologyTestDriver::new(&topology, config).expect("a driver")
+    common::driver(&builder, "driver-topics")
 }
 
 #[test]

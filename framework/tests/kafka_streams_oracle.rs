@@ -4,17 +4,14 @@
 //! `benchmarks/kafka-streams`' `dev.homa.oracle.Oracle` (kept in `oracle-output.txt` there,
 //! under the case's name).
 
+mod common;
+
 use homa::prelude::*;
 use homa::processor::Record;
 use homa::testing::TopologyTestDriver;
 
 fn driver(builder: &StreamsBuilder) -> TopologyTestDriver {
-    let topology = builder.build().expect("a valid topology");
-    let config = StreamsConfig::builder()
-        .application_id("oracle")
-        .build()
-        .expect("a valid config");
-    TopologyTestDriver::with_wall_clock(&topology, config, 0).expect("a driver")
+    common::driver(builder, "oracle")
 }
 
 /// A record of a case: key, value, timestamp; `None` is null.

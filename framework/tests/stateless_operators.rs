@@ -1,6 +1,8 @@
 //! Every stateless operator of `KStream`, through the test driver: values, null keys,
 //! tombstones, timestamps and headers.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use homa::header::Headers;
@@ -8,12 +10,7 @@ use homa::prelude::*;
 use homa::testing::TestOutputTopic;
 
 fn driver(builder: &StreamsBuilder) -> TopologyTestDriver {
-    let topology = builder.build().expect("a valid topology");
-    let config = StreamsConfig::builder()
-        .application_id("ops")
-        .build()
-        .expect("a valid config");
-    TopologyTestDriver::new(&topology, config).expect("a driver")
+    common::driver(builder, "ops")
 }
 
 /// (key, value, timestamp) of every waiting record.

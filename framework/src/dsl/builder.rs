@@ -150,6 +150,19 @@ impl DslState {
         )
     }
 
+    /// The node `added` made; when adding it failed, the mistake is kept for `build()` to
+    /// report (before anything is instantiated from this graph) and `fallback` stands in.
+    pub(crate) fn or_report(
+        &mut self,
+        added: Result<NodeId, TopologyError>,
+        fallback: NodeId,
+    ) -> NodeId {
+        added.unwrap_or_else(|e| {
+            self.errors.push(e);
+            fallback
+        })
+    }
+
     /// A generated node name, `PREFIX-0000000007`, as Kafka Streams makes them.
     pub(crate) fn name(&mut self, prefix: &str) -> String {
         let name = format!("{prefix}-{:010}", self.next_index);

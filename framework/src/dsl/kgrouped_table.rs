@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::ktable::{Change, KTable};
-use super::table_store::TableStore;
+use super::table_store::{TableStore, materialized_table};
 use super::{Grouped, KStream, Materialized, Repartitioned};
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 use crate::serde::DefaultSerde;
@@ -213,28 +213,18 @@ where
         step: Step<K, V, VA>,
     ) -> KTable<K, VA> {
         let state = self.changes.state().clone();
-        let mut dsl = state.borrow_mut();
         let store_name = match materialized.name() {
             Some(name) => name.to_string(),
-            None => dsl.name("KTABLE-AGGREGATE-STATE-STORE"),
+            None => state.borrow_mut().name("KTABLE-AGGREGATE-STATE-STORE"),
         };
         let store = materialized.into_store(store_name);
-        let store_name: Arc<str> = store.name().into();
-        let processor_store = store_name.clone();
-        let factory = move || TableAggregate {
-            store: TableStore::new(processor_store.clone()),
-            step: step.clone(),
-        };
-        let name = dsl.name("KTABLE-AGGREGATE");
         let parent = self.changes.node();
-        let node = dsl
-            .add_processor_with_store(&name, &[parent], factory, store)
-            .unwrap_or_else(|e| {
-                dsl.errors.push(e);
-                parent
-            });
-        drop(dsl);
-        KTable::materialized(state, node, store_name)
+        materialized_table(&state, parent, "KTABLE-AGGREGATE", store, move |s| {
+            TableAggregate {
+                store: TableStore::new(s),
+                step: step.clone(),
+            }
+        })
     }
 }
 
@@ -263,13 +253,8 @@ where
             ctx.drop_record("a table aggregation needs a key");
             return Ok(());
         };
-        let old = self.store.get(key)?;
-        let new = (self.step)(key, change, old.as_ref().map(|o| o.value.clone()));
-        // As Kafka Streams: an aggregate is as new as the newest record in it.
-        let timestamp = old
-            .as_ref()
-            .map_or(record.timestamp, |o| o.timestamp.max(record.timestamp));
+        let at = (record.timestamp, &record.headers);
         self.store
-            .write(ctx, key, new, old, timestamp, &record.headers)
+            .aggregate(ctx, key, at, |old| (self.step)(key, change, old))
     }
 }

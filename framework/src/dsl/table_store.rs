@@ -6,12 +6,18 @@
 //! The stores of tables and aggregations are timestamped: each value is kept with the
 //! timestamp of its last update, and a change is forwarded with that timestamp.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
-use super::ktable::Change;
+use super::builder::DslState;
+use super::ktable::{Change, KTable};
 use crate::header::Headers;
+use crate::processor::Processor;
 use crate::processor::{ProcessError, ProcessorContext, Record};
+use crate::state::StoreBuilder;
 use crate::state::{TimestampedKeyValueStore, ValueAndTimestamp};
+use crate::topology::graph::NodeId;
 
 /// The store of a table processor, opened in its `init`.
 pub(crate) struct TableStore<K, V> {
@@ -67,6 +73,24 @@ impl<K: Clone + 'static, V: Clone + 'static> TableStore<K, V> {
         Ok(self.store()?.get(key)?)
     }
 
+    /// Replaces `key`'s aggregate by `step(the old one)`, stamped with the larger of
+    /// `timestamp` and the old aggregate's: as in Kafka Streams, an aggregate is as new as
+    /// the newest record in it.
+    pub(crate) fn aggregate(
+        &self,
+        ctx: &mut ProcessorContext<K, Change<V>>,
+        key: &K,
+        (timestamp, headers): (i64, &Headers),
+        step: impl FnOnce(Option<V>) -> Option<V>,
+    ) -> Result<(), ProcessError> {
+        let old = self.get(key)?;
+        let new = step(old.as_ref().map(|o| o.value.clone()));
+        let timestamp = old
+            .as_ref()
+            .map_or(timestamp, |o| o.timestamp.max(timestamp));
+        self.write(ctx, key, new, old, timestamp, headers)
+    }
+
     /// Sets `key` to `new` as of `timestamp` (`None`: deletes it), which replaces `old`,
     /// and forwards the change (with `headers`) unless the store's cache will. Kafka Streams
     /// forwards every change of a store without a cache, a delete of an absent key too.
@@ -96,4 +120,37 @@ impl<K: Clone + 'static, V: Clone + 'static> TableStore<K, V> {
             Record::from_parts(Some(key.clone()), Some(change), timestamp, headers.clone());
         ctx.forward(record)
     }
+}
+
+/// Adds the processor `prefix-<n>` under `parent` with `store` connected, made by
+/// `factory` from the store's name, and returns the table it keeps there (an aggregation's,
+/// or a named table's).
+pub(crate) fn materialized_table<P, KIn, VIn, K, V>(
+    state: &Rc<RefCell<DslState>>,
+    parent: NodeId,
+    prefix: &str,
+    store: StoreBuilder<K, V>,
+    factory: impl Fn(Arc<str>) -> P + Send + Sync + 'static,
+) -> KTable<K, V>
+where
+    P: Processor<KIn, VIn, K, Change<V>>,
+    KIn: 'static,
+    VIn: 'static,
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    let store_name: Arc<str> = store.name().into();
+    let node = {
+        let mut dsl = state.borrow_mut();
+        let name = dsl.name(prefix);
+        let processor_store = store_name.clone();
+        let added = dsl.add_processor_with_store(
+            &name,
+            &[parent],
+            move || factory(processor_store.clone()),
+            store,
+        );
+        dsl.or_report(added, parent)
+    };
+    KTable::materialized(state.clone(), node, store_name)
 }

@@ -28,24 +28,16 @@ pub(crate) trait RecordCollector {
 pub(crate) struct CollectorSink(pub(crate) std::rc::Rc<dyn RecordCollector>);
 
 impl crate::state::ChangelogSink for CollectorSink {
-    fn send_changelog(
-        &self,
-        store: &str,
-        topic: &str,
-        partition: i32,
-        key: &[u8],
-        value: Option<&[u8]>,
-        timestamp: i64,
-    ) -> Result<(), ProcessError> {
+    fn send_changelog(&self, r: crate::state::ChangelogRecord<'_>) -> Result<(), ProcessError> {
         let headers = Headers::new();
         self.0.send(OutgoingRecord {
-            topic,
-            partition: Some(partition),
-            key: Some(key),
-            value,
-            timestamp,
+            topic: r.topic,
+            partition: Some(r.partition),
+            key: Some(r.key),
+            value: r.value,
+            timestamp: r.timestamp,
             headers: &headers,
-            node: store,
+            node: r.store,
         })
     }
 }

@@ -330,10 +330,6 @@ impl StateStore for CachedView {
         self.inner.persistent()
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
     fn restore_batch(&self, _: &WriteBatch) -> Result<(), StoreError> {
         Err(StoreError::ReadOnly {
             store: self.inner.name().to_string(),

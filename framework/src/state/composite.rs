@@ -49,14 +49,6 @@ impl StateStore for CompositeBytesStore {
         &self.name
     }
 
-    fn persistent(&self) -> bool {
-        false
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
     fn restore_batch(&self, _: &WriteBatch) -> Result<(), StoreError> {
         Err(self.read_only())
     }

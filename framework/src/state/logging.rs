@@ -11,21 +11,28 @@ use std::sync::Arc;
 
 use super::{StoreError, StoreKind, timestamped};
 
+/// A changelog record of `store`: `key` = `value` (`None`: a tombstone) on `topic`'s
+/// `partition`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChangelogRecord<'a> {
+    pub(crate) store: &'a str,
+    pub(crate) topic: &'a str,
+    pub(crate) partition: i32,
+    pub(crate) key: &'a [u8],
+    pub(crate) value: Option<&'a [u8]>,
+    pub(crate) timestamp: i64,
+}
+
+/// The error of a sink that could not take a record.
+pub(crate) type SinkError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Where changelog records go: the task's record collector.
 pub(crate) trait ChangelogSink {
-    /// Sends `key` = `value` (`None`: a tombstone) to `topic`'s `partition` for `store`.
+    /// Hands `record` over.
     ///
     /// # Errors
     /// When the record cannot be handed over.
-    fn send_changelog(
-        &self,
-        store: &str,
-        topic: &str,
-        partition: i32,
-        key: &[u8],
-        value: Option<&[u8]>,
-        timestamp: i64,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>>;
+    fn send_changelog(&self, record: ChangelogRecord<'_>) -> Result<(), SinkError>;
 }
 
 /// Writes a store's changes to its changelog partition.
@@ -80,15 +87,16 @@ impl ChangeLogger {
             },
             (_, stored) => (stored, record_timestamp),
         };
+        let record = ChangelogRecord {
+            store: &self.store,
+            topic: &self.topic,
+            partition: self.partition,
+            key,
+            value,
+            timestamp,
+        };
         self.sink
-            .send_changelog(
-                &self.store,
-                &self.topic,
-                self.partition,
-                key,
-                value,
-                timestamp,
-            )
+            .send_changelog(record)
             .map_err(|source| StoreError::Changelog {
                 store: self.store.to_string(),
                 topic: self.topic.to_string(),

@@ -38,14 +38,6 @@ impl StateStore for InMemoryKeyValueStore {
         &self.name
     }
 
-    fn persistent(&self) -> bool {
-        false
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
     fn restore_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut map = self.write();
         for (key, value) in batch.iter() {

@@ -40,7 +40,7 @@ pub use builder::{StoreBackend, StoreBuilder, StoreKind};
 pub(crate) use caching::{Below, CacheBudget, CachingLayer, FlushListener};
 pub(crate) use composite::CompositeBytesStore;
 pub use error::StoreError;
-pub(crate) use logging::{ChangeLogger, ChangelogSink};
+pub(crate) use logging::{ChangeLogger, ChangelogRecord, ChangelogSink};
 pub use memory::InMemoryKeyValueStore;
 pub use rocksdb::{RocksDbKeyValueStore, RocksDbMemory};
 pub(crate) use timestamped::ValueAndTimestampSerde;
@@ -56,15 +56,19 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// The store's name (unique within a topology).
     fn name(&self) -> &str;
 
-    /// Whether the store keeps its content on disk across restarts.
-    fn persistent(&self) -> bool;
+    /// Whether the store keeps its content on disk across restarts (no, by default).
+    fn persistent(&self) -> bool {
+        false
+    }
 
     /// Makes what was written durable where the backend keeps it (RocksDB: memtables to
-    /// files), as a commit does before it writes a checkpoint.
+    /// files), as a commit does before it writes a checkpoint. Nothing by default.
     ///
     /// # Errors
     /// When the backend fails.
-    fn flush(&self) -> Result<(), StoreError>;
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Applies the writes of `batch` in order, at once where the backend can: restoration
     /// from the changelog writes this way.

@@ -203,32 +203,27 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
         Ok(Box::new(entries))
     }
 
+    /// `value` serialized as the store keeps it.
     pub(crate) fn value_bytes(&self, value: &V) -> Result<Vec<u8>, StoreError> {
-        let mut bytes = Vec::new();
-        self.value_bytes_into(value, &mut bytes)?;
-        Ok(bytes)
+        self.serialized(&*self.values, value, "value")
     }
 
-    /// Serializes `value` into `out` (cleared first), reusing its buffer.
-    pub(crate) fn value_bytes_into(&self, value: &V, out: &mut Vec<u8>) -> Result<(), StoreError> {
-        out.clear();
-        self.values
-            .serialize(&self.topic, &mut Headers::new(), value, out)
-            .map_err(|source| self.serde_error("value", source))
-    }
-
+    /// `key` serialized as the store orders it.
     pub(crate) fn key_bytes(&self, key: &K) -> Result<Vec<u8>, StoreError> {
-        let mut bytes = Vec::new();
-        self.key_bytes_into(key, &mut bytes)?;
-        Ok(bytes)
+        self.serialized(&*self.keys, key, "key")
     }
 
-    /// Serializes `key` into `out` (cleared first), reusing its buffer.
-    pub(crate) fn key_bytes_into(&self, key: &K, out: &mut Vec<u8>) -> Result<(), StoreError> {
-        out.clear();
-        self.keys
-            .serialize(&self.topic, &mut Headers::new(), key, out)
-            .map_err(|source| self.serde_error("key", source))
+    fn serialized<T: 'static>(
+        &self,
+        serde: &dyn crate::serde::Serde<T>,
+        item: &T,
+        part: &'static str,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut bytes = Vec::new();
+        serde
+            .serialize(&self.topic, &mut Headers::new(), item, &mut bytes)
+            .map_err(|source| self.serde_error(part, source))?;
+        Ok(bytes)
     }
 
     /// The key serialized as `bytes`.

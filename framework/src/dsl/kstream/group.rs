@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{KStream, Repartitioned};
 use crate::dsl::ktable::{Change, KTable};
-use crate::dsl::table_store::TableStore;
+use crate::dsl::table_store::{TableStore, materialized_table};
 use crate::dsl::{Grouped, Materialized};
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 use crate::serde::DefaultSerde;
@@ -191,24 +191,17 @@ where
         } else {
             self.stream.clone()
         };
-        let store = materialized.into_store(store_name.clone());
-        let store_name: Arc<str> = store.name().into();
-        let processor_store = store_name.clone();
-        let node = {
-            let mut state = input.state.borrow_mut();
-            let name = state.name("KSTREAM-AGGREGATE");
-            let factory = move || Aggregate {
-                store: TableStore::new(processor_store.clone()),
+        let store = materialized.into_store(store_name);
+        materialized_table(
+            &input.state,
+            input.node,
+            "KSTREAM-AGGREGATE",
+            store,
+            move |s| Aggregate {
+                store: TableStore::new(s),
                 step: step.clone(),
-            };
-            state
-                .add_processor_with_store(&name, &[input.node], factory, store)
-                .unwrap_or_else(|e| {
-                    state.errors.push(e);
-                    input.node
-                })
-        };
-        KTable::materialized(input.state.clone(), node, store_name)
+            },
+        )
     }
 }
 
@@ -239,13 +232,8 @@ where
             ctx.drop_record("an aggregation needs a key and a value");
             return Ok(());
         };
-        let old = self.store.get(key)?;
-        let new = (self.step)(key, value, old.as_ref().map(|o| o.value.clone()));
-        // As Kafka Streams: an aggregate is as new as the newest record in it.
-        let timestamp = old
-            .as_ref()
-            .map_or(record.timestamp, |o| o.timestamp.max(record.timestamp));
+        let at = (record.timestamp, &record.headers);
         self.store
-            .write(ctx, key, Some(new), old, timestamp, &record.headers)
+            .aggregate(ctx, key, at, |old| Some((self.step)(key, value, old)))
     }
 }

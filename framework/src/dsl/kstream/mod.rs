@@ -130,13 +130,8 @@ impl<K: 'static, V: 'static> KStream<K, V> {
         VOut: 'static,
     {
         let mut state = self.state.borrow_mut();
-        let node = state
-            .add_processor(name, parents, factory)
-            .unwrap_or_else(|e| {
-                // build() reports it before anything is instantiated from this graph.
-                state.errors.push(e);
-                self.node
-            });
+        let added = state.add_processor(name, parents, factory);
+        let node = state.or_report(added, self.node);
         KStream {
             repartition_required: self.repartition_required,
             ..KStream::new(self.state.clone(), node)

@@ -74,10 +74,7 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
                 .graph
                 .add(&format!("{topic}-source"), kind, &[], None, types, build)
         });
-        let node = source.unwrap_or_else(|e| {
-            state.errors.push(e);
-            NodeId(0)
-        });
+        let node = state.or_report(source, NodeId(0));
         KStream::new(self.state.clone(), node)
     }
 }

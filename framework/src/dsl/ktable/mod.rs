@@ -208,11 +208,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     {
         let mut state = self.state.borrow_mut();
         let name = state.name(prefix);
-        state
-            .add_processor(&name, &[self.node], factory)
-            .unwrap_or_else(|e| {
-                state.errors.push(e);
-                self.node
-            })
+        let added = state.add_processor(&name, &[self.node], factory);
+        state.or_report(added, self.node)
     }
 }

@@ -48,10 +48,7 @@ where
         let added = dsl.add_processor(&name, &[input.node()], factory);
         (added, Some(store.into_def()))
     };
-    let node = added.unwrap_or_else(|e| {
-        dsl.errors.push(e);
-        input.node()
-    });
+    let node = dsl.or_report(added, input.node());
     let root = dsl.add_table_root(&name, pending, materialized);
     drop(dsl);
     KTable {
