@@ -69,7 +69,10 @@ pub(crate) fn restore_consumer(
     bootstrap: &str,
     thread: usize,
 ) -> ClientConfig {
+    // A changelog offset out of range (compacted or deleted since it was looked up) starts
+    // the replay at the earliest record, never at the end.
     let defaults = [
+        ("auto.offset.reset", "earliest"),
         ("queued.min.messages", "10000"),
         ("fetch.queue.backoff.ms", "10"),
     ];

@@ -105,8 +105,9 @@ impl StateManager {
             if def.logging {
                 manager.changelogs.insert(name.clone(), changelog);
             }
-            let cache = (def.caching && cx.cache.max > 0)
-                .then(|| CachingLayer::new(name.clone(), cx.cache.clone()));
+            let cache = (def.caching && cx.cache.max > 0).then(|| {
+                CachingLayer::new(name.clone(), cx.cache.clone(), cx.record_timestamp.clone())
+            });
             let layers = StoreLayers {
                 bytes,
                 cache,

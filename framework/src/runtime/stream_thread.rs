@@ -242,10 +242,6 @@ fn rebalance(
     tasks: &mut TaskManager<'_>,
     event: &RebalanceEvent,
 ) -> Result<(), ThreadError> {
-    let cooperative = matches!(
-        consumer.rebalance_protocol(),
-        RebalanceProtocol::Cooperative
-    );
     match event {
         RebalanceEvent::Revoke(list) => {
             let partitions = partitions_of(list);
@@ -256,14 +252,14 @@ fn rebalance(
                     cx.index,
                     describe(&partitions)
                 );
-                tasks.handle_lost(&partitions);
+                tasks.handle_lost(&partitions, consumer);
             } else {
                 tracing::info!(
                     "homa: stream thread {}: partitions revoked: {}",
                     cx.index,
                     describe(&partitions)
                 );
-                tasks.handle_revocation(&partitions, !cooperative, consumer)?;
+                tasks.handle_revocation(&partitions, consumer)?;
             }
             complete(consumer, event)
         }

@@ -607,14 +607,6 @@ impl Task {
         }
     }
 
-    /// Drops the records queued and not processed (their partitions are paused or moving:
-    /// they will be fetched again from the committed offset).
-    pub(crate) fn clear_queues(&mut self) {
-        for queue in &mut self.queues {
-            queue.records.clear();
-        }
-    }
-
     /// Advances the wall clock to `now` and fires the wall-clock punctuations due.
     pub(crate) fn advance_wall_clock(&mut self, now: i64) -> Result<(), TaskError> {
         self.state.wall_clock.set(now);

@@ -49,9 +49,6 @@ pub(crate) struct TaskManager<'a> {
     /// tasks key their queues by.
     readers: BTreeMap<String, (usize, Arc<str>)>,
     tasks: BTreeMap<TaskId, Task>,
-    /// Tasks whose partitions an eager rebalance revoked, committed and kept open: the next
-    /// assignment resumes those it gives back and closes the others.
-    suspended: BTreeMap<TaskId, Task>,
     /// Tasks whose stores are restoring: they process nothing, and their partitions are
     /// paused, until restored.
     restoring: BTreeSet<TaskId>,
@@ -71,7 +68,6 @@ impl std::fmt::Debug for TaskManager<'_> {
         f.debug_struct("TaskManager")
             .field("thread", &self.cx.index)
             .field("tasks", &self.tasks.keys().collect::<Vec<_>>())
-            .field("suspended", &self.suspended.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -100,7 +96,6 @@ impl<'a> TaskManager<'a> {
             cache,
             readers,
             tasks: BTreeMap::new(),
-            suspended: BTreeMap::new(),
             restoring: BTreeSet::new(),
             paused: BTreeSet::new(),
             closed_counts: TaskCounts::default(),
@@ -139,21 +134,12 @@ impl<'a> TaskManager<'a> {
     }
 
     /// `partitions` are this thread's now (eager: all it has; cooperative: added to what it
-    /// has): suspended tasks given back resume, the other suspended ones close, and the new
-    /// ones are made, their stores restored.
+    /// has): their new tasks are made, their stores restored.
     pub(crate) fn handle_assignment(
         &mut self,
         partitions: &[Partition],
     ) -> Result<(), ThreadError> {
         let assigned = self.tasks_of(partitions);
-        for (id, task) in std::mem::take(&mut self.suspended) {
-            if assigned.contains_key(&id) {
-                tracing::info!("homa: thread {}: task {id} resumes", self.cx.index);
-                self.tasks.insert(id, task);
-            } else {
-                self.close_task(id, task, true)?;
-            }
-        }
         let new: Vec<(TaskId, usize)> = assigned
             .into_iter()
             .filter(|(id, _)| !self.tasks.contains_key(id))
@@ -170,49 +156,68 @@ impl<'a> TaskManager<'a> {
         !self.restoring.is_empty()
     }
 
-    /// `partitions` are being taken from this thread: their tasks are committed, then
-    /// suspended (`eager`: they may come back in the next assignment) or closed.
+    /// `partitions` are being taken from this thread: their tasks are committed and closed
+    /// (their stores checkpointed), so that whichever thread gets them next, of this
+    /// instance or another, opens them from the changelog's end.
     pub(crate) fn handle_revocation<C: ConsumerContext>(
         &mut self,
         partitions: &[Partition],
-        eager: bool,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), ThreadError> {
+        self.unpause(partitions, consumer);
         let revoked: BTreeSet<TaskId> = self
             .tasks_of(partitions)
             .into_keys()
             .filter(|id| self.tasks.contains_key(id))
             .collect();
-        // librdkafka forgets the pauses of the partitions it unassigns.
-        for partition in partitions {
-            self.paused.remove(partition);
-        }
         if revoked.is_empty() {
             return Ok(());
         }
         self.commit(consumer, Scope::Tasks(&revoked))?;
+        let mut first_error = None;
         for id in revoked {
-            let Some(mut task) = self.tasks.remove(&id) else {
-                continue;
-            };
-            if eager && !self.restoring.contains(&id) {
-                tracing::info!("homa: thread {}: task {id} suspended", self.cx.index);
-                task.clear_queues();
-                self.suspended.insert(id, task);
-            } else {
-                self.close_task(id, task, true)?;
+            if let Some(task) = self.tasks.remove(&id)
+                && let Err(e) = self.close_task(id, task, true)
+            {
+                first_error.get_or_insert(e);
             }
         }
         self.publish_tasks();
-        Ok(())
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Resumes those of `partitions` this thread paused: librdkafka keeps an application's
+    /// pause of a partition through its unassignment, so a partition paused when it goes
+    /// would stay paused when it comes back.
+    fn unpause<C: ConsumerContext>(
+        &mut self,
+        partitions: &[Partition],
+        consumer: &BaseConsumer<C>,
+    ) {
+        let mut list = rdkafka::TopicPartitionList::new();
+        for partition in partitions {
+            if self.paused.remove(partition) {
+                list.add_partition(&partition.0, partition.1);
+            }
+        }
+        if list.count() > 0
+            && let Err(e) = consumer.resume(&list)
+        {
+            tracing::warn!(
+                "homa: thread {}: resuming partitions that go: {e}",
+                self.cx.index
+            );
+        }
     }
 
     /// `partitions` were lost (the group went on without this member): their tasks close
     /// without a commit, which another member may already have made.
-    pub(crate) fn handle_lost(&mut self, partitions: &[Partition]) {
-        for partition in partitions {
-            self.paused.remove(partition);
-        }
+    pub(crate) fn handle_lost<C: ConsumerContext>(
+        &mut self,
+        partitions: &[Partition],
+        consumer: &BaseConsumer<C>,
+    ) {
+        self.unpause(partitions, consumer);
         let lost: Vec<TaskId> = self.tasks_of(partitions).into_keys().collect();
         for id in lost {
             if let Some(task) = self.tasks.remove(&id) {
@@ -423,10 +428,11 @@ impl<'a> TaskManager<'a> {
         // A task closing while it restores keeps the checkpoint it had: the restore starts
         // over from there next time. The writer is done with its stores first.
         let mut clean = clean;
+        let mut removed = Ok(());
         if self.restoring.remove(&id) {
             clean = false;
             if let Some(reader) = &mut self.restorer {
-                reader.remove(id)?;
+                removed = reader.remove(id);
             }
         }
         let outcome = if clean {
@@ -440,7 +446,7 @@ impl<'a> TaskManager<'a> {
         self.closed_counts += task.counts();
         self.tasks_closed += 1;
         tracing::info!("homa: thread {}: task {id} closed", self.cx.index);
-        outcome.map_err(Into::into)
+        removed.and(outcome.map_err(Into::into))
     }
 
     /// Closes task `id` after a failure: no commit, no checkpoint.
@@ -465,9 +471,8 @@ impl<'a> TaskManager<'a> {
         };
         let clean = clean && committed.is_ok();
         let tasks = std::mem::take(&mut self.tasks);
-        let suspended = std::mem::take(&mut self.suspended);
         let mut first_error = committed.err();
-        for (id, task) in tasks.into_iter().chain(suspended) {
+        for (id, task) in tasks {
             if let Err(e) = self.close_task(id, task, clean) {
                 first_error.get_or_insert(e);
             }
@@ -500,7 +505,7 @@ impl<'a> TaskManager<'a> {
     fn publish_counts(&self) {
         let mut tasks = self.closed_counts;
         let mut buffered = 0;
-        for task in self.tasks.values().chain(self.suspended.values()) {
+        for task in self.tasks.values() {
             tasks += task.counts();
             buffered += task.queued() as u64;
         }

@@ -116,6 +116,10 @@ pub(crate) struct CachingLayer {
     /// What this cache is charged.
     bytes: Cell<usize>,
     listener: RefCell<Option<FlushListener>>,
+    /// The task's timestamp of the record being processed: while the listener takes an
+    /// update, it is the update's, so that what processors downstream write is stamped
+    /// with it (as Kafka Streams restores an entry's record context).
+    record_timestamp: Rc<Cell<i64>>,
 }
 
 impl std::fmt::Debug for CachingLayer {
@@ -138,8 +142,13 @@ fn charge(key: &[u8], value: Option<&[u8]>) -> usize {
 }
 
 impl CachingLayer {
-    /// An empty cache of store `name`, drawing on `budget`.
-    pub(crate) fn new(name: Arc<str>, budget: Rc<CacheBudget>) -> Self {
+    /// An empty cache of store `name`, drawing on `budget`, of a task whose record
+    /// timestamp is `record_timestamp`.
+    pub(crate) fn new(
+        name: Arc<str>,
+        budget: Rc<CacheBudget>,
+        record_timestamp: Rc<Cell<i64>>,
+    ) -> Self {
         Self {
             name,
             entries: Arc::default(),
@@ -147,6 +156,7 @@ impl CachingLayer {
             dirty: Cell::new(0),
             bytes: Cell::new(0),
             listener: RefCell::new(None),
+            record_timestamp,
         }
     }
 
@@ -268,7 +278,20 @@ impl CachingLayer {
         };
         self.dirty.set(0);
         let mut listener = self.listener.borrow_mut();
-        for (key, new, old, timestamp) in &updates {
+        let processing = self.record_timestamp.get();
+        let outcome = self.write_down(&updates, listener.as_mut(), below);
+        self.record_timestamp.set(processing);
+        outcome
+    }
+
+    /// Writes `updates` down and hands each to `listener`, stamped with its timestamp.
+    fn write_down(
+        &self,
+        updates: &[Update],
+        mut listener: Option<&mut FlushListener>,
+        below: Below<'_>,
+    ) -> Result<(), StoreError> {
+        for (key, new, old, timestamp) in updates {
             let old = match old {
                 Some(old) => old.clone(),
                 None => below.bytes.get(key)?,
@@ -278,6 +301,7 @@ impl CachingLayer {
             }
             below.write(key, new.as_deref(), *timestamp)?;
             if let Some(listener) = listener.as_mut() {
+                self.record_timestamp.set(*timestamp);
                 listener(key, new.as_deref(), old.as_deref(), *timestamp).map_err(|source| {
                     StoreError::Listener {
                         store: self.name.to_string(),
@@ -412,7 +436,7 @@ mod tests {
 
     fn cache(max: usize) -> (CachingLayer, SharedBytesStore, Flushed, Rc<CacheBudget>) {
         let budget = CacheBudget::new(max);
-        let cache = CachingLayer::new("s".into(), budget.clone());
+        let cache = CachingLayer::new("s".into(), budget.clone(), Rc::default());
         let flushed: Flushed = Rc::default();
         let seen = flushed.clone();
         cache.set_flush_listener(Box::new(move |k, new, old, t| {
