@@ -2,8 +2,9 @@
 //! grouping names its repartition.
 
 use std::fmt;
+use std::sync::Arc;
 
-use crate::serde::{DefaultSerde, SharedSerde};
+use crate::serde::{DefaultSerde, Serde, SharedSerde};
 use crate::state::{StoreBackend, StoreBuilder};
 
 /// How a table or aggregation materializes its state store (Kafka Streams' `Materialized`):
@@ -53,26 +54,25 @@ impl<K, V> Materialized<K, V> {
         }
     }
 
-    /// An unnamed store (a generated name) with these serdes.
-    pub fn with(keys: SharedSerde<K>, values: SharedSerde<V>) -> Self {
-        Self {
-            keys: Some(keys),
-            values: Some(values),
-            ..Self::default()
-        }
+    /// An unnamed store (a generated name) with these serdes, as `Consumed::with` and
+    /// `Produced::with` take them.
+    pub fn with(keys: impl Serde<K>, values: impl Serde<V>) -> Self {
+        Self::default()
+            .with_key_serde(keys)
+            .with_value_serde(values)
     }
 
     /// Sets the key serde (default: the key type's).
     #[must_use]
-    pub fn with_key_serde(mut self, keys: SharedSerde<K>) -> Self {
-        self.keys = Some(keys);
+    pub fn with_key_serde(mut self, keys: impl Serde<K>) -> Self {
+        self.keys = Some(Arc::new(keys));
         self
     }
 
     /// Sets the value serde (default: the value type's).
     #[must_use]
-    pub fn with_value_serde(mut self, values: SharedSerde<V>) -> Self {
-        self.values = Some(values);
+    pub fn with_value_serde(mut self, values: impl Serde<V>) -> Self {
+        self.values = Some(Arc::new(values));
         self
     }
 
