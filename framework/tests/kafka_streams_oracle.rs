@@ -63,6 +63,16 @@ fn store<V: 'static>(driver: &TopologyTestDriver, name: &str) -> Vec<(String, V,
         .collect()
 }
 
+/// The store `name`, with the record cache when `cached`.
+fn store_named<V>(name: &str, cached: bool) -> Materialized<String, V> {
+    let materialized = Materialized::as_(name);
+    if cached {
+        materialized
+    } else {
+        materialized.with_caching_disabled()
+    }
+}
+
 /// Out of order, a null key and a tombstone, for the stream aggregations.
 const STREAM_INPUT: [Row<i64>; 7] = [
     (Some("a"), Some(1), 10),
@@ -78,12 +88,7 @@ const STREAM_INPUT: [Row<i64>; 7] = [
 fn stream_count() {
     for cached in [false, true] {
         let mut builder = StreamsBuilder::new();
-        let materialized = Materialized::as_("s");
-        let materialized = if cached {
-            materialized
-        } else {
-            materialized.with_caching_disabled()
-        };
+        let materialized = store_named("s", cached);
         builder
             .stream::<String, i64>("in")
             .group_by_key()
@@ -279,12 +284,7 @@ fn a_table_source_forwards_deletes_of_absent_keys_unless_it_caches() {
     ];
     for cached in [false, true] {
         let mut builder = StreamsBuilder::new();
-        let materialized = Materialized::as_("t");
-        let materialized = if cached {
-            materialized
-        } else {
-            materialized.with_caching_disabled()
-        };
+        let materialized = store_named("t", cached);
         builder
             .table::<String, String>("in", materialized)
             .to_stream()
