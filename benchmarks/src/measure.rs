@@ -236,7 +236,8 @@ impl Bench {
     /// restarts and restores the store's changelog before it can process one new record per
     /// partition. The restore rate (changelog records over the time from the restarted
     /// group's assignment to those records' output) is set against the harness consuming the
-    /// same changelog with a plain rdkafka consumer.
+    /// same changelog with a plain rdkafka consumer (with the settings of HOMA's restore
+    /// consumer).
     pub fn restore(
         &self,
         data: &DataSet,
@@ -298,10 +299,20 @@ impl Bench {
         );
         running.stop();
         let window = window?;
+        // The plain reader is HOMA's restore consumer, settings and all.
+        let reader = homa::config::StreamsConfig::builder()
+            .application_id(unique_name("homa-bench-plain-reader"))
+            .bootstrap_servers(self.kafka.bootstrap_servers())
+            .set_all(self.settings.iter().cloned())
+            .build()?;
+        let reader = homa::runtime::ClientConfigs::new(&reader, self.kafka.bootstrap_servers());
         let started = Instant::now();
-        let consumed = self
-            .kafka
-            .read_to_end(&changelog, self.partitions, |_| Ok(()))?;
+        let consumed = self.kafka.read_to_end_with(
+            &reader.restore_consumer,
+            &changelog,
+            self.partitions,
+            |_| Ok(()),
+        )?;
         let raw_seconds = started.elapsed().as_secs_f64();
         self.clean_up(&[&output])?;
         Ok(Restore {

@@ -1,7 +1,6 @@
 //! The processes the harness measures: `homa-bench worker`, running one workload on HOMA or
 //! on the raw rdkafka loop until it is killed (or its parent, the harness, is gone).
 
-use std::collections::HashMap;
 use std::os::unix::process::parent_id;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::workload::{self, System};
 
@@ -68,13 +67,17 @@ impl WorkerArgs {
         }
         flags
     }
+}
 
-    fn setting(&self, key: &str) -> Option<&str> {
-        self.settings
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+impl WorkerArgs {
+    /// HOMA's configuration for these arguments.
+    fn config(&self) -> anyhow::Result<StreamsConfig> {
+        Ok(StreamsConfig::builder()
+            .application_id(&self.app_id)
+            .bootstrap_servers(&self.bootstrap)
+            .state_dir(&self.state_dir)
+            .set_all(self.settings.iter().cloned())
+            .build()?)
     }
 }
 
@@ -105,12 +108,7 @@ fn run_homa(args: &WorkerArgs) -> anyhow::Result<()> {
     let mut builder = StreamsBuilder::new();
     (workload.homa)(&mut builder, &args.input, &args.output);
     let topology = builder.build()?;
-    let config = StreamsConfig::builder()
-        .application_id(&args.app_id)
-        .bootstrap_servers(&args.bootstrap)
-        .state_dir(&args.state_dir)
-        .set_all(args.settings.iter().cloned())
-        .build()?;
+    let config = args.config()?;
     let mut streams = KafkaStreams::new(&topology, config)?;
     streams.start()?;
     let parent = parent_id();
@@ -128,54 +126,35 @@ fn run_homa(args: &WorkerArgs) -> anyhow::Result<()> {
 
 /// The ceiling: consume, produce each record as it comes, and every commit interval flush
 /// the producer and commit the consumed offsets (at-least-once, as the systems measured
-/// against it). Tuned as fast rdkafka programs are: large fetch queues refilled without
-/// librdkafka's 1 s back-off, big producer batches and queues, linger.
+/// against it). It runs HOMA's own clients (`homa::runtime::ClientConfigs`: the same
+/// settings, the user's included), polls in rounds of up to 1,000 records as a stream
+/// thread does, keeps the next offsets in a vector by partition, and flushes as HOMA does,
+/// so that HOMA can come close to it but not pass it.
 fn run_rdkafka(args: &WorkerArgs) -> anyhow::Result<()> {
-    let mut consumer_config = ClientConfig::new();
-    consumer_config
-        .set("bootstrap.servers", &args.bootstrap)
-        .set("group.id", &args.app_id)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        .set("queued.min.messages", "50000")
-        .set("fetch.queue.backoff.ms", "10")
-        .set("fetch.message.max.bytes", "4194304");
-    let mut producer_config = ClientConfig::new();
-    producer_config
-        .set("bootstrap.servers", &args.bootstrap)
-        .set("linger.ms", "100")
-        .set("batch.num.messages", "100000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576")
-        .set("enable.idempotence", "true")
-        .set("partitioner", "murmur2_random");
-    for (key, value) in &args.settings {
-        if let Some(key) = key.strip_prefix("consumer.") {
-            consumer_config.set(key, value);
-        } else if let Some(key) = key.strip_prefix("producer.") {
-            producer_config.set(key, value);
-        }
-    }
-    let commit_interval = Duration::from_millis(
-        args.setting("commit.interval.ms")
-            .unwrap_or("30000")
-            .parse()
-            .context("commit.interval.ms")?,
-    );
-    let consumer: BaseConsumer = consumer_config.create().context("creating the consumer")?;
-    let producer: BaseProducer<DeliveryCounter> = producer_config
+    let config = args.config()?;
+    let clients = homa::runtime::ClientConfigs::new(&config, &args.bootstrap);
+    let consumer: BaseConsumer = clients.consumer.create().context("creating the consumer")?;
+    let producer: BaseProducer<DeliveryCounter> = clients
+        .producer
         .create_with_context(DeliveryCounter::default())
         .context("creating the producer")?;
     consumer.subscribe(&[&args.input])?;
 
     let parent = parent_id();
-    let mut next_offsets: HashMap<i32, i64> = HashMap::new();
+    let mut next_offsets: Vec<Option<i64>> = Vec::new();
     let mut last_commit = Instant::now();
-    let mut since_poll = 0_u32;
+    let mut batch = Vec::with_capacity(POLL_RECORDS);
     while !orphaned(parent) {
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let message = message.context("consuming")?;
+        let mut next = consumer.poll(config.poll());
+        while let Some(message) = next {
+            batch.push(message.context("consuming")?);
+            next = if batch.len() < POLL_RECORDS {
+                consumer.poll(Duration::ZERO)
+            } else {
+                None
+            };
+        }
+        for message in &batch {
             // The input's timestamp goes on, as the stream processors do.
             let mut record = BaseRecord::to(&args.output);
             if let Some(timestamp) = message.timestamp().to_millis() {
@@ -191,19 +170,39 @@ fn run_rdkafka(args: &WorkerArgs) -> anyhow::Result<()> {
                 record = record.headers(headers.detach());
             }
             send(&producer, record)?;
-            next_offsets.insert(message.partition(), message.offset() + 1);
-            since_poll += 1;
-            if since_poll >= 1000 {
-                producer.poll(Duration::ZERO);
-                since_poll = 0;
+            let partition = usize::try_from(message.partition()).context("partition")?;
+            if next_offsets.len() <= partition {
+                next_offsets.resize(partition + 1, None);
             }
+            next_offsets[partition] = Some(message.offset() + 1);
         }
-        if last_commit.elapsed() >= commit_interval {
+        batch.clear();
+        serve_deliveries(&producer);
+        if last_commit.elapsed() >= config.commit_interval() {
             commit(&consumer, &producer, &args.input, &next_offsets)?;
             last_commit = Instant::now();
         }
     }
     Ok(())
+}
+
+/// Records a poll round takes, as a HOMA stream thread's.
+const POLL_RECORDS: usize = 1000;
+
+/// Serves the delivery reports that have arrived (at most 64), as a stream thread does.
+fn serve_deliveries(producer: &BaseProducer<DeliveryCounter>) {
+    for _ in 0..64 {
+        if !serve_one(producer) {
+            break;
+        }
+    }
+}
+
+/// Serves one delivery report if one has arrived; returns whether one had.
+fn serve_one(producer: &BaseProducer<DeliveryCounter>) -> bool {
+    let before = producer.in_flight_count();
+    producer.poll(Duration::ZERO);
+    producer.in_flight_count() < before
 }
 
 pub(crate) fn send<'a>(
@@ -222,33 +221,38 @@ pub(crate) fn send<'a>(
     }
 }
 
-/// Flushes the producer, checks every delivery, then commits what was consumed.
+/// Flushes the producer as a stream thread does (serving acknowledgements as they come,
+/// sleeping 100 µs when none has), checks every delivery, then commits what was consumed.
 fn commit(
     consumer: &BaseConsumer,
     producer: &BaseProducer<DeliveryCounter>,
     topic: &str,
-    next_offsets: &HashMap<i32, i64>,
+    next_offsets: &[Option<i64>],
 ) -> anyhow::Result<()> {
-    // rdkafka's flush(timeout) polls 100 ms at a time to the end of each poll: in 1 ms rounds
-    // the flush ends when the last acknowledgement arrives (as HOMA flushes).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        match producer.flush(Duration::from_millis(1)) {
+        match producer.flush(Duration::ZERO) {
             Ok(()) => break,
             Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
                 if Instant::now() < deadline => {}
             Err(error) => bail!("flushing the producer: {error}"),
         }
+        if !serve_one(producer) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
     }
     if let Some(error) = producer.context().first_error() {
         bail!("a record was not delivered: {error}");
     }
-    if next_offsets.is_empty() {
-        return Ok(());
-    }
     let mut offsets = TopicPartitionList::new();
-    for (partition, offset) in next_offsets {
-        offsets.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+    for (partition, offset) in next_offsets.iter().enumerate() {
+        if let Some(offset) = offset {
+            let partition = i32::try_from(partition).context("partition")?;
+            offsets.add_partition_offset(topic, partition, Offset::Offset(*offset))?;
+        }
+    }
+    if offsets.count() == 0 {
+        return Ok(());
     }
     consumer
         .commit(&offsets, CommitMode::Sync)
@@ -278,7 +282,7 @@ mod tests {
         let flags = std::iter::once("worker".to_string()).chain(args.to_flags());
         let parsed = <Cli as clap::Parser>::try_parse_from(flags).unwrap().args;
         assert_eq!(parsed.to_flags(), args.to_flags());
-        assert_eq!(parsed.setting("commit.interval.ms"), Some("100"));
+        assert_eq!(parsed.settings, args.settings);
         assert!(parse_setting("=x").is_err());
     }
 }

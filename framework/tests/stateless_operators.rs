@@ -386,3 +386,59 @@ fn a_timestamp_extractor_sets_the_time_records_are_ordered_and_stamped_by() {
     assert_eq!(got, [(Some("a".into()), 500), (Some("b".into()), 500)]);
     assert_eq!(driver.skipped_records(), 1);
 }
+
+#[test]
+fn a_record_read_for_its_timestamp_is_not_read_again() {
+    use homa::dsl::Consumed;
+    use homa::header::Headers;
+    use homa::serde::{Serde, SerdeError, StringSerde};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Strings, counting the values read.
+    struct Counted(Arc<AtomicUsize>);
+    impl Serde<String> for Counted {
+        fn serialize(
+            &self,
+            topic: &str,
+            headers: &mut Headers,
+            value: &String,
+            out: &mut Vec<u8>,
+        ) -> Result<(), SerdeError> {
+            StringSerde.serialize(topic, headers, value, out)
+        }
+        fn deserialize(
+            &self,
+            topic: &str,
+            h: &Headers,
+            bytes: &[u8],
+        ) -> Result<String, SerdeError> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            StringSerde.deserialize(topic, h, bytes)
+        }
+    }
+
+    let reads = Arc::new(AtomicUsize::new(0));
+    let mut builder = StreamsBuilder::new();
+    let consumed = Consumed::<String, String>::default()
+        .with_value_serde(Counted(reads.clone()))
+        .with_timestamp_extractor(|record, _| {
+            record.value.as_deref().map_or(0, |v| v.len() as i64 * 10)
+        });
+    builder.stream_with(&["words"], consumed).to("stamped");
+    let driver = driver(&builder);
+    let input = driver.create_input_topic::<String, String>("words");
+    input.pipe_input_with_timestamp("a".into(), "four".into(), 1);
+    input.pipe_input_with_timestamp("b".into(), "sixsix".into(), 2);
+    let out = driver.create_output_topic::<String, String>("stamped");
+    let got: Vec<_> = out
+        .read_records_to_list()
+        .into_iter()
+        .map(|r| (r.value, r.timestamp))
+        .collect();
+    assert_eq!(
+        got,
+        [(Some("four".into()), 40), (Some("sixsix".into()), 60)]
+    );
+    assert_eq!(reads.load(Ordering::Relaxed), 2, "each value read once");
+}

@@ -274,17 +274,28 @@ impl Kafka {
         &self,
         topic: &str,
         partitions: i32,
+        each: impl FnMut(&BorrowedMessage<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<u64> {
+        // Tuned as fast readers are: large prefetch, refilled without librdkafka's 1 s wait.
+        let mut config = self.consumer_config(&unique_name("homa-reader"));
+        config
+            .set("enable.auto.commit", "false")
+            .set("queued.min.messages", "50000")
+            .set("fetch.queue.backoff.ms", "10");
+        self.read_to_end_with(&config, topic, partitions, each)
+    }
+
+    /// [`read_to_end`](Self::read_to_end) with a consumer of `config` (its own group, no
+    /// auto commit).
+    pub fn read_to_end_with(
+        &self,
+        config: &ClientConfig,
+        topic: &str,
+        partitions: i32,
         mut each: impl FnMut(&BorrowedMessage<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<u64> {
         let ends = self.end_offsets(topic, partitions)?;
-        // Tuned as fast readers are: large prefetch, refilled without librdkafka's 1 s wait.
-        let consumer: BaseConsumer = self
-            .consumer_config(&unique_name("homa-reader"))
-            .set("enable.auto.commit", "false")
-            .set("queued.min.messages", "50000")
-            .set("fetch.queue.backoff.ms", "10")
-            .create()
-            .context("creating a consumer")?;
+        let consumer: BaseConsumer = config.create().context("creating a consumer")?;
         let mut assignment = TopicPartitionList::new();
         for p in 0..partitions {
             assignment.add_partition_offset(topic, p, Offset::Beginning)?;

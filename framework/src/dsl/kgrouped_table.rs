@@ -219,9 +219,9 @@ where
         };
         let store = materialized.into_store(store_name);
         let parent = self.changes.node();
-        materialized_table(&state, parent, "KTABLE-AGGREGATE", store, move |s| {
+        materialized_table(&state, parent, "KTABLE-AGGREGATE", store, move |store| {
             TableAggregate {
-                store: TableStore::new(s),
+                store,
                 step: step.clone(),
             }
         })
@@ -249,12 +249,19 @@ where
         record: Record<K, Change<V>>,
         ctx: &mut ProcessorContext<K, Change<VA>>,
     ) -> Result<(), ProcessError> {
-        let (Some(key), Some(change)) = (&record.key, &record.value) else {
+        let Record {
+            key: Some(key),
+            value: Some(change),
+            timestamp,
+            headers,
+        } = record
+        else {
             ctx.drop_record("a table aggregation needs a key");
             return Ok(());
         };
-        let at = (record.timestamp, &record.headers);
         self.store
-            .aggregate(ctx, key, at, |old| (self.step)(key, change, old))
+            .aggregate(ctx, key, (timestamp, headers), |key, old| {
+                (self.step)(key, &change, old)
+            })
     }
 }

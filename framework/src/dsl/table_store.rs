@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::builder::DslState;
 use super::ktable::{Change, KTable};
@@ -25,15 +26,20 @@ pub(crate) struct TableStore<K, V> {
     store: Option<TimestampedKeyValueStore<K, V>>,
     /// Whether the store's cache forwards the changes (else the processor does).
     cached: bool,
+    /// Whether the changes forwarded carry old values: only when an operator downstream
+    /// reads them (Kafka Streams' `sendOldValues`), else an old value is never copied.
+    sends_old: bool,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> TableStore<K, V> {
-    /// The store `name`, opened by [`open`](Self::open) in the processor's `init`.
-    pub(crate) fn new(name: Arc<str>) -> Self {
+    /// The store `name`, opened by [`open`](Self::open) in the processor's `init`; its
+    /// changes carry old values when `sends_old`.
+    pub(crate) fn new(name: Arc<str>, sends_old: bool) -> Self {
         Self {
             name,
             store: None,
             cached: false,
+            sends_old,
         }
     }
 
@@ -46,15 +52,19 @@ impl<K: Clone + 'static, V: Clone + 'static> TableStore<K, V> {
         let store = ctx.timestamped_key_value_store::<K, V>(&self.name)?;
         let forwarder = ctx.forwarder();
         let serdes = store.view().clone();
+        let sends_old = self.sends_old;
         self.cached = store.set_flush_listener(Box::new(move |key, new, old, timestamp| {
             let key = serdes.key_of(key)?;
             let new = new.map(|bytes| serdes.value_of(bytes)).transpose()?;
-            let old = old.map(|bytes| serdes.value_of(bytes)).transpose()?;
+            let old = match old.filter(|_| sends_old) {
+                Some(bytes) => Some(serdes.value_of(bytes)?.value),
+                None => None,
+            };
             // The update carries the timestamp of its new value, as in Kafka Streams.
             let timestamp = new.as_ref().map_or(timestamp, |n| n.timestamp);
             let change = Change {
                 new: new.map(|n| n.value),
-                old: old.map(|o| o.value),
+                old,
             };
             forwarder.forward(Record::new(key, change, timestamp))
         }));
@@ -68,69 +78,91 @@ impl<K: Clone + 'static, V: Clone + 'static> TableStore<K, V> {
             .ok_or_else(|| format!("store {} is not open", self.name).into())
     }
 
-    /// The value of `key` now, with its timestamp.
-    pub(crate) fn get(&self, key: &K) -> Result<Option<ValueAndTimestamp<V>>, ProcessError> {
-        Ok(self.store()?.get(key)?)
-    }
-
-    /// Replaces `key`'s aggregate by `step(the old one)`, stamped with the larger of
+    /// Replaces `key`'s aggregate by `step(key, the old one)`, stamped with the larger of
     /// `timestamp` and the old aggregate's: as in Kafka Streams, an aggregate is as new as
     /// the newest record in it.
     pub(crate) fn aggregate(
         &self,
         ctx: &mut ProcessorContext<K, Change<V>>,
-        key: &K,
-        (timestamp, headers): (i64, &Headers),
-        step: impl FnOnce(Option<V>) -> Option<V>,
+        key: K,
+        (timestamp, headers): (i64, Headers),
+        step: impl FnOnce(&K, Option<V>) -> Option<V>,
     ) -> Result<(), ProcessError> {
-        let old = self.get(key)?;
-        let new = step(old.as_ref().map(|o| o.value.clone()));
-        let timestamp = old
-            .as_ref()
-            .map_or(timestamp, |o| o.timestamp.max(timestamp));
-        self.write(ctx, key, new, old, timestamp, headers)
+        self.update(ctx, key, headers, |key, old| {
+            let timestamp = old
+                .as_ref()
+                .map_or(timestamp, |o| o.timestamp.max(timestamp));
+            (step(key, old.map(|o| o.value)), timestamp)
+        })
     }
 
-    /// Sets `key` to `new` as of `timestamp` (`None`: deletes it), which replaces `old`,
-    /// and forwards the change (with `headers`) unless the store's cache will. Kafka Streams
-    /// forwards every change of a store without a cache, a delete of an absent key too.
-    pub(crate) fn write(
+    /// Sets `key` to `new` as of `timestamp` (`None`: deletes it), a table source's row.
+    pub(crate) fn replace(
         &self,
         ctx: &mut ProcessorContext<K, Change<V>>,
-        key: &K,
+        key: K,
         new: Option<V>,
-        old: Option<ValueAndTimestamp<V>>,
-        timestamp: i64,
-        headers: &Headers,
+        (timestamp, headers): (i64, Headers),
+    ) -> Result<(), ProcessError> {
+        self.update(ctx, key, headers, |_, _| (new, timestamp))
+    }
+
+    /// Sets `key` to what `next(key, its value now)` makes of it, `(value, timestamp)` (a
+    /// value of `None` deletes it), and forwards the change (with `headers`) unless the
+    /// store's cache will. The key is serialized once, for the read and the write. Kafka
+    /// Streams forwards every change of a store without a cache, a delete of an absent key
+    /// too.
+    fn update(
+        &self,
+        ctx: &mut ProcessorContext<K, Change<V>>,
+        key: K,
+        headers: Headers,
+        next: impl FnOnce(&K, Option<ValueAndTimestamp<V>>) -> (Option<V>, i64),
     ) -> Result<(), ProcessError> {
         let store = self.store()?;
-        let new = new.map(|value| ValueAndTimestamp::make(value, timestamp));
-        match &new {
-            Some(value) => store.put(key, value)?,
-            None => store.remove(key)?,
-        }
+        let (new, old, timestamp) = store.with_key(&key, |bytes| {
+            let now = store.get_serialized(bytes)?;
+            // The old value goes on only when it is forwarded here and read downstream.
+            let old = match &now {
+                Some(now) if self.sends_old && !self.cached => Some(now.value.clone()),
+                _ => None,
+            };
+            let (new, timestamp) = next(&key, now);
+            let new = match new {
+                Some(value) => {
+                    let stored = ValueAndTimestamp::make(value, timestamp);
+                    store.put_serialized(bytes, &stored)?;
+                    Some(stored.value)
+                }
+                None => {
+                    store.remove_serialized(bytes)?;
+                    None
+                }
+            };
+            Ok::<_, ProcessError>((new, old, timestamp))
+        })?;
         if self.cached {
             return Ok(());
         }
-        let change = Change {
-            new: new.map(|n| n.value),
-            old: old.map(|o| o.value),
-        };
-        let record =
-            Record::from_parts(Some(key.clone()), Some(change), timestamp, headers.clone());
-        ctx.forward(record)
+        let change = Change { new, old };
+        ctx.forward(Record::from_parts(
+            Some(key),
+            Some(change),
+            timestamp,
+            headers,
+        ))
     }
 }
 
 /// Adds the processor `prefix-<n>` under `parent` with `store` connected, made by
-/// `factory` from the store's name, and returns the table it keeps there (an aggregation's,
-/// or a named table's).
+/// `factory` from its [`TableStore`], and returns the table it keeps there (an
+/// aggregation's, or a named table's).
 pub(crate) fn materialized_table<P, KIn, VIn, K, V>(
     state: &Rc<RefCell<DslState>>,
     parent: NodeId,
     prefix: &str,
     store: StoreBuilder<K, V>,
-    factory: impl Fn(Arc<str>) -> P + Send + Sync + 'static,
+    factory: impl Fn(TableStore<K, V>) -> P + Send + Sync + 'static,
 ) -> KTable<K, V>
 where
     P: Processor<KIn, VIn, K, Change<V>>,
@@ -140,17 +172,23 @@ where
     V: Clone + 'static,
 {
     let store_name: Arc<str> = store.name().into();
+    // Set while the topology is built, by the operators downstream that read old values;
+    // read when tasks are made.
+    let sends_old = Arc::new(AtomicBool::new(false));
     let node = {
         let mut dsl = state.borrow_mut();
         let name = dsl.name(prefix);
-        let processor_store = store_name.clone();
+        let (processor_store, flag) = (store_name.clone(), sends_old.clone());
         let added = dsl.add_processor_with_store(
             &name,
             &[parent],
-            move || factory(processor_store.clone()),
+            move || {
+                let sends_old = flag.load(Ordering::Relaxed);
+                factory(TableStore::new(processor_store.clone(), sends_old))
+            },
             store,
         );
         dsl.or_report(added, parent)
     };
-    KTable::materialized(state.clone(), node, store_name)
+    KTable::materialized(state.clone(), node, store_name, sends_old)
 }

@@ -41,7 +41,7 @@ pub use punctuation::{PunctuationType, ScheduleId};
 pub use record::{Record, RecordMetadata};
 pub(crate) use sink::{SinkNode, SinkTopic, TopicChooser};
 pub use source::{DeserializationError, RecordPart, TimestampExtractor};
-pub(crate) use source::{RawRecord, SourceEntry, SourceError, SourceNode};
+pub(crate) use source::{RawRecord, ReadRecord, SourceEntry, SourceError, SourceNode};
 
 /// An error a processor returns; it stops the record's processing, and the task's
 /// processing-error policy decides what follows.

@@ -66,12 +66,19 @@ pub(crate) trait SourceEntry {
     /// The source node's name.
     fn name(&self) -> String;
 
-    fn process_raw(&self, raw: RawRecord<'_>) -> Result<(), SourceError>;
+    /// Deserializes `raw` (unless `read` has it read already, by
+    /// [`timestamp`](Self::timestamp)) and forwards it.
+    fn process_raw(&self, raw: RawRecord<'_>, read: Option<ReadRecord>) -> Result<(), SourceError>;
 
     /// The timestamp the task orders `raw` by: its own, or what the source's timestamp
-    /// extractor makes of it given the partition's largest timestamp so far.
-    fn timestamp(&self, raw: RawRecord<'_>, partition_time: i64) -> i64;
+    /// extractor makes of it given the partition's largest timestamp so far. An extractor
+    /// needs the record read: it is returned too, to be processed without being read again.
+    fn timestamp(&self, raw: RawRecord<'_>, partition_time: i64) -> (i64, Option<ReadRecord>);
 }
+
+/// A record its source has deserialized before it is processed: a `Record<K, V>` of the
+/// source's types.
+pub(crate) type ReadRecord = Box<dyn std::any::Any>;
 
 /// Chooses a record's timestamp from its content, as Kafka Streams' `TimestampExtractor`:
 /// `(record, partition time) -> timestamp`. A negative result drops the record (counted).
@@ -134,36 +141,41 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceEntry for SourceNode<K, V> {
         self.ctx.borrow().node_name().to_string()
     }
 
-    fn process_raw(&self, raw: RawRecord<'_>) -> Result<(), SourceError> {
+    fn process_raw(&self, raw: RawRecord<'_>, read: Option<ReadRecord>) -> Result<(), SourceError> {
         let ctx = &mut *self.ctx.borrow_mut();
         let metadata = RecordMetadata {
             topic: raw.topic.clone(),
             partition: raw.partition,
             offset: raw.offset,
         };
-        let record = self.read(&raw).map_err(|(part, source)| {
-            SourceError::Deserialization(DeserializationError {
-                node: ctx.node_name().to_string(),
-                metadata: metadata.clone(),
-                part,
-                source,
-            })
-        })?;
+        let read = read.and_then(|read| read.downcast::<Record<K, V>>().ok());
+        let mut record = match read {
+            Some(record) => *record,
+            None => self.read(&raw).map_err(|(part, source)| {
+                SourceError::Deserialization(DeserializationError {
+                    node: ctx.node_name().to_string(),
+                    metadata: metadata.clone(),
+                    part,
+                    source,
+                })
+            })?,
+        };
+        // The timestamp the extractor chose, if any.
+        record.timestamp = raw.timestamp;
         ctx.set_record_metadata(Some(metadata));
         ctx.set_record_timestamp(record.timestamp);
         ctx.forward(record).map_err(SourceError::Process)
     }
 
-    fn timestamp(&self, raw: RawRecord<'_>, partition_time: i64) -> i64 {
-        // Only an extractor needs the record read: without one, it is read once, when
-        // processed.
+    fn timestamp(&self, raw: RawRecord<'_>, partition_time: i64) -> (i64, Option<ReadRecord>) {
+        // Only an extractor needs the record read: without one, it is read when processed.
         let Some(extract) = &self.extractor else {
-            return raw.timestamp;
+            return (raw.timestamp, None);
         };
         match self.read(&raw) {
-            Ok(record) => extract(&record, partition_time),
+            Ok(record) => (extract(&record, partition_time), Some(Box::new(record))),
             // Unreadable records keep their own timestamp; processing reports them.
-            Err(_) => raw.timestamp,
+            Err(_) => (raw.timestamp, None),
         }
     }
 }

@@ -25,6 +25,32 @@ pub use kafka_streams::{CloseError, KafkaStreams, StartError, State, StreamThrea
 pub use metrics::{Metrics, ThreadMetadata};
 pub use task::{Location, TaskError, TaskId};
 
+/// The librdkafka settings of the clients of stream thread 0 of an instance with `config`:
+/// the benchmark's plain rdkafka loop and changelog reader run with them, so that they
+/// measure the same clients HOMA runs.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ClientConfigs {
+    /// The main consumer's.
+    pub consumer: rdkafka::ClientConfig,
+    /// The restore consumer's.
+    pub restore_consumer: rdkafka::ClientConfig,
+    /// The producer's.
+    pub producer: rdkafka::ClientConfig,
+}
+
+impl ClientConfigs {
+    /// The settings of the clients of an instance with `config` reaching Kafka at
+    /// `bootstrap`.
+    pub fn new(config: &crate::config::StreamsConfig, bootstrap: &str) -> Self {
+        Self {
+            consumer: clients::consumer(config, bootstrap, 0),
+            restore_consumer: clients::restore_consumer(config, bootstrap, 0),
+            producer: clients::producer(config, bootstrap, 0),
+        }
+    }
+}
+
 /// The wall-clock time in ms since the epoch.
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()

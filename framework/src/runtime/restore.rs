@@ -49,9 +49,18 @@ struct Replay {
     started: Instant,
     /// Whether every record up to `end` was read (and sent to the writer).
     read: bool,
+    /// Whether the consumer has the partition assigned.
+    assigned: bool,
 }
 
 impl Replay {
+    /// The partition is no longer to be read: it goes from the consumer's assignment.
+    fn stop_reading(&mut self, unassign: &mut Vec<(Arc<str>, i32)>) {
+        if std::mem::take(&mut self.assigned) {
+            unassign.push((self.store.changelog.clone(), self.partition));
+        }
+    }
+
     fn failure(&self, reason: impl Into<RestoreFailure>) -> ThreadError {
         RestoreError {
             task: self.task,
@@ -123,8 +132,9 @@ struct Replays {
     /// Batches sent to the writer and not yet written, by task.
     in_flight: BTreeMap<TaskId, usize>,
     writer: Option<Writer>,
-    /// Whether the consumer's assignment must be made anew (replays came or went).
-    reassign: bool,
+    /// Changelog partitions to take from the consumer: read to their ends, or of tasks
+    /// that went. The others keep what the consumer has fetched of them.
+    unassign: Vec<(Arc<str>, i32)>,
     last_progress: Instant,
 }
 
@@ -145,7 +155,7 @@ impl ChangelogReader {
                 replays: Vec::new(),
                 in_flight: BTreeMap::new(),
                 writer: None,
-                reassign: false,
+                unassign: Vec::new(),
                 last_progress: Instant::now(),
             },
         }
@@ -203,9 +213,9 @@ impl ChangelogReader {
                 restored: 0,
                 started: Instant::now(),
                 read: false,
+                assigned: false,
             });
             any = true;
-            self.work.reassign = true;
         }
         Ok(any)
     }
@@ -213,7 +223,8 @@ impl ChangelogReader {
     /// Forgets task `id` (it closes while restoring), once the writer has written what it
     /// was sent of it.
     pub(crate) fn remove(&mut self, id: TaskId) -> Result<(), ThreadError> {
-        self.work.remove(id)
+        self.work.remove(id)?;
+        self.work.update_assignment(&self.consumer)
     }
 
     /// Reads for about `budget`, hands full batches to the writer, and returns the tasks
@@ -225,9 +236,7 @@ impl ChangelogReader {
         budget: Duration,
     ) -> Result<Vec<TaskId>, ThreadError> {
         let work = &mut self.work;
-        if work.reassign {
-            work.assign(&self.consumer)?;
-        }
+        work.update_assignment(&self.consumer)?;
         let deadline = Instant::now() + budget;
         // Fetches come in runs of one partition: the last replay found is tried first.
         let mut last = 0;
@@ -248,17 +257,25 @@ impl ChangelogReader {
                 }
             }
         }
+        // Read to the end, the last batches being written: wait for them rather than poll
+        // again at once.
+        if work.replays.iter().all(|r| r.read) {
+            work.wait_written(deadline, metrics)?;
+        }
         work.collect_written(metrics)?;
         work.report_progress();
+        // The partitions read to their ends stop being fetched.
+        work.update_assignment(&self.consumer)?;
         Ok(work.finished(tasks, metrics))
     }
 }
 
 impl Replays {
     fn remove(&mut self, id: TaskId) -> Result<(), ThreadError> {
-        let before = self.replays.len();
+        for replay in self.replays.iter_mut().filter(|r| r.task == id) {
+            replay.stop_reading(&mut self.unassign);
+        }
         self.replays.retain(|r| r.task != id);
-        self.reassign |= self.replays.len() != before;
         while self.in_flight.get(&id).is_some_and(|n| *n > 0) {
             let Some(writer) = &self.writer else {
                 break;
@@ -331,8 +348,9 @@ impl Replays {
     /// Replay `index` has read to its end: the rest of its batch goes to the writer.
     fn finish_reading(&mut self, index: usize) -> Result<(), ThreadError> {
         self.send(index)?;
-        self.replays[index].read = true;
-        self.reassign = true;
+        let replay = &mut self.replays[index];
+        replay.read = true;
+        replay.stop_reading(&mut self.unassign);
         Ok(())
     }
 
@@ -366,6 +384,25 @@ impl Replays {
             .writes
             .send(write)
             .map_err(|_| replay.failure(RestoreFailure::Writer))
+    }
+
+    /// Waits until `deadline` for the writer to write a batch, if it has any.
+    fn wait_written(
+        &mut self,
+        deadline: Instant,
+        metrics: &Mutex<Metrics>,
+    ) -> Result<(), ThreadError> {
+        if self.in_flight.values().all(|n| *n == 0) {
+            return Ok(());
+        }
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match writer.written.recv_timeout(wait) {
+            Ok(written) => self.acknowledge(written, Some(metrics)),
+            Err(_) => Ok(()),
+        }
     }
 
     /// Takes in what the writer has written so far, without waiting.
@@ -439,25 +476,39 @@ impl Replays {
         done
     }
 
-    /// Assigns `consumer` the changelog partitions still to read, at their positions.
-    fn assign(&mut self, consumer: &BaseConsumer) -> Result<(), ThreadError> {
-        let mut assignment = TopicPartitionList::new();
-        for replay in self.replays.iter().filter(|r| !r.read) {
-            assignment
-                .add_partition_offset(
-                    &replay.store.changelog,
-                    replay.partition,
-                    Offset::Offset(replay.position),
-                )
-                .map_err(|e| replay.failure(e))?;
-        }
-        consumer
-            .assign(&assignment)
-            .map_err(|source| ThreadError::Client {
-                client: "restore consumer (assigning changelogs)",
+    /// Takes from `consumer` the changelog partitions no longer read and gives it the new
+    /// ones, at their positions, leaving the others and what was fetched of them alone.
+    fn update_assignment(&mut self, consumer: &BaseConsumer) -> Result<(), ThreadError> {
+        let failed = |what| {
+            move |source| ThreadError::Client {
+                client: what,
                 source,
-            })?;
-        self.reassign = false;
+            }
+        };
+        if !self.unassign.is_empty() {
+            let mut gone = TopicPartitionList::new();
+            for (topic, partition) in self.unassign.drain(..) {
+                gone.add_partition(&topic, partition);
+            }
+            consumer
+                .incremental_unassign(&gone)
+                .map_err(failed("restore consumer (unassigning changelogs)"))?;
+        }
+        let mut new = TopicPartitionList::new();
+        for replay in self.replays.iter_mut().filter(|r| !r.read && !r.assigned) {
+            new.add_partition_offset(
+                &replay.store.changelog,
+                replay.partition,
+                Offset::Offset(replay.position),
+            )
+            .map_err(|e| replay.failure(e))?;
+            replay.assigned = true;
+        }
+        if new.count() > 0 {
+            consumer
+                .incremental_assign(&new)
+                .map_err(failed("restore consumer (assigning changelogs)"))?;
+        }
         Ok(())
     }
 

@@ -114,6 +114,7 @@ impl StateManager {
                 logger,
                 counts: Default::default(),
                 record_timestamp: cx.record_timestamp.clone(),
+                buffers: Default::default(),
             };
             let open = OpenStore {
                 def: def.clone(),

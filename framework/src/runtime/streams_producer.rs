@@ -26,14 +26,19 @@ use crate::processor::{OutgoingRecord, ProcessError, RecordCollector};
 /// How long a commit's flush may wait for acknowledgements before it fails.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How long one round of the flush waits for acknowledgements.
+/// How long a flush sleeps when no acknowledgement has arrived since it last looked.
 ///
 /// rdkafka's `flush(timeout)` serves delivery reports in polls of up to 100 ms that run to
 /// their end whatever arrives, so a flush with anything in flight took at least 100 ms, and
-/// every commit stalled the stream thread that long. Flushing in 1 ms rounds ends as soon as
-/// the last acknowledgement is served (each round also tells librdkafka to send what lingers
-/// at once).
-const FLUSH_ROUND: Duration = Duration::from_millis(1);
+/// every commit stalled the stream thread that long; and a poll shorter than a millisecond
+/// does not wait at all (librdkafka counts whole milliseconds), it spins, taking the CPU
+/// the brokers and the client's own threads need. So a flush serves what has arrived, and
+/// sleeps this long when nothing has.
+const FLUSH_WAIT: Duration = Duration::from_micros(100);
+
+/// At most how many delivery reports (each for a batch of records) one
+/// [`poll`](StreamsProducer::poll) serves.
+const POLL_EVENTS: usize = 64;
 
 /// Consumed offsets to commit: `(topic, partition)` to the next offset to read.
 pub(crate) type Offsets = BTreeMap<(std::sync::Arc<str>, i32), i64>;
@@ -188,7 +193,19 @@ impl StreamsProducer {
 
     /// Serves delivery reports that have arrived, without waiting.
     pub(crate) fn poll(&self) {
+        for _ in 0..POLL_EVENTS {
+            if !self.serve_one() {
+                break;
+            }
+        }
+    }
+
+    /// Serves one delivery report if one has arrived; returns whether one had.
+    fn serve_one(&self) -> bool {
+        let before = self.producer.in_flight_count();
+        // A poll without a timeout serves at most one event.
         self.producer.poll(Duration::ZERO);
+        self.producer.in_flight_count() < before
     }
 
     /// Makes every record sent so far durable, then commits `offsets` (the next offset to
@@ -225,11 +242,16 @@ impl StreamsProducer {
     fn flush(&self) -> Result<(), ProduceError> {
         let deadline = Instant::now() + FLUSH_TIMEOUT;
         loop {
-            match self.producer.flush(FLUSH_ROUND) {
+            // Without a timeout, rdkafka's flush tells librdkafka to send what lingers at
+            // once and says whether anything is still unacknowledged, without serving.
+            match self.producer.flush(Duration::ZERO) {
                 Ok(()) => break,
                 Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
                     if Instant::now() < deadline => {}
                 Err(source) => return Err(ProduceError::Flush { source }),
+            }
+            if !self.serve_one() {
+                std::thread::sleep(FLUSH_WAIT);
             }
         }
         match lock(&self.producer.context().failed).take() {

@@ -6,12 +6,15 @@ use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use rdkafka::Message;
+use rdkafka::message::{BorrowedMessage, Headers as _};
+
 use super::state_manager::{LoggedStore, StateManager, StoreContext};
 use crate::config::{DeserializationHandler, ProcessingHandler, StreamsConfig};
 use crate::header::Headers;
 use crate::processor::{
     DeserializationError, NodeHandle, OutgoingRecord, ProcessError, PunctuationType, RawRecord,
-    RecordCollector, RecordMetadata, SourceEntry, SourceError, TaskState,
+    ReadRecord, RecordCollector, RecordMetadata, SourceEntry, SourceError, TaskState,
 };
 use crate::topology::{Subtopology, Topology};
 
@@ -31,16 +34,56 @@ impl fmt::Display for TaskId {
 }
 
 /// A record read from Kafka, waiting in its partition's queue.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct QueuedRecord {
     pub(crate) offset: i64,
     pub(crate) timestamp: i64,
     pub(crate) key: Option<Vec<u8>>,
     pub(crate) value: Option<Vec<u8>>,
     pub(crate) headers: Headers,
+    /// The record deserialized, when its source's timestamp extractor read it already.
+    pub(crate) read: Option<ReadRecord>,
 }
 
 impl QueuedRecord {
+    /// A record to queue.
+    pub(crate) fn new(
+        offset: i64,
+        timestamp: i64,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        headers: Headers,
+    ) -> Self {
+        Self {
+            offset,
+            timestamp,
+            key,
+            value,
+            headers,
+            read: None,
+        }
+    }
+
+    /// A copy of `message`, which the consumer owns.
+    pub(crate) fn copied_from(message: &BorrowedMessage<'_>) -> Self {
+        let mut headers = Headers::new();
+        if let Some(borrowed) = message.headers() {
+            for h in borrowed.iter() {
+                match h.value {
+                    Some(value) => headers.add(h.key, value),
+                    None => headers.add_null(h.key),
+                };
+            }
+        }
+        Self::new(
+            message.offset(),
+            message.timestamp().to_millis().unwrap_or(-1),
+            message.key().map(<[u8]>::to_vec),
+            message.payload().map(<[u8]>::to_vec),
+            headers,
+        )
+    }
+
     /// The record as its source reads it.
     fn raw<'a>(&'a self, topic: &'a Arc<str>, partition: i32) -> RawRecord<'a> {
         RawRecord {
@@ -384,7 +427,7 @@ impl Task {
             if let Some(source) = &queue.source {
                 // The timestamp that orders the record is the extractor's, as in Kafka
                 // Streams, given the partition time (the largest timestamp seen before).
-                record.timestamp =
+                (record.timestamp, record.read) =
                     source.timestamp(record.raw(topic, partition), queue.partition_time);
                 queue.partition_time = queue.partition_time.max(record.timestamp);
             }
@@ -458,7 +501,7 @@ impl Task {
             return Ok(false);
         };
         let queue = &mut self.queues[index];
-        let Some(record) = queue.records.pop_front() else {
+        let Some(mut record) = queue.records.pop_front() else {
             return Ok(false);
         };
         queue.consumed = record.offset + 1;
@@ -483,7 +526,8 @@ impl Task {
             self.state.stream_time.set(record.timestamp);
         }
         let topic = &self.queues[index].topic;
-        match source.process_raw(record.raw(topic, partition)) {
+        let read = record.read.take();
+        match source.process_raw(record.raw(topic, partition), read) {
             Ok(()) => self.counts.processed += 1,
             Err(SourceError::Deserialization(e)) => {
                 let at = e.metadata.clone();
@@ -832,13 +876,13 @@ mod tests {
     }
 
     fn record(offset: i64, timestamp: i64, value: &[u8]) -> QueuedRecord {
-        QueuedRecord {
+        QueuedRecord::new(
             offset,
             timestamp,
-            key: Some(b"k".to_vec()),
-            value: Some(value.to_vec()),
-            headers: Headers::new(),
-        }
+            Some(b"k".to_vec()),
+            Some(value.to_vec()),
+            Headers::new(),
+        )
     }
 
     fn int(offset: i64, timestamp: i64, value: i32) -> QueuedRecord {

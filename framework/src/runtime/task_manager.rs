@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::message::{BorrowedMessage, Headers as _};
+use rdkafka::message::BorrowedMessage;
 
 use super::clients;
 use super::error::ThreadError;
@@ -21,7 +21,6 @@ use super::restore::ChangelogReader;
 use super::stream_thread::ThreadContext;
 use super::streams_producer::{Offsets, StreamsProducer};
 use super::task::{QueuedRecord, Task, TaskCounts, TaskId, TaskResources};
-use crate::header::Headers;
 use crate::processor::RecordCollector;
 use crate::state::CacheBudget;
 
@@ -367,7 +366,11 @@ impl<'a> TaskManager<'a> {
             // Records of a partition whose task is not here (revoked in this poll) are
             // fetched again by whoever has it, from the committed offset.
             if let Some(task) = self.tasks.get_mut(&id) {
-                task.add_records(topic, first.partition(), run.iter().map(queued));
+                task.add_records(
+                    topic,
+                    first.partition(),
+                    run.iter().map(QueuedRecord::copied_from),
+                );
             }
         }
     }
@@ -517,25 +520,5 @@ impl<'a> TaskManager<'a> {
             tasks_closed: self.tasks_closed,
         };
         self.cx.instance.publish(self.cx.index, counts);
-    }
-}
-
-/// A message as a task queues it.
-fn queued(message: &BorrowedMessage<'_>) -> QueuedRecord {
-    let mut headers = Headers::new();
-    if let Some(borrowed) = message.headers() {
-        for h in borrowed.iter() {
-            match h.value {
-                Some(value) => headers.add(h.key, value),
-                None => headers.add_null(h.key),
-            };
-        }
-    }
-    QueuedRecord {
-        offset: message.offset(),
-        timestamp: message.timestamp().to_millis().unwrap_or(-1),
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().map(<[u8]>::to_vec),
-        headers,
     }
 }

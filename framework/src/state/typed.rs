@@ -33,6 +33,31 @@ pub(crate) struct StoreLayers {
     pub(crate) counts: StoreCounts,
     /// The timestamp of the record the task processes, which writes are made at.
     pub(crate) record_timestamp: Rc<Cell<i64>>,
+    /// Buffers the typed top serializes keys and values into, kept from one write to the
+    /// next (taken while in use: a write made from within a write gets fresh ones).
+    pub(crate) buffers: ScratchBuffers,
+}
+
+/// A key buffer and a value buffer, reused across a store's operations.
+#[derive(Default)]
+pub(crate) struct ScratchBuffers {
+    key: Cell<Vec<u8>>,
+    value: Cell<Vec<u8>>,
+}
+
+impl fmt::Debug for ScratchBuffers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScratchBuffers").finish_non_exhaustive()
+    }
+}
+
+/// Runs `f` with `slot`'s buffer, emptied, and puts it back.
+fn with_buffer<R>(slot: &Cell<Vec<u8>>, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let mut buffer = slot.take();
+    buffer.clear();
+    let result = f(&mut buffer);
+    slot.set(buffer);
+    result
 }
 
 impl StoreLayers {
@@ -203,11 +228,6 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
         Ok(Box::new(entries))
     }
 
-    /// `value` serialized as the store keeps it.
-    pub(crate) fn value_bytes(&self, value: &V) -> Result<Vec<u8>, StoreError> {
-        self.serialized(&*self.values, value, "value")
-    }
-
     /// `key` serialized as the store orders it.
     pub(crate) fn key_bytes(&self, key: &K) -> Result<Vec<u8>, StoreError> {
         self.serialized(&*self.keys, key, "key")
@@ -220,10 +240,20 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
         part: &'static str,
     ) -> Result<Vec<u8>, StoreError> {
         let mut bytes = Vec::new();
-        serde
-            .serialize(&self.topic, &mut Headers::new(), item, &mut bytes)
-            .map_err(|source| self.serde_error(part, source))?;
+        self.serialize_into(serde, item, part, &mut bytes)?;
         Ok(bytes)
+    }
+
+    fn serialize_into<T: 'static>(
+        &self,
+        serde: &dyn crate::serde::Serde<T>,
+        item: &T,
+        part: &'static str,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        serde
+            .serialize(&self.topic, &mut Headers::new(), item, out)
+            .map_err(|source| self.serde_error(part, source))
     }
 
     /// The key serialized as `bytes`.
@@ -297,7 +327,21 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     /// # Errors
     /// As [`ReadOnlyKeyValueStore::get`].
     pub fn get(&self, key: &K) -> Result<Option<V>, StoreError> {
-        self.get_serialized(&self.view.key_bytes(key)?)
+        self.with_key(key, |key| self.get_serialized(key))
+    }
+
+    /// Runs `f` with `key` serialized (into a buffer the store reuses): a caller that reads
+    /// and then writes a key serializes it once.
+    pub(crate) fn with_key<R, E: From<StoreError>>(
+        &self,
+        key: &K,
+        f: impl FnOnce(&[u8]) -> Result<R, E>,
+    ) -> Result<R, E> {
+        with_buffer(&self.layers.buffers.key, |buffer| {
+            self.view
+                .serialize_into(&*self.view.keys, key, "key", buffer)?;
+            f(buffer)
+        })
     }
 
     /// The value of the key serialized as `key`, if any.
@@ -314,9 +358,16 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     /// When either cannot be serialized, the backend fails, or the changelog cannot take
     /// the write.
     pub fn put(&self, key: &K, value: &V) -> Result<(), StoreError> {
-        let key = self.view.key_bytes(key)?;
-        let value = self.view.value_bytes(value)?;
-        self.layers.write(&key, Some(&value))
+        self.with_key(key, |key| self.put_serialized(key, value))
+    }
+
+    /// Sets the key serialized as `key` to `value`.
+    pub(crate) fn put_serialized(&self, key: &[u8], value: &V) -> Result<(), StoreError> {
+        with_buffer(&self.layers.buffers.value, |buffer| {
+            self.view
+                .serialize_into(&*self.view.values, value, "value", buffer)?;
+            self.layers.write(key, Some(buffer))
+        })
     }
 
     /// Sets `key` to `value` unless it has a value; returns the value it had.
@@ -324,11 +375,13 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     /// # Errors
     /// As [`get`](Self::get) and [`put`](Self::put).
     pub fn put_if_absent(&self, key: &K, value: &V) -> Result<Option<V>, StoreError> {
-        let old = self.get(key)?;
-        if old.is_none() {
-            self.put(key, value)?;
-        }
-        Ok(old)
+        self.with_key(key, |key| {
+            let old = self.get_serialized(key)?;
+            if old.is_none() {
+                self.put_serialized(key, value)?;
+            }
+            Ok(old)
+        })
     }
 
     /// Removes `key`; returns the value it had. A logged store writes a tombstone.
@@ -336,15 +389,17 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     /// # Errors
     /// As [`put`](Self::put).
     pub fn delete(&self, key: &K) -> Result<Option<V>, StoreError> {
-        let bytes = self.view.key_bytes(key)?;
-        let old = self.get_serialized(&bytes)?;
-        self.layers.write(&bytes, None)?;
-        Ok(old)
+        self.with_key(key, |key| {
+            let old = self.get_serialized(key)?;
+            self.remove_serialized(key)?;
+            Ok(old)
+        })
     }
 
-    /// Removes `key` without reading the value it had (the caller knows it).
-    pub(crate) fn remove(&self, key: &K) -> Result<(), StoreError> {
-        self.layers.write(&self.view.key_bytes(key)?, None)
+    /// Removes the key serialized as `key` without reading the value it had (the caller
+    /// knows it).
+    pub(crate) fn remove_serialized(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.layers.write(key, None)
     }
 
     /// Hands every update the store's cache writes down to `listener` (nothing without a
@@ -389,6 +444,7 @@ mod tests {
             logger: None,
             counts: StoreCounts::default(),
             record_timestamp: Rc::default(),
+            buffers: ScratchBuffers::default(),
         };
         KeyValueStore::new(view, Rc::new(layers))
     }

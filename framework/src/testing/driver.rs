@@ -103,13 +103,13 @@ impl Inner {
             panic!("no source of this topology reads topic {topic:?}");
         };
         let offset = self.offsets.entry(topic.to_string()).or_insert(0);
-        let queued = QueuedRecord {
-            offset: *offset,
-            timestamp: record.timestamp,
-            key: record.key,
-            value: record.value,
-            headers: record.headers,
-        };
+        let queued = QueuedRecord::new(
+            *offset,
+            record.timestamp,
+            record.key,
+            record.value,
+            record.headers,
+        );
         *offset += 1;
         let task = &mut self.tasks[task];
         task.add_records(&Arc::from(topic), 0, [queued]);

@@ -528,15 +528,15 @@ mod tests {
         let entry = builder.source(source);
         let headers = crate::header::Headers::new();
         entry
-            .process_raw(raw(Some(b"k1"), Some(b"abc"), 0, &headers))
+            .process_raw(raw(Some(b"k1"), Some(b"abc"), 0, &headers), None)
             .map_err(|e| format!("{e:?}"))
             .unwrap();
         entry
-            .process_raw(raw(Some(b"k2"), None, 1, &headers))
+            .process_raw(raw(Some(b"k2"), None, 1, &headers), None)
             .map_err(|e| format!("{e:?}"))
             .unwrap();
         entry
-            .process_raw(raw(None, Some(b"x"), 2, &headers))
+            .process_raw(raw(None, Some(b"x"), 2, &headers), None)
             .map_err(|e| format!("{e:?}"))
             .unwrap();
         let out = captured.0.borrow();
@@ -562,7 +562,7 @@ mod tests {
         drop(out);
 
         let err = entry
-            .process_raw(raw(Some(b"k"), Some(&[0xff]), 3, &headers))
+            .process_raw(raw(Some(b"k"), Some(&[0xff]), 3, &headers), None)
             .unwrap_err();
         let crate::processor::SourceError::Deserialization(err) = err else {
             panic!("{err:?}")

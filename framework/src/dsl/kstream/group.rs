@@ -197,8 +197,8 @@ where
             input.node,
             "KSTREAM-AGGREGATE",
             store,
-            move |s| Aggregate {
-                store: TableStore::new(s),
+            move |store| Aggregate {
+                store,
                 step: step.clone(),
             },
         )
@@ -227,13 +227,20 @@ where
         record: Record<K, V>,
         ctx: &mut ProcessorContext<K, Change<VA>>,
     ) -> Result<(), ProcessError> {
-        let (Some(key), Some(value)) = (&record.key, &record.value) else {
+        let Record {
+            key: Some(key),
+            value: Some(value),
+            timestamp,
+            headers,
+        } = record
+        else {
             // As Kafka Streams: a record without a key or a value has nothing to add.
             ctx.drop_record("an aggregation needs a key and a value");
             return Ok(());
         };
-        let at = (record.timestamp, &record.headers);
         self.store
-            .aggregate(ctx, key, at, |old| Some((self.step)(key, value, old)))
+            .aggregate(ctx, key, (timestamp, headers), |key, old| {
+                Some((self.step)(key, &value, old))
+            })
     }
 }

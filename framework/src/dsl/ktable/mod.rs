@@ -47,21 +47,27 @@ pub(crate) struct TableRoot {
     /// Whether the root is kept in a store: then the tables of its line know old values.
     /// Read by their processors when tasks are made.
     materialized: Arc<AtomicBool>,
+    /// Whether an operator of its line reads old values, so that the root forwards them
+    /// (Kafka Streams' `sendOldValues`). Read by the root's processor when tasks are made.
+    sends_old: Arc<AtomicBool>,
 }
 
 impl DslState {
     /// Registers a root table kept by `node_name`: in a store already, or in `pending` once
-    /// one is needed; `materialized` says which, and its processors read it.
+    /// one is needed; `materialized` says which, and its processors read it, as the root's
+    /// reads `sends_old`.
     pub(crate) fn add_table_root(
         &mut self,
         node_name: &str,
         pending: Option<StoreDef>,
         materialized: Arc<AtomicBool>,
+        sends_old: Arc<AtomicBool>,
     ) -> usize {
         self.tables.push(TableRoot {
             node_name: node_name.to_string(),
             pending,
             materialized,
+            sends_old,
         });
         self.tables.len() - 1
     }
@@ -72,6 +78,7 @@ impl DslState {
         let Some(table) = self.tables.get_mut(root) else {
             return;
         };
+        table.sends_old.store(true, Ordering::Relaxed);
         if let Some(def) = table.pending.take() {
             let node = table.node_name.clone();
             table.materialized.store(true, Ordering::Relaxed);
@@ -81,12 +88,16 @@ impl DslState {
         }
     }
 
-    /// The flag of root `root` that says whether its line knows old values.
-    pub(crate) fn materialized(&self, root: usize) -> Arc<AtomicBool> {
-        self.tables.get(root).map_or_else(
-            || Arc::new(AtomicBool::new(true)),
-            |t| t.materialized.clone(),
-        )
+    /// The flag of root `root` that says whether its line knows old values; the root
+    /// forwards them from now on, to whoever asks.
+    pub(crate) fn old_values(&self, root: usize) -> Arc<AtomicBool> {
+        match self.tables.get(root) {
+            Some(table) => {
+                table.sends_old.store(true, Ordering::Relaxed);
+                table.materialized.clone()
+            }
+            None => Arc::new(AtomicBool::new(true)),
+        }
     }
 }
 
@@ -127,17 +138,18 @@ impl<K, V> fmt::Debug for KTable<K, V> {
 
 impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     /// The table forwarded by `node` and kept in `store` (always, as an aggregation's):
-    /// queryable by that name.
+    /// queryable by that name; its processor forwards old values once `sends_old` is set.
     pub(crate) fn materialized(
         state: Rc<RefCell<DslState>>,
         node: NodeId,
         store: Arc<str>,
+        sends_old: Arc<AtomicBool>,
     ) -> Self {
         let node_name = state.borrow().graph.node(node).name.to_string();
-        let root =
-            state
-                .borrow_mut()
-                .add_table_root(&node_name, None, Arc::new(AtomicBool::new(true)));
+        let materialized = Arc::new(AtomicBool::new(true));
+        let root = state
+            .borrow_mut()
+            .add_table_root(&node_name, None, materialized, sends_old);
         Self {
             state,
             node,
@@ -190,9 +202,10 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         self.getter.clone()
     }
 
-    /// Whether this table's line knows old values, as its processors see it.
+    /// Whether this table's line knows old values, as its processors see it; asked by an
+    /// operator that reads them, which the root then forwards.
     fn old_values(&self) -> Arc<AtomicBool> {
-        self.state.borrow().materialized(self.root)
+        self.state.borrow().old_values(self.root)
     }
 
     /// Adds a processor of this table's changes, named `PREFIX-<n>`.

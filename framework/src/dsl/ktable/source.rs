@@ -35,11 +35,13 @@ where
     let mut dsl = state.borrow_mut();
     let name = dsl.name(prefix);
     let materialized = Arc::new(AtomicBool::new(named));
-    let (flag, processor_store) = (materialized.clone(), store_name.clone());
+    let sends_old = Arc::new(AtomicBool::new(false));
+    let (flag, old_flag, processor_store) =
+        (materialized.clone(), sends_old.clone(), store_name.clone());
     let factory = move || TableSource::<K, V> {
         store: flag
             .load(Ordering::Relaxed)
-            .then(|| TableStore::new(processor_store.clone())),
+            .then(|| TableStore::new(processor_store.clone(), old_flag.load(Ordering::Relaxed))),
     };
     let (added, pending) = if named {
         let added = dsl.add_processor_with_store(&name, &[input.node()], factory, store);
@@ -49,7 +51,7 @@ where
         (added, Some(store.into_def()))
     };
     let node = dsl.or_report(added, input.node());
-    let root = dsl.add_table_root(&name, pending, materialized);
+    let root = dsl.add_table_root(&name, pending, materialized, sends_old);
     drop(dsl);
     KTable {
         state,
@@ -83,26 +85,31 @@ where
         record: Record<K, V>,
         ctx: &mut ProcessorContext<K, Change<V>>,
     ) -> Result<(), ProcessError> {
-        let Some(key) = &record.key else {
+        let Record {
+            key: Some(key),
+            value,
+            timestamp,
+            headers,
+        } = record
+        else {
             ctx.drop_record("a table row needs a key");
             return Ok(());
         };
-        let Some(store) = &self.store else {
+        match &self.store {
+            Some(store) => store.replace(ctx, key, value, (timestamp, headers)),
             // Kept in no store: nothing tells the old value.
-            let change = Change {
-                new: record.value.clone(),
-                old: None,
-            };
-            return ctx.forward(record.with_value(Some(change)));
-        };
-        let old = store.get(key)?;
-        store.write(
-            ctx,
-            key,
-            record.value.clone(),
-            old,
-            record.timestamp,
-            &record.headers,
-        )
+            None => {
+                let change = Change {
+                    new: value,
+                    old: None,
+                };
+                ctx.forward(Record::from_parts(
+                    Some(key),
+                    Some(change),
+                    timestamp,
+                    headers,
+                ))
+            }
+        }
     }
 }
