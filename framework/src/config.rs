@@ -131,6 +131,19 @@ pub enum ProductionHandler {
     LogAndContinue,
 }
 
+/// Which metrics are recorded (`metrics.recording.level`, Kafka Streams' names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[non_exhaustive]
+pub enum RecordingLevel {
+    /// `INFO` (the default): operations are counted; stores' operations are not timed.
+    #[default]
+    Info,
+    /// `DEBUG`: every store operation is timed as well (two clock reads each).
+    Debug,
+    /// `TRACE`: as `DEBUG` (HOMA records nothing more at this level).
+    Trace,
+}
+
 /// The settings of a HOMA application. Built, and checked, by [`StreamsConfig::builder`].
 #[derive(Debug, Clone)]
 pub struct StreamsConfig {
@@ -153,6 +166,7 @@ pub struct StreamsConfig {
     processing_handler: ProcessingHandler,
     production_handler: ProductionHandler,
     dead_letter_queue_topic: Option<String>,
+    metrics_recording_level: RecordingLevel,
     consumer: BTreeMap<String, String>,
     main_consumer: BTreeMap<String, String>,
     restore_consumer: BTreeMap<String, String>,
@@ -208,6 +222,9 @@ pub mod keys {
     /// A dead-letter topic: a record that fails to deserialize is written there with the
     /// error and its source topic, partition and offset in headers, then the handler decides.
     pub const DEAD_LETTER_QUEUE_TOPIC: &str = "errors.dead.letter.queue.topic.name";
+    /// `INFO` (default), `DEBUG` or `TRACE`: at `DEBUG` and above, store operations are
+    /// timed (`KafkaStreams::metrics().stores`).
+    pub const METRICS_RECORDING_LEVEL: &str = "metrics.recording.level";
 }
 
 /// Client settings given unprefixed that apply to every client, as in Kafka Streams.
@@ -272,6 +289,11 @@ impl StreamsConfig {
     /// `poll.ms`.
     pub fn poll(&self) -> Duration {
         self.poll
+    }
+
+    /// `metrics.recording.level`.
+    pub fn metrics_recording_level(&self) -> RecordingLevel {
+        self.metrics_recording_level
     }
 
     /// `processing.guarantee`.
@@ -480,6 +502,19 @@ impl StreamsConfigBuilder {
                 ));
             }
         };
+        let metrics_recording_level =
+            match values.get(keys::METRICS_RECORDING_LEVEL).map(|v| v.trim()) {
+                None | Some("INFO") => RecordingLevel::Info,
+                Some("DEBUG") => RecordingLevel::Debug,
+                Some("TRACE") => RecordingLevel::Trace,
+                Some(other) => {
+                    return Err(invalid(
+                        keys::METRICS_RECORDING_LEVEL,
+                        other,
+                        "expected INFO, DEBUG or TRACE",
+                    ));
+                }
+            };
         let default_commit_ms = 30_000;
         let group_protocol = match values.get(keys::GROUP_PROTOCOL).map(|v| v.trim()) {
             None | Some("classic") => GroupProtocol::Classic,
@@ -621,6 +656,7 @@ impl StreamsConfigBuilder {
             processing_handler,
             production_handler,
             dead_letter_queue_topic: text(keys::DEAD_LETTER_QUEUE_TOPIC),
+            metrics_recording_level,
             main_consumer: {
                 let mut all = with_shared(consumer.clone());
                 all.extend(main_consumer);
@@ -665,6 +701,7 @@ fn is_streams_key(key: &str) -> bool {
         PROCESSING_EXCEPTION_HANDLER,
         PRODUCTION_EXCEPTION_HANDLER,
         DEAD_LETTER_QUEUE_TOPIC,
+        METRICS_RECORDING_LEVEL,
     ]
     .contains(&key)
 }
@@ -838,6 +875,17 @@ mod tests {
 
         let err = base().set("application.id", "my app").build().unwrap_err();
         assert!(err.to_string().contains("application.id"), "{err}");
+
+        let err = base()
+            .set("metrics.recording.level", "debug")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("INFO, DEBUG or TRACE"), "{err}");
+        let debug = base().set("metrics.recording.level", "DEBUG").build();
+        assert_eq!(
+            debug.unwrap().metrics_recording_level(),
+            RecordingLevel::Debug
+        );
     }
 
     #[test]

@@ -419,3 +419,102 @@ fn grouping_or_tabling_re_keyed_records_repartitions_them() {
         .unwrap();
     assert_eq!(per_page.get(&"home".to_string()).unwrap(), Some(3));
 }
+
+/// Writes strings upper-cased, reads them as they are: what went through it shows.
+struct Upper;
+
+impl homa::serde::Serde<String> for Upper {
+    fn serialize(
+        &self,
+        _: &str,
+        _: &mut homa::header::Headers,
+        value: &String,
+        out: &mut Vec<u8>,
+    ) -> Result<(), homa::serde::SerdeError> {
+        out.extend_from_slice(value.to_uppercase().as_bytes());
+        Ok(())
+    }
+
+    fn deserialize(
+        &self,
+        topic: &str,
+        headers: &homa::header::Headers,
+        bytes: &[u8],
+    ) -> Result<String, homa::serde::SerdeError> {
+        homa::serde::StringSerde.deserialize(topic, headers, bytes)
+    }
+}
+
+#[test]
+fn grouped_serdes_write_the_repartition_and_key_the_store() {
+    let mut builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("words")
+        .group_by_with(
+            |_k, word| word.clone(),
+            Grouped::as_("by-word").with_key_serde(Upper),
+        )
+        .count_with(Materialized::as_("counts"))
+        .to_stream()
+        .to("counts-out");
+    // A table's grouping: its serdes write the changes through the repartition topic.
+    builder
+        .table::<String, String>("users", Materialized::as_("users"))
+        .group_by_with(
+            |_user, region| (region.clone(), region.clone()),
+            Grouped::with(Upper, Upper),
+        )
+        .reduce_with(
+            |a, b| format!("{a}+{b}").to_lowercase(),
+            |a, _| a.clone(),
+            Materialized::as_("regions"),
+        )
+        .to_stream()
+        .to("regions-out");
+
+    let driver = driver(&builder);
+    let words = driver.create_input_topic::<String, String>("words");
+    words.pipe_input("a".into(), "cat".into());
+    words.pipe_input("b".into(), "cat".into());
+    // The key came back from the repartition topic upper-cased.
+    assert_eq!(
+        driver
+            .create_output_topic::<String, i64>("counts-out")
+            .read_key_values_to_list(),
+        [("CAT".to_string(), 1), ("CAT".to_string(), 2)]
+    );
+    // The store keys with the grouping's serde: "cat" is looked up as "CAT".
+    let counts = driver.key_value_store::<String, i64>("counts").unwrap();
+    assert_eq!(counts.get(&"cat".to_string()).unwrap(), Some(2));
+    let raw: Vec<Vec<u8>> = counts
+        .bytes()
+        .range(None, None)
+        .unwrap()
+        .map(|e| e.unwrap().0)
+        .collect();
+    assert_eq!(raw, [b"CAT".to_vec()]);
+
+    let users = driver.create_input_topic::<String, String>("users");
+    users.pipe_input("ann".into(), "north".into());
+    users.pipe_input("bob".into(), "north".into());
+    assert_eq!(
+        driver
+            .create_output_topic::<String, String>("regions-out")
+            .read_key_values_to_list(),
+        // The record cache forwards what it stored, read back: written upper-cased.
+        [
+            ("NORTH".to_string(), "NORTH".to_string()),
+            ("NORTH".to_string(), "NORTH+NORTH".to_string())
+        ]
+    );
+    // `reduce` also keeps its values with the grouping's value serde.
+    let regions = driver.key_value_store::<String, String>("regions").unwrap();
+    let raw: Vec<Vec<u8>> = regions
+        .bytes()
+        .range(None, None)
+        .unwrap()
+        .map(|e| e.unwrap().1)
+        .collect();
+    assert_eq!(raw.len(), 1);
+    assert!(raw[0].ends_with(b"NORTH+NORTH"), "{:?}", raw[0]);
+}

@@ -120,6 +120,7 @@ fn queries_read_through_the_record_cache_before_the_commit() -> anyhow::Result<(
         .state_dir(state.path())
         // No commit while the test looks: the counts are in the cache only.
         .commit_interval(Duration::from_secs(600))
+        .set("metrics.recording.level", "DEBUG")
         .build()?;
     let mut streams = KafkaStreams::new(&topology, config)?;
     streams.start()?;
@@ -146,5 +147,15 @@ fn queries_read_through_the_record_cache_before_the_commit() -> anyhow::Result<(
     streams.close(TIMEOUT)?;
     // The close's commit flushed the latest count of each key, once.
     assert_eq!(kafka.end_offsets(&changelog, 1)?, [2]);
+    // The metered layer saw a read and a write per record, and timed each (DEBUG).
+    let figures = streams.metrics().stores["counts"];
+    assert_eq!(
+        (figures.get.count, figures.put.count, figures.delete.count),
+        (4, 4, 0),
+        "{figures:?}"
+    );
+    assert_eq!(figures.get.timed, 4);
+    assert!(figures.flush.count >= 1 && figures.flush.timed == figures.flush.count);
+    assert!(figures.put.max_time >= figures.put.average_time().unwrap_or_default());
     Ok(())
 }

@@ -5,17 +5,20 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::ktable::{Change, KTable};
+use super::ktable::{Change, ChangeSerde, KTable};
 use super::table_store::{TableStore, materialized_table};
 use super::{Grouped, KStream, Materialized, Repartitioned};
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
-use crate::serde::DefaultSerde;
+use crate::serde::{DefaultSerde, SharedSerde};
 
 /// A table's rows regrouped by a new key, ready to aggregate (Kafka Streams'
 /// `KGroupedTable`).
 pub struct KGroupedTable<K, V> {
     /// The rows' changes under their new keys, through the repartition topic.
     changes: KStream<K, Change<V>>,
+    /// The grouping's serdes: the aggregations' stores' where their `Materialized` sets none.
+    keys: SharedSerde<K>,
+    values: SharedSerde<V>,
 }
 
 impl<K, V> fmt::Debug for KGroupedTable<K, V> {
@@ -26,11 +29,12 @@ impl<K, V> fmt::Debug for KGroupedTable<K, V> {
 
 impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     /// The rows regrouped by `selector(key, value) -> (new key, new value)`, through a
-    /// repartition topic named by `grouped` (Kafka Streams' `KTable#groupBy`).
+    /// repartition topic named and written as `grouped` says (Kafka Streams'
+    /// `KTable#groupBy`).
     pub fn group_by_with<KR, VR>(
         &self,
         selector: impl Fn(&K, &V) -> (KR, VR) + Send + Sync + 'static,
-        grouped: Grouped,
+        grouped: Grouped<KR, VR>,
     ) -> KGroupedTable<KR, VR>
     where
         KR: DefaultSerde + Clone + PartialEq,
@@ -40,16 +44,24 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         self.enable_old_values();
         let selector = Arc::new(selector);
         let node = self.then("KTABLE-SELECT", move || Select(selector.clone()));
-        let name = match grouped.name {
+        let name = match grouped.name.clone() {
             Some(name) => name,
             None => self
                 .state()
                 .borrow_mut()
                 .name("KTABLE-AGGREGATE-STATE-STORE"),
         };
+        let (keys, values) = grouped.serdes();
         let changes = KStream::<KR, Change<VR>>::new(self.state().clone(), node)
-            .repartition(Repartitioned::as_(&name));
-        KGroupedTable { changes }
+            .repartition_with_serdes(
+                Repartitioned::as_(&name),
+                (keys.clone(), ChangeSerde::shared(values.clone())),
+            );
+        KGroupedTable {
+            changes,
+            keys,
+            values,
+        }
     }
 
     /// [`group_by_with`](Self::group_by_with) with a generated repartition name.
@@ -155,7 +167,7 @@ where
         materialized: Materialized<K, V>,
     ) -> KTable<K, V> {
         self.aggregated(
-            materialized,
+            materialized.or_serdes(None, Some(&self.values)),
             Arc::new(move |_, change, aggregate| {
                 let aggregate = match (&change.old, aggregate) {
                     (Some(old), Some(aggregate)) => Some(subtractor(&aggregate, old)),
@@ -217,7 +229,9 @@ where
             Some(name) => name.to_string(),
             None => state.borrow_mut().name("KTABLE-AGGREGATE-STATE-STORE"),
         };
-        let store = materialized.into_store(store_name);
+        let store = materialized
+            .or_serdes(Some(&self.keys), None)
+            .into_store(store_name);
         let parent = self.changes.node();
         materialized_table(&state, parent, "KTABLE-AGGREGATE", store, move |store| {
             TableAggregate {

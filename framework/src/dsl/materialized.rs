@@ -1,5 +1,4 @@
-//! `Materialized` and `Grouped`: how an aggregation or a table keeps its state, and how a
-//! grouping names its repartition.
+//! `Materialized`: how an aggregation or a table keeps its state.
 
 use std::fmt;
 use std::sync::Arc;
@@ -108,6 +107,18 @@ impl<K, V> Materialized<K, V> {
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
+
+    /// The serdes of a grouping, for the store where it sets none (as Kafka Streams'
+    /// aggregations take them from their `Grouped`).
+    pub(crate) fn or_serdes(
+        mut self,
+        keys: Option<&SharedSerde<K>>,
+        values: Option<&SharedSerde<V>>,
+    ) -> Self {
+        self.keys = self.keys.or_else(|| keys.cloned());
+        self.values = self.values.or_else(|| values.cloned());
+        self
+    }
 }
 
 impl<K: DefaultSerde, V: DefaultSerde> Materialized<K, V> {
@@ -123,22 +134,6 @@ impl<K: DefaultSerde, V: DefaultSerde> Materialized<K, V> {
         match self.backend {
             StoreBackend::InMemory => store.in_memory(),
             _ => store.persistent(),
-        }
-    }
-}
-
-/// How a grouping names its repartition topic (Kafka Streams' `Grouped`).
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct Grouped {
-    pub(crate) name: Option<String>,
-}
-
-impl Grouped {
-    /// A grouping whose repartition topic is `<application.id>-<name>-repartition`.
-    pub fn as_(name: &str) -> Self {
-        Self {
-            name: Some(name.to_string()),
         }
     }
 }

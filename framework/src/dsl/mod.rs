@@ -13,5 +13,5 @@ pub use builder::StreamsBuilder;
 pub use kgrouped_table::KGroupedTable;
 pub use kstream::{BranchedKStream, KGroupedStream, KStream, Repartitioned};
 pub use ktable::KTable;
-pub use materialized::{Grouped, Materialized};
-pub use options::{Consumed, Produced};
+pub use materialized::Materialized;
+pub use options::{Consumed, Grouped, Produced};

@@ -1,4 +1,4 @@
-//! Options of sources and sinks: `Consumed` and `Produced`.
+//! Options of sources, sinks and groupings: `Consumed`, `Produced` and `Grouped`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -30,6 +30,28 @@ pub struct Produced<K, V> {
     pub(crate) name: Option<String>,
 }
 
+/// How a grouping repartitions, when it must (after a key change): the name of the
+/// repartition topic, `<application.id>-<name>-repartition`, and serdes other than the
+/// types' defaults to write it with (Kafka Streams' `Grouped`). The serdes are also the
+/// aggregation's store's where its `Materialized` sets none: the key serde for every
+/// aggregation, the value serde for `reduce`.
+///
+/// ```
+/// # use homa::dsl::{Grouped, StreamsBuilder};
+/// # use homa::serde::StringSerde;
+/// let mut builder = StreamsBuilder::new();
+/// let words = builder
+///     .stream::<String, String>("words")
+///     .group_by_with(|_k, word| word.clone(), Grouped::as_("by-word").with_key_serde(StringSerde))
+///     .count();
+/// # words.to_stream().to("counts");
+/// ```
+pub struct Grouped<K, V> {
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) name: Option<String>,
+}
+
 macro_rules! options {
     ($options:ident, $what:literal $(, $extra:ident)*) => {
         impl<K, V> Default for $options<K, V> {
@@ -54,7 +76,7 @@ macro_rules! options {
         }
 
         impl<K: 'static, V: 'static> $options<K, V> {
-            #[doc = concat!("Options with the ", $what, " node named `name`.")]
+            #[doc = concat!("Options with the ", $what, " named `name`.")]
             pub fn as_(name: &str) -> Self {
                 Self::default().with_name(name)
             }
@@ -66,7 +88,7 @@ macro_rules! options {
                     .with_value_serde(value_serde)
             }
 
-            #[doc = concat!("Names the ", $what, " node (default: a generated name).")]
+            #[doc = concat!("Names the ", $what, " (default: a generated name).")]
             #[must_use]
             pub fn with_name(mut self, name: &str) -> Self {
                 self.name = Some(name.to_string());
@@ -100,7 +122,7 @@ macro_rules! options {
     };
 }
 
-options!(Consumed, "source", timestamp_extractor);
+options!(Consumed, "source node", timestamp_extractor);
 
 impl<K, V> Consumed<K, V> {
     /// Sets how each record's timestamp is chosen from its content, given the partition's
@@ -115,4 +137,5 @@ impl<K, V> Consumed<K, V> {
         self
     }
 }
-options!(Produced, "sink");
+options!(Produced, "sink node");
+options!(Grouped, "repartition");

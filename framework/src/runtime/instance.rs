@@ -20,7 +20,7 @@ pub(crate) struct QueryableStore {
 }
 
 /// What a stream thread's tasks did, as of its last commit.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ThreadCounts {
     pub(crate) tasks: TaskCounts,
     /// Records its producer skipped (production handler log-and-continue).
@@ -29,6 +29,8 @@ pub(crate) struct ThreadCounts {
     pub(crate) buffered: u64,
     pub(crate) tasks_created: u64,
     pub(crate) tasks_closed: u64,
+    /// What its tasks' stores were asked to do, by store.
+    pub(crate) stores: super::task_manager::StoreFigures,
 }
 
 /// The instance's side of its stream threads.
@@ -120,6 +122,13 @@ impl Instance {
             metrics.buffered_records += counts.buffered;
             metrics.tasks_created += counts.tasks_created;
             metrics.tasks_closed += counts.tasks_closed;
+            for (store, figures) in &counts.stores {
+                metrics
+                    .stores
+                    .entry(store.clone())
+                    .or_default()
+                    .add(figures);
+            }
         }
         metrics
     }

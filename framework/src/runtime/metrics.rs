@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::state::StoreMetrics;
+
 /// What an instance has done so far (Kafka Streams' metrics, as values to read). The record
 /// counts are as of each thread's last commit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +32,9 @@ pub struct Metrics {
     pub restored_records: BTreeMap<String, u64>,
     /// Restorations finished (a task's store brought up to its changelog's end), by store.
     pub restorations: BTreeMap<String, u64>,
+    /// What each store was asked to do by its tasks (the metered layer), by store: counts,
+    /// and times at `metrics.recording.level` `DEBUG`. As of each thread's last commit.
+    pub stores: BTreeMap<String, StoreMetrics>,
 }
 
 /// A stream thread of an instance and its tasks (Kafka Streams' `ThreadMetadata`).

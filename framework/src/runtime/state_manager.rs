@@ -13,7 +13,7 @@ use super::task::TaskId;
 use crate::processor::OpenStore;
 use crate::state::{
     CacheBudget, CachingLayer, ChangeLogger, ChangelogSink, RocksDbMemory, SharedBytesStore,
-    StoreError, StoreKind, StoreLayers, checkpoint,
+    StoreError, StoreKind, StoreLayers, StoreMeters, checkpoint,
 };
 use crate::topology::{Subtopology, Topology};
 
@@ -46,6 +46,8 @@ pub(crate) struct StoreContext<'a> {
     pub(crate) record_timestamp: Rc<Cell<i64>>,
     /// The record cache budget of the thread (0: caches off).
     pub(crate) cache: Rc<CacheBudget>,
+    /// Whether the stores' operations are timed (`metrics.recording.level` `DEBUG`).
+    pub(crate) timed: bool,
 }
 
 /// The state of one task.
@@ -112,7 +114,7 @@ impl StateManager {
                 bytes,
                 cache,
                 logger,
-                counts: Default::default(),
+                meters: StoreMeters::new(cx.timed),
                 record_timestamp: cx.record_timestamp.clone(),
                 buffers: Default::default(),
             };

@@ -10,7 +10,7 @@ use rdkafka::Message;
 use rdkafka::message::{BorrowedMessage, Headers as _};
 
 use super::state_manager::{LoggedStore, StateManager, StoreContext};
-use crate::config::{DeserializationHandler, ProcessingHandler, StreamsConfig};
+use crate::config::{DeserializationHandler, ProcessingHandler, RecordingLevel, StreamsConfig};
 use crate::header::Headers;
 use crate::processor::{
     DeserializationError, NodeHandle, OutgoingRecord, ProcessError, PunctuationType, RawRecord,
@@ -364,6 +364,7 @@ impl Task {
             sink: Rc::new(crate::processor::CollectorSink(collector.clone())),
             record_timestamp: state.record_timestamp.clone(),
             cache: resources.cache.clone(),
+            timed: config.metrics_recording_level() >= RecordingLevel::Debug,
         };
         let (state_manager, open) =
             StateManager::open(id, topology, sub, &stores).map_err(store_error)?;
@@ -452,6 +453,16 @@ impl Task {
             dropped: self.state.dropped.get(),
             ..self.counts
         }
+    }
+
+    /// What each of the task's stores has been asked to do, by store name.
+    pub(crate) fn store_metrics(&self) -> Vec<(Arc<str>, crate::state::StoreMetrics)> {
+        self.state
+            .stores
+            .borrow()
+            .iter()
+            .map(|(name, open)| (name.clone(), open.layers.metrics()))
+            .collect()
     }
 
     #[cfg_attr(not(test), allow(dead_code))]

@@ -22,7 +22,7 @@ use super::stream_thread::ThreadContext;
 use super::streams_producer::{Offsets, StreamsProducer};
 use super::task::{QueuedRecord, Task, TaskCounts, TaskId, TaskResources};
 use crate::processor::RecordCollector;
-use crate::state::CacheBudget;
+use crate::state::{CacheBudget, StoreMetrics};
 
 /// A topic-partition: `(topic, partition)`.
 pub(crate) type Partition = (Arc<str>, i32);
@@ -56,6 +56,8 @@ pub(crate) struct TaskManager<'a> {
     paused: BTreeSet<Partition>,
     /// The counts of the tasks closed so far, for metrics.
     closed_counts: TaskCounts,
+    /// What the stores of the tasks closed so far were asked to do, by store.
+    closed_stores: StoreFigures,
     tasks_created: u64,
     tasks_closed: u64,
     /// Made when a task first has stores to restore.
@@ -98,6 +100,7 @@ impl<'a> TaskManager<'a> {
             restoring: BTreeSet::new(),
             paused: BTreeSet::new(),
             closed_counts: TaskCounts::default(),
+            closed_stores: StoreFigures::new(),
             tasks_created: 0,
             tasks_closed: 0,
             restorer: None,
@@ -445,6 +448,8 @@ impl<'a> TaskManager<'a> {
             Ok(())
         };
         self.cx.instance.deregister(id);
+        // Its stores' figures, before they close.
+        add_store_metrics(&mut self.closed_stores, &task);
         task.close();
         self.closed_counts += task.counts();
         self.tasks_closed += 1;
@@ -507,9 +512,11 @@ impl<'a> TaskManager<'a> {
     /// Tells the instance what this thread's tasks processed, skipped and dropped so far.
     fn publish_counts(&self) {
         let mut tasks = self.closed_counts;
+        let mut stores = self.closed_stores.clone();
         let mut buffered = 0;
         for task in self.tasks.values() {
             tasks += task.counts();
+            add_store_metrics(&mut stores, task);
             buffered += task.queued() as u64;
         }
         let counts = super::instance::ThreadCounts {
@@ -518,7 +525,18 @@ impl<'a> TaskManager<'a> {
             buffered,
             tasks_created: self.tasks_created,
             tasks_closed: self.tasks_closed,
+            stores,
         };
         self.cx.instance.publish(self.cx.index, counts);
+    }
+}
+
+/// Store figures by store name.
+pub(crate) type StoreFigures = BTreeMap<String, StoreMetrics>;
+
+/// Adds what `task`'s stores were asked to do to `figures`.
+fn add_store_metrics(figures: &mut StoreFigures, task: &Task) {
+    for (name, metrics) in task.store_metrics() {
+        figures.entry(name.to_string()).or_default().add(&metrics);
     }
 }

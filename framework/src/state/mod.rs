@@ -5,7 +5,9 @@
 //! as Kafka Streams' `state/internals`:
 //!
 //! - the typed top ([`KeyValueStore<K, V>`], or [`TimestampedKeyValueStore<K, V>`] whose
-//!   values carry the timestamp of their last update): serdes, and counts of its operations;
+//!   values carry the timestamp of their last update): serdes, and the metered layer
+//!   (`metered`), which counts its operations and times them at the `DEBUG` recording
+//!   level ([`StoreMetrics`]);
 //! - caching (`caching`, when the store's builder enables it): the record cache holds
 //!   writes back until the commit, keeps the latest of each key, and reads through;
 //! - change-logging (`logging`): every write also goes to the store's changelog partition;
@@ -28,6 +30,7 @@ mod composite;
 mod error;
 mod logging;
 mod memory;
+mod metered;
 mod rocksdb;
 mod timestamped;
 mod typed;
@@ -42,6 +45,8 @@ pub(crate) use composite::CompositeBytesStore;
 pub use error::StoreError;
 pub(crate) use logging::{ChangeLogger, ChangelogRecord, ChangelogSink};
 pub use memory::InMemoryKeyValueStore;
+pub(crate) use metered::StoreMeters;
+pub use metered::{OperationMetrics, StoreMetrics};
 pub use rocksdb::{RocksDbKeyValueStore, RocksDbMemory};
 pub(crate) use timestamped::ValueAndTimestampSerde;
 pub use timestamped::{TimestampedKeyValueStore, ValueAndTimestamp};

@@ -1,27 +1,16 @@
 //! Typed stores over byte stores: a read-only view any thread may query, and the
 //! read-write view of the task that owns the store (the top layer), whose writes go through
-//! the change-logging layer to its changelog and which counts its operations.
+//! the change-logging layer to its changelog and whose operations the metered layer
+//! measures.
 
 use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::{Below, CachingLayer, ChangeLogger, SharedBytesStore, StoreError};
+use super::{Below, CachingLayer, ChangeLogger, SharedBytesStore, StoreError, StoreMeters};
 use crate::header::Headers;
 use crate::serde::SharedSerde;
-
-/// What a task's store has been asked to do: the metered layer's counts.
-#[derive(Debug, Default)]
-pub(crate) struct StoreCounts {
-    pub(crate) gets: Cell<u64>,
-    pub(crate) puts: Cell<u64>,
-    pub(crate) deletes: Cell<u64>,
-}
-
-fn bump(counter: &Cell<u64>) {
-    counter.set(counter.get() + 1);
-}
 
 /// The layers of a task's store under its typed top: the record cache (if it caches), the
 /// change-logging layer (if it is logged) and the byte store.
@@ -30,7 +19,8 @@ pub(crate) struct StoreLayers {
     pub(crate) bytes: SharedBytesStore,
     pub(crate) cache: Option<CachingLayer>,
     pub(crate) logger: Option<ChangeLogger>,
-    pub(crate) counts: StoreCounts,
+    /// The metered layer: what the store is asked to do.
+    pub(crate) meters: StoreMeters,
     /// The timestamp of the record the task processes, which writes are made at.
     pub(crate) record_timestamp: Rc<Cell<i64>>,
     /// Buffers the typed top serializes keys and values into, kept from one write to the
@@ -70,33 +60,38 @@ impl StoreLayers {
 
     /// The value of `key`, through the cache.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        bump(&self.counts.gets);
-        match &self.cache {
+        self.meters.measure(&self.meters.get, || match &self.cache {
             Some(cache) => cache.get(key, self.below()),
             None => self.bytes.get(key),
-        }
+        })
     }
 
     /// Writes `key` = `value` (`None`: deletes it), into the cache or down at once.
     fn write(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
-        bump(if value.is_some() {
-            &self.counts.puts
-        } else {
-            &self.counts.deletes
-        });
+        let meter = match value {
+            Some(_) => &self.meters.put,
+            None => &self.meters.delete,
+        };
         let timestamp = self.record_timestamp.get();
-        match &self.cache {
+        self.meters.measure(meter, || match &self.cache {
             Some(cache) => cache.put(key, value, timestamp, self.below()),
             None => self.below().write(key, value, timestamp),
-        }
+        })
     }
 
     /// Before a commit: the cache writes what it holds down.
     pub(crate) fn flush_cache(&self) -> Result<(), StoreError> {
         match &self.cache {
-            Some(cache) => cache.flush(self.below()),
+            Some(cache) => self
+                .meters
+                .measure(&self.meters.flush, || cache.flush(self.below())),
             None => Ok(()),
         }
+    }
+
+    /// What the store has been asked to do so far.
+    pub(crate) fn metrics(&self) -> super::StoreMetrics {
+        self.meters.snapshot()
     }
 
     /// What reads of the store see, from any thread: through the cache when it has one.
@@ -442,7 +437,7 @@ mod tests {
             bytes: view.bytes().clone(),
             cache: None,
             logger: None,
-            counts: StoreCounts::default(),
+            meters: StoreMeters::new(false),
             record_timestamp: Rc::default(),
             buffers: ScratchBuffers::default(),
         };

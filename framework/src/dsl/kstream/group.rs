@@ -16,7 +16,7 @@ pub struct KGroupedStream<K, V> {
     stream: KStream<K, V>,
     /// Whether the key was chosen anew, so records must move to the partition of their key.
     repartition: bool,
-    grouped: Grouped,
+    grouped: Grouped<K, V>,
 }
 
 impl<K, V> fmt::Debug for KGroupedStream<K, V> {
@@ -40,8 +40,8 @@ impl<K: 'static, V: 'static> KStream<K, V> {
     }
 
     /// [`group_by_key`](Self::group_by_key) with its repartition topic (if it needs one)
-    /// named by `grouped`.
-    pub fn group_by_key_with(&self, grouped: Grouped) -> KGroupedStream<K, V> {
+    /// named and written as `grouped` says.
+    pub fn group_by_key_with(&self, grouped: Grouped<K, V>) -> KGroupedStream<K, V> {
         KGroupedStream {
             stream: self.clone(),
             repartition: self.repartition_required,
@@ -62,11 +62,12 @@ impl<K: 'static, V: 'static> KStream<K, V> {
         self.group_by_with(selector, Grouped::default())
     }
 
-    /// [`group_by`](Self::group_by) with its repartition topic named by `grouped`.
+    /// [`group_by`](Self::group_by) with its repartition topic named and written as
+    /// `grouped` says.
     pub fn group_by_with<KR: Clone + 'static>(
         &self,
         selector: impl Fn(Option<&K>, &V) -> KR + Send + Sync + 'static,
-        grouped: Grouped,
+        grouped: Grouped<KR, V>,
     ) -> KGroupedStream<KR, V>
     where
         V: Clone,
@@ -118,6 +119,7 @@ where
 
     /// [`count`](Self::count) into the store `materialized` describes.
     pub fn count_with(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
+        let materialized = materialized.or_serdes(self.grouped.key_serde.as_ref(), None);
         self.aggregated(materialized, Arc::new(|_, _, old| old.unwrap_or(0) + 1))
     }
 
@@ -133,6 +135,10 @@ where
         reducer: impl Fn(&V, &V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> KTable<K, V> {
+        let materialized = materialized.or_serdes(
+            self.grouped.key_serde.as_ref(),
+            self.grouped.value_serde.as_ref(),
+        );
         self.aggregated(
             materialized,
             Arc::new(move |_, value, old| match old {
@@ -159,6 +165,7 @@ where
         aggregator: impl Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<K, VA> {
+        let materialized = materialized.or_serdes(self.grouped.key_serde.as_ref(), None);
         self.aggregated(
             materialized,
             Arc::new(move |key, value, old| {
@@ -187,7 +194,8 @@ where
                 .name
                 .clone()
                 .unwrap_or_else(|| store_name.clone());
-            self.stream.repartition(Repartitioned::as_(&name))
+            self.stream
+                .repartition_with_serdes(Repartitioned::as_(&name), self.grouped.serdes())
         } else {
             self.stream.clone()
         };

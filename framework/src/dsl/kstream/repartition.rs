@@ -3,7 +3,7 @@
 use super::KStream;
 use crate::dsl::Produced;
 use crate::dsl::builder::SinkTopicName;
-use crate::serde::DefaultSerde;
+use crate::serde::{DefaultSerde, SharedSerde};
 use crate::topology::graph::{NodeId, NodeKind, RecordType};
 use crate::topology::task_builder::source_build;
 
@@ -52,6 +52,15 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
     ///     .to("clicks-by-page");
     /// ```
     pub fn repartition(&self, options: Repartitioned) -> KStream<K, V> {
+        self.repartition_with_serdes(options, (K::default_serde(), V::default_serde()))
+    }
+
+    /// [`repartition`](Self::repartition), the topic written and read with `serdes`.
+    pub(crate) fn repartition_with_serdes(
+        &self,
+        options: Repartitioned,
+        (keys, values): (SharedSerde<K>, SharedSerde<V>),
+    ) -> KStream<K, V> {
         let mut state = self.state.borrow_mut();
         let name = options
             .name
@@ -62,13 +71,17 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
             &format!("{topic}-sink"),
             SinkTopicName::Fixed(topic.clone()),
             &[self.node],
-            &Produced::default(),
+            &Produced {
+                key_serde: Some(keys.clone()),
+                value_serde: Some(values.clone()),
+                name: None,
+            },
         );
         let source = sink.and_then(|_| {
             let kind = NodeKind::Source {
                 topics: vec![topic.clone()],
             };
-            let build = source_build(K::default_serde(), V::default_serde(), None);
+            let build = source_build(keys, values, None);
             let types = Some(RecordType::of::<K, V>());
             state
                 .graph

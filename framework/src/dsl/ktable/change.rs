@@ -17,6 +17,13 @@ pub(crate) struct Change<V> {
 /// old value), the new value's length (4 bytes, big-endian) and bytes, then the old value's.
 pub(crate) struct ChangeSerde<V>(SharedSerde<V>);
 
+impl<V: 'static> ChangeSerde<V> {
+    /// The serde of changes of values written with `values`.
+    pub(crate) fn shared(values: SharedSerde<V>) -> SharedSerde<Change<V>> {
+        Arc::new(Self(values))
+    }
+}
+
 impl<V: 'static> Serde<Change<V>> for ChangeSerde<V> {
     fn serialize(
         &self,
@@ -75,6 +82,6 @@ impl<V: 'static> Serde<Change<V>> for ChangeSerde<V> {
 
 impl<V: DefaultSerde> DefaultSerde for Change<V> {
     fn default_serde() -> SharedSerde<Self> {
-        Arc::new(ChangeSerde(V::default_serde()))
+        ChangeSerde::shared(V::default_serde())
     }
 }

@@ -26,7 +26,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub(crate) use change::Change;
+pub(crate) use change::{Change, ChangeSerde};
 pub(crate) use getter::ValueGetterSupplier;
 pub(crate) use source::table;
 
