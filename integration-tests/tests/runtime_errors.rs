@@ -294,3 +294,53 @@ fn close_goes_from_pending_shutdown_to_not_running() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn shutdown_application_stops_every_instance_and_names_the_one_that_asked() -> anyhow::Result<()> {
+    let kafka = kafka();
+    let (input, output) = (
+        kafka.create_topic("shutdown-app-in", 2)?,
+        kafka.create_topic("shutdown-app-out", 2)?,
+    );
+    let app = unique_name("shutdown-app");
+    let topology = shout(&input, &output, Arc::default())?;
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let mut instances = Vec::new();
+    for (name, dir) in ["first", "second"].into_iter().zip(&dirs) {
+        let config = config(&app)
+            .set("client.id", name)
+            .state_dir(dir.path())
+            .build()?;
+        let streams = KafkaStreams::new(&topology, config)?;
+        streams.set_uncaught_error_handler(|_| StreamThreadResponse::ShutdownApplication);
+        instances.push(streams);
+    }
+    for streams in &mut instances {
+        streams.start()?;
+    }
+    for streams in &instances {
+        wait_for_state(streams, State::Running)?;
+    }
+    // Both partitions get records; the one with "boom" fails whichever instance has it.
+    kafka.produce(&input, [("a", "x"), ("b", "y"), ("c", "boom")])?;
+    for streams in &instances {
+        wait_for_state(streams, State::Error)?;
+    }
+    let mut failed = Vec::new();
+    let mut told = Vec::new();
+    for streams in &mut instances {
+        match streams.close(TIMEOUT) {
+            Err(CloseError::Failed(e)) => failed.push(e.to_string()),
+            Err(CloseError::ApplicationShutdown { by, reason }) => told.push((by, reason)),
+            other => anyhow::bail!("close() of a stopped instance: {other:?}"),
+        }
+        assert_eq!(streams.state(), State::Error, "Error is final");
+    }
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("cannot shout boom"), "{failed:?}");
+    assert_eq!(told.len(), 1, "{told:?}");
+    let (by, reason) = &told[0];
+    assert!(["first", "second"].contains(&by.as_str()), "{by}");
+    assert!(reason.contains("cannot shout boom"), "{reason}");
+    Ok(())
+}

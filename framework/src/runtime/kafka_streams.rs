@@ -16,6 +16,7 @@ use super::clients;
 use super::error::StreamThreadError;
 use super::instance::Instance;
 use super::metrics::Metrics;
+use super::shutdown_requests;
 use super::stream_thread::{self, Assignment, ThreadContext};
 use crate::config::{ConfigError, StreamsConfig};
 use crate::state::{ReadOnlyKeyValueStore, RocksDbMemory, StoreError};
@@ -72,6 +73,10 @@ pub enum StreamThreadResponse {
     /// `Error`, and `close()` reports the failure.
     #[default]
     ShutdownClient,
+    /// Stop every instance of the application: this one as `ShutdownClient` does, and the
+    /// others, told through the internal topic `<application.id>-shutdown-requests`, go to
+    /// `Error` too, their `close()` naming the instance that asked and why.
+    ShutdownApplication,
 }
 
 /// A handler that returns nothing leaves the default response.
@@ -96,6 +101,15 @@ pub enum CloseError {
     /// A stream thread failed (before or while closing), and the instance stopped.
     #[error("{0}")]
     Failed(Arc<StreamThreadError>),
+    /// Another instance of the application asked every instance to shut down
+    /// ([`StreamThreadResponse::ShutdownApplication`]), and this one stopped.
+    #[error("instance {by} shut the application down after an error: {reason}")]
+    ApplicationShutdown {
+        /// The `client.id` of the instance that asked.
+        by: String,
+        /// Its error.
+        reason: String,
+    },
 }
 
 /// Why an instance could not start.
@@ -171,6 +185,11 @@ struct Shared {
     rebalancing: std::sync::atomic::AtomicUsize,
     /// The first error of a thread that stopped the instance.
     failure: Mutex<Option<Arc<StreamThreadError>>>,
+    /// The request of another instance that shut this one down.
+    shut_down_by: Mutex<Option<shutdown_requests::Request>>,
+    /// What a shutdown request is sent with.
+    config: StreamsConfig,
+    bootstrap: String,
     instance: Instance,
 }
 
@@ -228,10 +247,43 @@ impl Shared {
             tracing::info!("homa: replacing stream thread {}", error.thread);
             return true;
         }
+        let reason = error.to_string();
         lock(&self.failure).get_or_insert_with(|| Arc::new(error));
         self.shutdown.store(true, Ordering::Relaxed);
         self.transition(State::Error);
+        if response == StreamThreadResponse::ShutdownApplication {
+            let request = shutdown_requests::Request {
+                by: self.config.client_id().to_string(),
+                reason,
+            };
+            match shutdown_requests::send(&self.config, &self.bootstrap, &request) {
+                Ok(()) => tracing::error!(
+                    "homa: asked every instance of {} to shut down",
+                    self.config.application_id()
+                ),
+                Err(e) => tracing::error!(
+                    "homa: could not ask the other instances to shut down ({e}); this one stops"
+                ),
+            }
+        }
         false
+    }
+
+    /// Another instance asked the application to shut down: this one stops, to `Error`.
+    fn shutdown_requested(&self, request: shutdown_requests::Request) {
+        if self.shutdown.load(Ordering::Relaxed) || request.by == self.config.client_id() {
+            // Stopping already, or the request is this instance's own.
+            return;
+        }
+        tracing::error!(
+            "homa: instance {} asked every instance of {} to shut down after an error: {}",
+            request.by,
+            self.config.application_id(),
+            request.reason
+        );
+        lock(&self.shut_down_by).get_or_insert(request);
+        self.shutdown.store(true, Ordering::Relaxed);
+        self.transition(State::Error);
     }
 }
 
@@ -243,6 +295,8 @@ pub struct KafkaStreams {
     bootstrap: String,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
+    /// Watches the application's shutdown requests while the instance runs.
+    watcher: Option<JoinHandle<()>>,
 }
 
 impl fmt::Debug for KafkaStreams {
@@ -272,8 +326,8 @@ impl KafkaStreams {
         );
         Ok(Self {
             topology: topology.clone(),
-            config,
-            bootstrap,
+            config: config.clone(),
+            bootstrap: bootstrap.clone(),
             shared: Arc::new(Shared {
                 state: Mutex::new(State::Created),
                 listener: Mutex::new(None),
@@ -281,9 +335,13 @@ impl KafkaStreams {
                 shutdown: AtomicBool::new(false),
                 rebalancing: std::sync::atomic::AtomicUsize::new(0),
                 failure: Mutex::new(None),
+                shut_down_by: Mutex::new(None),
+                config,
+                bootstrap,
                 instance: Instance::new(Some(rocksdb)),
             }),
             threads: Vec::new(),
+            watcher: None,
         })
     }
 
@@ -300,7 +358,9 @@ impl KafkaStreams {
     /// (Kafka Streams' uncaught exception handler): [`StreamThreadResponse::ReplaceThread`]
     /// starts a new thread in its place, [`StreamThreadResponse::ShutdownClient`] (also what
     /// a handler returning `()` means, and what happens without a handler) stops the
-    /// instance, whose state becomes `Error`.
+    /// instance, whose state becomes `Error`, and
+    /// [`StreamThreadResponse::ShutdownApplication`] stops every instance of the
+    /// application so.
     pub fn set_uncaught_error_handler<R: Into<StreamThreadResponse>>(
         &self,
         handler: impl Fn(&StreamThreadError) -> R + Send + Sync + 'static,
@@ -366,6 +426,18 @@ impl KafkaStreams {
             self.bootstrap
         );
         self.prepare_topics()?;
+        let (stop, requested) = (self.shared.clone(), self.shared.clone());
+        let watcher = shutdown_requests::watch(
+            &self.config,
+            &self.bootstrap,
+            move || stop.shutdown.load(Ordering::Relaxed),
+            move |request| requested.shutdown_requested(request),
+        )
+        .map_err(|reason| StartError::InternalTopic {
+            topic: shutdown_requests::topic(self.config.application_id()),
+            reason,
+        })?;
+        self.watcher = Some(watcher);
         self.shared.transition(State::Rebalancing);
         let threads = self.config.num_stream_threads();
         // Every thread starts waiting for its first assignment.
@@ -447,9 +519,19 @@ impl KafkaStreams {
                 let _ = thread.join();
             }
         }
+        // It stops within one poll of the shutdown flag.
+        if let Some(watcher) = self.watcher.take() {
+            let _ = watcher.join();
+        }
         self.shared.transition(State::NotRunning);
         if let Some(failure) = lock(&self.shared.failure).clone() {
             return Err(CloseError::Failed(failure));
+        }
+        if let Some(request) = lock(&self.shared.shut_down_by).clone() {
+            return Err(CloseError::ApplicationShutdown {
+                by: request.by,
+                reason: request.reason,
+            });
         }
         if running > 0 {
             return Err(CloseError::Timeout { running, timeout });
@@ -602,6 +684,14 @@ impl KafkaStreams {
                     topic: String::new(),
                     reason: e.to_string(),
                 })?;
+        let requests = shutdown_requests::topic(app);
+        self.create_internal_topic(
+            &admin,
+            &probe,
+            &requests,
+            1,
+            shutdown_requests::TOPIC_CONFIGS,
+        )?;
         for (topic, asked) in self.topology.internal_topics() {
             let name = self.topology.topic_name(topic, app);
             let count = asked.unwrap_or(input_partitions);
@@ -682,7 +772,7 @@ fn wait_for_topic(probe: &BaseConsumer, topic: &str, count: i32) -> Result<(), S
 
 impl Drop for KafkaStreams {
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
+        if !self.threads.is_empty() || self.watcher.is_some() {
             // Dropped without `close()`: the outcome has no one to go to but the log.
             if let Err(e) = self.close(Duration::from_secs(30)) {
                 tracing::error!("homa: closing on drop: {e}");

@@ -6,7 +6,8 @@
 //! commits and closes its tasks; a `Task` is one sub-topology on one partition number,
 //! processing the records of its input partitions one at a time, in timestamp order. A
 //! thread writes through its `StreamsProducer`; restoration (`restore`) replays changelogs
-//! into the stores of new tasks.
+//! into the stores of new tasks; `shutdown_requests` carries a request to stop every
+//! instance of the application.
 
 mod clients;
 mod error;
@@ -14,6 +15,7 @@ mod instance;
 mod kafka_streams;
 mod metrics;
 mod restore;
+mod shutdown_requests;
 mod state_manager;
 mod stream_thread;
 mod streams_producer;
