@@ -4,6 +4,7 @@
 //! message alone says what failed; all of them convert into [`crate::Error`].
 
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 
 use super::task::TaskError;
 use super::task::TaskId;
@@ -160,4 +161,55 @@ pub struct StreamThreadError {
     /// What failed, with the task, topic-partition or store where there is one.
     #[source]
     pub source: ThreadError,
+}
+
+/// Whether a client error is one librdkafka recovers from by itself (a broker unreachable
+/// for a while, a coordinator or leader moving, a request timing out, the group
+/// rebalancing): the thread logs it and goes on, as Kafka Streams retries such errors,
+/// rather than stopping. Any other error (authorization, a fatal client state) stops it.
+pub(crate) fn is_transient(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            BrokerTransportFailure
+                | Resolve
+                | AllBrokersDown
+                | OperationTimedOut
+                | LeaderNotAvailable
+                | NotLeaderForPartition
+                | RequestTimedOut
+                | NetworkException
+                | CoordinatorLoadInProgress
+                | CoordinatorNotAvailable
+                | NotCoordinator
+                | IllegalGeneration
+                | UnknownMemberId
+                | RebalanceInProgress
+                | PollExceeded
+        )
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broker_going_away_is_transient_and_a_refusal_is_not() {
+        let transient = [
+            KafkaError::MessageConsumption(RDKafkaErrorCode::BrokerTransportFailure),
+            KafkaError::MessageConsumption(RDKafkaErrorCode::AllBrokersDown),
+            KafkaError::ConsumerCommit(RDKafkaErrorCode::RebalanceInProgress),
+            KafkaError::ConsumerCommit(RDKafkaErrorCode::RequestTimedOut),
+        ];
+        assert!(transient.iter().all(is_transient));
+        let fatal = [
+            KafkaError::MessageConsumption(RDKafkaErrorCode::TopicAuthorizationFailed),
+            KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::Fatal),
+            KafkaError::ConsumerCommit(RDKafkaErrorCode::GroupAuthorizationFailed),
+            KafkaError::Canceled,
+        ];
+        assert!(!fatal.iter().any(is_transient));
+    }
 }

@@ -18,7 +18,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::error::{RestoreError, RestoreFailure, ThreadError};
+use super::error::{RestoreError, RestoreFailure, ThreadError, is_transient};
 use super::metrics::Metrics;
 use super::state_manager::LoggedStore;
 use super::task::{Task, TaskId};
@@ -248,6 +248,9 @@ impl ChangelogReader {
                     };
                     last = index;
                     work.read(index, &message)?;
+                }
+                Some(Err(source)) if is_transient(&source) => {
+                    tracing::warn!("homa: restore consumer: {source}");
                 }
                 Some(Err(source)) => return Err(ThreadError::Poll { source }),
                 None => {

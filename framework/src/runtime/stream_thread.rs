@@ -18,7 +18,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
 
 use super::clients;
-use super::error::ThreadError;
+use super::error::{ThreadError, is_transient};
 use super::instance::Instance;
 use super::streams_producer::StreamsProducer;
 use super::task_manager::{Partition, Scope, TaskManager};
@@ -27,6 +27,10 @@ use crate::topology::Topology;
 
 /// Records fetched per poll round before they are processed.
 const MAX_POLL_RECORDS: usize = 1000;
+
+/// How long the interval's commits may keep failing with transient errors before the
+/// thread stops (Kafka Streams' `task.timeout.ms` default).
+const COMMIT_RETRY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Where a stream thread's partitions stand, for the instance's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +186,8 @@ fn run_loop(
     tasks: &mut TaskManager<'_>,
 ) -> Result<(), ThreadError> {
     let mut last_commit = Instant::now();
+    // Since when the interval's commits fail with errors the client may recover from.
+    let mut failing_since: Option<Instant> = None;
     let mut batch = Vec::with_capacity(MAX_POLL_RECORDS);
     // Whether an assignment is waiting for its tasks' restoration to be reported ready.
     let mut assigned = false;
@@ -194,7 +200,13 @@ fn run_loop(
         };
         let mut next = consumer.poll(wait);
         while let Some(message) = next {
-            batch.push(message.map_err(|source| ThreadError::Poll { source })?);
+            match message {
+                Ok(message) => batch.push(message),
+                Err(source) if is_transient(&source) => {
+                    tracing::warn!("homa: stream thread {}: consumer: {source}", cx.index);
+                }
+                Err(source) => return Err(ThreadError::Poll { source }),
+            }
             next = if batch.len() < MAX_POLL_RECORDS {
                 consumer.poll(Duration::ZERO)
             } else {
@@ -228,11 +240,40 @@ fn run_loop(
         tasks.update_pauses(consumer)?;
         tasks.producer().poll();
         if last_commit.elapsed() >= cx.config.commit_interval() {
-            tasks.commit(consumer, Scope::All)?;
+            interval_commit(cx, consumer, tasks, &mut failing_since)?;
             last_commit = Instant::now();
         }
     }
     Ok(())
+}
+
+/// The commit of the interval. One that fails with an error the client may recover from
+/// leaves the offsets uncommitted (at-least-once: nothing is lost) for the next interval
+/// to commit, unless the commits have failed so for `COMMIT_RETRY_TIMEOUT`.
+fn interval_commit(
+    cx: &ThreadContext<'_>,
+    consumer: &BaseConsumer<RebalanceRecorder>,
+    tasks: &mut TaskManager<'_>,
+    failing_since: &mut Option<Instant>,
+) -> Result<(), ThreadError> {
+    match tasks.commit(consumer, Scope::All) {
+        Ok(()) => {
+            *failing_since = None;
+            Ok(())
+        }
+        Err(ThreadError::Commit { partitions, source })
+            if is_transient(&source)
+                && failing_since.get_or_insert_with(Instant::now).elapsed()
+                    < COMMIT_RETRY_TIMEOUT =>
+        {
+            tracing::warn!(
+                "homa: stream thread {}: committing {partitions} failed, to retry: {source}",
+                cx.index
+            );
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Hands one rebalance to the task manager, then completes it.
