@@ -341,3 +341,60 @@ fn the_consumer_group_protocol_keeps_co_partitioned_topics_together() -> anyhow:
     assert_eq!(one.processed_records + two.processed_records, 800);
     Ok(())
 }
+
+#[test]
+fn partitions_paused_when_revoked_are_fetched_again_after_the_rebalance() -> anyhow::Result<()> {
+    let kafka = kafka();
+    let (a, b) = (
+        kafka.create_topic("repause-a", 2)?,
+        kafka.create_topic("repause-b", 2)?,
+    );
+    let output = kafka.create_topic("repause-out", 2)?;
+    let records: Vec<(String, String)> = (0..4_000)
+        .map(|i| (format!("k{i}"), format!("v{i}")))
+        .collect();
+    kafka.produce(&a, records.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let app = unique_name("repause");
+    let topology = merged([&a, &b], &output)?;
+    let instance = |dir: &std::path::Path| -> anyhow::Result<KafkaStreams> {
+        let config = StreamsConfig::builder()
+            .application_id(&app)
+            .bootstrap_servers(kafka.bootstrap_servers())
+            .state_dir(dir)
+            .commit_interval(Duration::from_millis(50))
+            .set("consumer.session.timeout.ms", "6000")
+            // The tasks wait for `b`, so `a`'s partitions fill their queues and pause.
+            .set("max.task.idle.ms", "600000")
+            .set("buffered.records.per.partition", "100")
+            .build()?;
+        Ok(KafkaStreams::new(&topology, config)?)
+    };
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let mut first = instance(dirs[0].path())?;
+    first.start()?;
+    wait_for_state(&first, State::Running)?;
+    let deadline = Instant::now() + TIMEOUT;
+    while first.metrics().buffered_records < 200 {
+        ensure!(Instant::now() < deadline, "the queues did not fill");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A second instance joins: the first one's paused partitions are revoked, and it gets
+    // one of them back. librdkafka would keep it paused; the task must fetch it again.
+    let mut second = instance(dirs[1].path())?;
+    second.start()?;
+    wait_for_state(&second, State::Running)?;
+    wait_for_state(&first, State::Running)?;
+    // Records on both partitions of `b`, newer than all of `a`'s: `a` is processed to its
+    // end, then `b`'s records wait for it.
+    let keys: Vec<String> = (0..20).map(|i| format!("b{i}")).collect();
+    kafka.produce(&b, keys.iter().map(|k| (k.as_str(), "b")))?;
+    let mut out = 0;
+    while out < 4_000 {
+        ensure!(Instant::now() < deadline, "{out} of 4000 records of a out");
+        out = kafka.end_offsets(&output, 2)?.iter().sum::<i64>();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    second.close(TIMEOUT)?;
+    first.close(TIMEOUT)?;
+    Ok(())
+}
