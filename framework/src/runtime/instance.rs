@@ -44,6 +44,8 @@ pub(crate) struct Instance {
     /// What each stream thread's tasks did, as of its last commit, and the records its
     /// producer skipped.
     counts: Mutex<BTreeMap<usize, ThreadCounts>>,
+    /// What the stream threads that failed and were replaced had done, to keep counting.
+    retired: Mutex<Vec<ThreadCounts>>,
     /// Each stream thread's tasks.
     threads: Mutex<BTreeMap<usize, ThreadMetadata>>,
 }
@@ -103,6 +105,15 @@ impl Instance {
         lock(&self.counts).insert(thread, counts);
     }
 
+    /// Stream thread `thread` failed and is replaced: what it did stays counted, beside
+    /// what its successor does (its queues are gone).
+    pub(crate) fn retire(&self, thread: usize) {
+        if let Some(mut counts) = lock(&self.counts).remove(&thread) {
+            counts.buffered = 0;
+            lock(&self.retired).push(counts);
+        }
+    }
+
     /// Records stream thread `thread`'s tasks now.
     pub(crate) fn publish_tasks(&self, thread: usize, metadata: ThreadMetadata) {
         lock(&self.threads).insert(thread, metadata);
@@ -115,7 +126,8 @@ impl Instance {
 
     pub(crate) fn metrics(&self) -> Metrics {
         let mut metrics = lock(&self.metrics).clone();
-        for counts in lock(&self.counts).values() {
+        let retired = lock(&self.retired);
+        for counts in lock(&self.counts).values().chain(retired.iter()) {
             metrics.processed_records += counts.tasks.processed;
             metrics.skipped_records += counts.tasks.skipped() + counts.skipped_sends;
             metrics.dropped_records += counts.tasks.dropped;

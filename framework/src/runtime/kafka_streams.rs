@@ -187,6 +187,9 @@ struct Shared {
     failure: Mutex<Option<Arc<StreamThreadError>>>,
     /// The request of another instance that shut this one down.
     shut_down_by: Mutex<Option<shutdown_requests::Request>>,
+    /// This instance's id among all of the application (Kafka Streams' process id): its
+    /// shutdown requests carry it, so that it tells them from other instances'.
+    process: String,
     /// What a shutdown request is sent with.
     config: StreamsConfig,
     bootstrap: String,
@@ -249,10 +252,12 @@ impl Shared {
         }
         let reason = error.to_string();
         lock(&self.failure).get_or_insert_with(|| Arc::new(error));
-        self.shutdown.store(true, Ordering::Relaxed);
+        // A failure while the instance stops anyway (its close's last commit) asks no one.
+        let stopping = self.shutdown.swap(true, Ordering::Relaxed);
         self.transition(State::Error);
-        if response == StreamThreadResponse::ShutdownApplication {
+        if response == StreamThreadResponse::ShutdownApplication && !stopping {
             let request = shutdown_requests::Request {
+                process: self.process.clone(),
                 by: self.config.client_id().to_string(),
                 reason,
             };
@@ -271,7 +276,7 @@ impl Shared {
 
     /// Another instance asked the application to shut down: this one stops, to `Error`.
     fn shutdown_requested(&self, request: shutdown_requests::Request) {
-        if self.shutdown.load(Ordering::Relaxed) || request.by == self.config.client_id() {
+        if self.shutdown.load(Ordering::Relaxed) || request.process == self.process {
             // Stopping already, or the request is this instance's own.
             return;
         }
@@ -336,6 +341,7 @@ impl KafkaStreams {
                 rebalancing: std::sync::atomic::AtomicUsize::new(0),
                 failure: Mutex::new(None),
                 shut_down_by: Mutex::new(None),
+                process: uuid::Uuid::new_v4().to_string(),
                 config,
                 bootstrap,
                 instance: Instance::new(Some(rocksdb)),
@@ -427,17 +433,19 @@ impl KafkaStreams {
         );
         self.prepare_topics()?;
         let (stop, requested) = (self.shared.clone(), self.shared.clone());
-        let watcher = shutdown_requests::watch(
+        match shutdown_requests::watch(
             &self.config,
             &self.bootstrap,
             move || stop.shutdown.load(Ordering::Relaxed),
             move |request| requested.shutdown_requested(request),
-        )
-        .map_err(|reason| StartError::InternalTopic {
-            topic: shutdown_requests::topic(self.config.application_id()),
-            reason,
-        })?;
-        self.watcher = Some(watcher);
+        ) {
+            Ok(watcher) => self.watcher = Some(watcher),
+            Err(e) => tracing::warn!(
+                "homa: not watching {}: {e}; a request of another instance to shut the \
+                 application down will not stop this one",
+                shutdown_requests::topic(self.config.application_id())
+            ),
+        }
         self.shared.transition(State::Rebalancing);
         let threads = self.config.num_stream_threads();
         // Every thread starts waiting for its first assignment.
@@ -488,6 +496,7 @@ impl KafkaStreams {
                     }) {
                         return;
                     }
+                    shared.instance.retire(index);
                 }
             });
         match thread {
@@ -684,14 +693,20 @@ impl KafkaStreams {
                     topic: String::new(),
                     reason: e.to_string(),
                 })?;
+        // Best-effort: an application may run without it (a principal that may not
+        // create it), only unable to hear or send requests to shut all instances down.
         let requests = shutdown_requests::topic(app);
-        self.create_internal_topic(
+        if let Err(e) = self.create_internal_topic(
             &admin,
             &probe,
             &requests,
             1,
             shutdown_requests::TOPIC_CONFIGS,
-        )?;
+        ) {
+            tracing::warn!(
+                "homa: {e}; StreamThreadResponse::ShutdownApplication will stop this instance only"
+            );
+        }
         for (topic, asked) in self.topology.internal_topics() {
             let name = self.topology.topic_name(topic, app);
             let count = asked.unwrap_or(input_partitions);

@@ -3,9 +3,11 @@
 //! Kafka Streams carries the request in its partition assignor's metadata, which
 //! librdkafka's assignors have no room for. HOMA sends it through an internal topic of one
 //! partition, `<application.id>-shutdown-requests`, created at `start()`: the instance whose
-//! handler asks writes a record there (its client id as key, the error as value), and every
-//! instance watches the topic from where it was when it started, with a consumer of its
-//! own, and shuts down (to `Error`) when a request arrives.
+//! handler asks writes a record there (its process id, a UUID of the instance, as key; its
+//! client id and the error as value), and every instance watches the topic from where it
+//! was when it started, with a consumer of its own, and shuts down (to `Error`) when a
+//! request of another instance arrives. Both are best-effort: an instance that cannot
+//! create or read the topic (its principal may not) runs without, and says so.
 
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -15,6 +17,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::clients;
+use super::error::is_transient;
 use crate::config::StreamsConfig;
 
 /// How long the watcher waits for a request in one poll (and so at most to notice a close).
@@ -34,10 +37,27 @@ pub(crate) const TOPIC_CONFIGS: &[(&str, &str)] =
 /// A request to shut the application down: who asked, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Request {
+    /// The process id of the instance that asked (instances may share a `client.id`).
+    pub(crate) process: String,
     /// The `client.id` of the instance that asked.
     pub(crate) by: String,
     /// The error that made it ask.
     pub(crate) reason: String,
+}
+
+impl Request {
+    /// The request a record of the topic holds.
+    fn read(key: Option<&[u8]>, value: Option<&[u8]>) -> Self {
+        let text =
+            |bytes: Option<&[u8]>| String::from_utf8_lossy(bytes.unwrap_or_default()).into_owned();
+        let value = text(value);
+        let (by, reason) = value.split_once('\n').unwrap_or((value.as_str(), ""));
+        Self {
+            process: text(key),
+            by: by.to_string(),
+            reason: reason.to_string(),
+        }
+    }
 }
 
 /// Writes a request to shut the application down, from instance `by` for `reason`.
@@ -50,10 +70,11 @@ pub(crate) fn send(
         .create()
         .map_err(|e| format!("creating the producer: {e}"))?;
     let topic = topic(config.application_id());
+    let value = format!("{}\n{}", request.by, request.reason);
     let record = BaseRecord::to(&topic)
         .partition(0)
-        .key(request.by.as_bytes())
-        .payload(request.reason.as_bytes());
+        .key(request.process.as_bytes())
+        .payload(value.as_bytes());
     producer
         .send(record)
         .map_err(|(e, _)| format!("sending to {topic}: {e}"))?;
@@ -63,7 +84,8 @@ pub(crate) fn send(
 }
 
 /// Watches the application's shutdown requests from the topic's end now, and calls
-/// `requested` with the first one that arrives, until `stop()` says to stop.
+/// `requested` with each that arrives, until `stop()` says to stop (or the topic cannot be
+/// read any more, which is logged).
 ///
 /// # Errors
 /// When the consumer cannot be made or the topic's end cannot be read.
@@ -71,7 +93,7 @@ pub(crate) fn watch(
     config: &StreamsConfig,
     bootstrap: &str,
     stop: impl Fn() -> bool + Send + 'static,
-    requested: impl FnOnce(Request) + Send + 'static,
+    requested: impl Fn(Request) + Send + 'static,
 ) -> Result<JoinHandle<()>, String> {
     let topic = topic(config.application_id());
     // A consumer of its own, assigned the topic's partition by hand; it never commits.
@@ -100,20 +122,37 @@ pub(crate) fn watch(
     let thread = std::thread::Builder::new().name(name).spawn(move || {
         while !stop() {
             match consumer.poll(POLL) {
-                Some(Ok(message)) => {
-                    let text = |bytes: Option<&[u8]>| {
-                        String::from_utf8_lossy(bytes.unwrap_or_default()).into_owned()
-                    };
-                    requested(Request {
-                        by: text(message.key()),
-                        reason: text(message.payload()),
-                    });
+                Some(Ok(message)) => requested(Request::read(message.key(), message.payload())),
+                Some(Err(e)) if is_transient(&e) => tracing::warn!("homa: reading {topic}: {e}"),
+                Some(Err(e)) => {
+                    tracing::error!(
+                        "homa: reading {topic}: {e}; this instance no longer hears requests \
+                         to shut the application down"
+                    );
                     return;
                 }
-                Some(Err(e)) => tracing::warn!("homa: reading {topic}: {e}"),
                 None => {}
             }
         }
     });
     thread.map_err(|e| format!("starting the watcher thread: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_reads_back_as_written() {
+        let request = Request::read(Some(b"p-1"), Some(b"app-1\nstream thread 0: boom\nmore"));
+        assert_eq!(
+            request,
+            Request {
+                process: "p-1".into(),
+                by: "app-1".into(),
+                reason: "stream thread 0: boom\nmore".into(),
+            }
+        );
+        assert_eq!(Request::read(None, None).by, "");
+    }
 }
