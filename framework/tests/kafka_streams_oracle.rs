@@ -3,64 +3,97 @@
 //! Streams' own `TopologyTestDriver` gave for the same inputs and topology, as printed by
 //! `benchmarks/kafka-streams`' `dev.homa.oracle.Oracle` (kept in `oracle-output.txt` there,
 //! under the case's name).
+//!
+//! Records and store entries are written `key=value@timestamp`, `null` for a missing key or
+//! value (the oracle's own notation for store entries), one after another on a line: a case
+//! reads against the oracle's output record for record.
 
 mod common;
 
+use std::fmt::Display;
+use std::str::FromStr;
+
 use homa::prelude::*;
 use homa::processor::Record;
+use homa::serde::DefaultSerde;
 use homa::testing::TopologyTestDriver;
 
-fn driver(builder: &StreamsBuilder) -> TopologyTestDriver {
-    common::driver(builder, "oracle")
+/// `key=value@timestamp` of a record or store entry, `null` for `None`.
+fn row<K: Display, V: Display>(key: Option<K>, value: Option<V>, timestamp: i64) -> String {
+    let show = |part: Option<String>| part.unwrap_or_else(|| "null".into());
+    let (key, value) = (
+        show(key.map(|k| k.to_string())),
+        show(value.map(|v| v.to_string())),
+    );
+    format!("{key}={value}@{timestamp}")
 }
 
-/// A record of a case: key, value, timestamp; `None` is null.
-type Row<V> = (Option<&'static str>, Option<V>, i64);
+/// The key, value and timestamp of a row written as [`row`] writes it.
+fn parse<V: FromStr>(row: &str) -> (Option<String>, Option<V>, i64) {
+    let (record, timestamp) = row.rsplit_once('@').expect("a timestamp");
+    let (key, value) = record.split_once('=').expect("a key and a value");
+    let value = (value != "null").then(|| value.parse().ok().expect("a value"));
+    let key = (key != "null").then(|| key.to_string());
+    (key, value, timestamp.parse().expect("a timestamp"))
+}
 
-fn pipe<V: homa::serde::DefaultSerde + Clone>(driver: &TopologyTestDriver, rows: &[Row<V>]) {
-    let input = driver.create_input_topic::<String, V>("in");
-    for (key, value, timestamp) in rows {
-        input.pipe_record(Record::from_parts(
-            key.map(str::to_string),
-            value.clone(),
-            *timestamp,
+/// Runs case `name` of the oracle: the table `topology` makes, its changes written to `out`,
+/// fed the rows of `input` (values of `I`), must write the rows of `out` there and leave
+/// each store of `stores` (name, rows) as it says. The driver is returned for anything else
+/// the case checks.
+fn case<I, O>(
+    name: &str,
+    topology: impl FnOnce(&mut StreamsBuilder) -> KTable<String, O>,
+    input: &str,
+    out: &str,
+    stores: &[(&str, &str)],
+) -> TopologyTestDriver
+where
+    I: DefaultSerde + FromStr,
+    O: DefaultSerde + Clone + Display,
+{
+    let mut builder = StreamsBuilder::new();
+    topology(&mut builder).to_stream().to("out");
+    let driver = common::driver(&builder, "oracle");
+    let topic = driver.create_input_topic::<String, I>("in");
+    for (key, value, timestamp) in input.split_whitespace().map(parse) {
+        topic.pipe_record(Record::from_parts(
+            key,
+            value,
+            timestamp,
             Default::default(),
         ));
     }
-}
-
-fn out<V: homa::serde::DefaultSerde>(
-    driver: &TopologyTestDriver,
-) -> Vec<(Option<String>, Option<V>, i64)> {
-    driver
-        .create_output_topic::<String, V>("out")
+    let written: Vec<String> = driver
+        .create_output_topic::<String, O>("out")
         .read_records_to_list()
         .into_iter()
-        .map(|r| (r.key, r.value, r.timestamp))
-        .collect()
-}
-
-fn expected<V>(rows: &[Row<V>]) -> Vec<(Option<String>, Option<V>, i64)>
-where
-    V: Clone,
-{
-    rows.iter()
-        .map(|(k, v, t)| (k.map(str::to_string), v.clone(), *t))
-        .collect()
-}
-
-/// The entries of timestamped store `name`: key, value, timestamp.
-fn store<V: 'static>(driver: &TopologyTestDriver, name: &str) -> Vec<(String, V, i64)> {
+        .map(|r| row(r.key, r.value, r.timestamp))
+        .collect();
+    assert_eq!(written.join(" "), out, "{name}");
+    for (store, want) in stores {
+        assert_eq!(
+            self::store::<O>(&driver, store),
+            *want,
+            "{name}: store {store}"
+        );
+    }
     driver
+}
+
+/// The entries of timestamped store `name`, as rows on a line.
+fn store<V: Display + 'static>(driver: &TopologyTestDriver, name: &str) -> String {
+    let rows: Vec<String> = driver
         .timestamped_key_value_store::<String, V>(name)
         .expect("the store")
         .all()
         .expect("a scan")
         .map(|e| {
             let (k, v) = e.expect("an entry");
-            (k, v.value, v.timestamp)
+            row(Some(k), Some(v.value), v.timestamp)
         })
-        .collect()
+        .collect();
+    rows.join(" ")
 }
 
 /// The store `name`, with the record cache when `cached`.
@@ -73,44 +106,33 @@ fn store_named<V>(name: &str, cached: bool) -> Materialized<String, V> {
     }
 }
 
+/// The store `name`, without the record cache.
+fn uncached<V>(name: &str) -> Materialized<String, V> {
+    store_named(name, false)
+}
+
 /// Out of order, a null key and a tombstone, for the stream aggregations.
-const STREAM_INPUT: [Row<i64>; 7] = [
-    (Some("a"), Some(1), 10),
-    (Some("a"), Some(2), 5),
-    (Some("b"), Some(3), 7),
-    (Some("a"), Some(4), 20),
-    (Some("a"), Some(5), 3),
-    (None, Some(6), 8),
-    (Some("a"), None, 9),
-];
+const STREAM_INPUT: &str = "a=1@10 a=2@5 b=3@7 a=4@20 a=5@3 null=6@8 a=null@9";
 
 #[test]
 fn stream_count() {
     for cached in [false, true] {
-        let mut builder = StreamsBuilder::new();
-        let materialized = store_named("s", cached);
-        builder
-            .stream::<String, i64>("in")
-            .group_by_key()
-            .count_with(materialized)
-            .to_stream()
-            .to("out");
-        let driver = driver(&builder);
-        pipe(&driver, &STREAM_INPUT);
-        assert_eq!(
-            out::<i64>(&driver),
-            expected(&[
-                (Some("a"), Some(1), 10),
-                (Some("a"), Some(2), 10),
-                (Some("b"), Some(1), 7),
-                (Some("a"), Some(3), 20),
-                (Some("a"), Some(4), 20),
-            ]),
-            "cached: {cached}"
-        );
-        assert_eq!(
-            store::<i64>(&driver, "s"),
-            [("a".into(), 4, 20), ("b".into(), 1, 7)]
+        let name = if cached {
+            "stream-count-cached"
+        } else {
+            "stream-count"
+        };
+        let driver = case::<i64, _>(
+            name,
+            |builder| {
+                builder
+                    .stream::<String, i64>("in")
+                    .group_by_key()
+                    .count_with(store_named("s", cached))
+            },
+            STREAM_INPUT,
+            "a=1@10 a=2@10 b=1@7 a=3@20 a=4@20",
+            &[("s", "a=4@20 b=1@7")],
         );
         assert_eq!(
             driver.dropped_records(),
@@ -126,332 +148,177 @@ fn stream_reduce_and_aggregate() {
         builder
             .stream::<String, i64>("in")
             .group_by_key()
-            .reduce_with(|a, b| a + b, Materialized::as_("s").with_caching_disabled())
+            .reduce_with(|a, b| a + b, uncached("s"))
     };
     let aggregated = |builder: &mut StreamsBuilder| {
         builder
             .stream::<String, i64>("in")
             .group_by_key()
-            .aggregate_with(
-                || 0,
-                |_k, v, agg| agg + v,
-                Materialized::as_("s").with_caching_disabled(),
-            )
+            .aggregate_with(|| 0, |_k, v, agg| agg + v, uncached("s"))
     };
-    for make in [
-        &reduced as &dyn Fn(&mut StreamsBuilder) -> KTable<String, i64>,
-        &aggregated,
+    for (name, make) in [
+        (
+            "stream-reduce",
+            &reduced as &dyn Fn(&mut StreamsBuilder) -> KTable<String, i64>,
+        ),
+        ("stream-aggregate", &aggregated),
     ] {
-        let mut builder = StreamsBuilder::new();
-        make(&mut builder).to_stream().to("out");
-        let driver = driver(&builder);
-        pipe(&driver, &STREAM_INPUT);
-        assert_eq!(
-            out::<i64>(&driver),
-            expected(&[
-                (Some("a"), Some(1), 10),
-                (Some("a"), Some(3), 10),
-                (Some("b"), Some(3), 7),
-                (Some("a"), Some(7), 20),
-                (Some("a"), Some(12), 20),
-            ])
-        );
-        assert_eq!(
-            store::<i64>(&driver, "s"),
-            [("a".into(), 12, 20), ("b".into(), 3, 7)]
-        );
+        let out = "a=1@10 a=3@10 b=3@7 a=7@20 a=12@20";
+        case::<i64, _>(name, make, STREAM_INPUT, out, &[("s", "a=12@20 b=3@7")]);
     }
 }
 
 #[test]
 fn table_count_takes_rows_back_from_their_old_group() {
-    let mut builder = StreamsBuilder::new();
-    builder
-        .table::<String, String>("in", Materialized::as_("t").with_caching_disabled())
-        .group_by(|_k, v| (v.clone(), v.clone()))
-        .count_with(Materialized::as_("s").with_caching_disabled())
-        .to_stream()
-        .to("out");
-    let driver = driver(&builder);
-    let rows: [Row<String>; 6] = [
-        (Some("x"), Some("red".into()), 10),
-        (Some("y"), Some("red".into()), 5),
-        (Some("x"), Some("blue".into()), 20),
-        (Some("z"), Some("blue".into()), 3),
-        (Some("y"), None, 30),
-        (Some("x"), None, 1),
-    ];
-    pipe(&driver, &rows);
-    assert_eq!(
-        out::<i64>(&driver),
-        expected(&[
-            (Some("red"), Some(1), 10),
-            (Some("red"), Some(2), 10),
-            (Some("red"), Some(1), 20),
-            (Some("blue"), Some(1), 20),
-            (Some("blue"), Some(2), 20),
-            (Some("red"), Some(0), 30),
-            (Some("blue"), Some(1), 20),
-        ])
-    );
-    assert_eq!(
-        store::<i64>(&driver, "s"),
-        [("blue".into(), 1, 20), ("red".into(), 0, 30)]
+    case::<String, _>(
+        "table-count",
+        |builder| {
+            builder
+                .table::<String, String>("in", uncached("t"))
+                .group_by(|_k, v| (v.clone(), v.clone()))
+                .count_with(uncached("s"))
+        },
+        "x=red@10 y=red@5 x=blue@20 z=blue@3 y=null@30 x=null@1",
+        "red=1@10 red=2@10 red=1@20 blue=1@20 blue=2@20 red=0@30 blue=1@20",
+        &[("s", "blue=1@20 red=0@30")],
     );
 }
 
 #[test]
 fn table_reduce_and_aggregate_with_adder_and_subtractor() {
-    let input: [Row<i64>; 5] = [
-        (Some("a1"), Some(1), 10),
-        (Some("a2"), Some(2), 5),
-        (Some("a1"), Some(3), 20),
-        (Some("b1"), Some(4), 3),
-        (Some("a2"), None, 1),
-    ];
     for aggregate in [false, true] {
-        let mut builder = StreamsBuilder::new();
-        let grouped = builder
-            .table::<String, i64>("in", Materialized::as_("t").with_caching_disabled())
-            .group_by(|key, value| (key[..1].to_string(), *value));
-        let store = Materialized::as_("s").with_caching_disabled();
-        let table = if aggregate {
-            grouped.aggregate_with(|| 0, |_k, v, a| a + v, |_k, v, a| a - v, store)
+        let name = if aggregate {
+            "table-aggregate"
         } else {
-            grouped.reduce_with(|a, v| a + v, |a, v| a - v, store)
+            "table-reduce"
         };
-        table.to_stream().to("out");
-        let driver = driver(&builder);
-        pipe(&driver, &input);
-        assert_eq!(
-            out::<i64>(&driver),
-            expected(&[
-                (Some("a"), Some(1), 10),
-                (Some("a"), Some(3), 10),
-                (Some("a"), Some(5), 20),
-                (Some("b"), Some(4), 3),
-                (Some("a"), Some(3), 20),
-            ]),
-            "aggregate: {aggregate}"
-        );
-        assert_eq!(
-            self::store::<i64>(&driver, "s"),
-            [("a".into(), 3, 20), ("b".into(), 4, 3)]
+        case::<i64, _>(
+            name,
+            |builder| {
+                let grouped = builder
+                    .table::<String, i64>("in", uncached("t"))
+                    .group_by(|key, value| (key[..1].to_string(), *value));
+                if aggregate {
+                    grouped.aggregate_with(|| 0, |_k, v, a| a + v, |_k, v, a| a - v, uncached("s"))
+                } else {
+                    grouped.reduce_with(|a, v| a + v, |a, v| a - v, uncached("s"))
+                }
+            },
+            "a1=1@10 a2=2@5 a1=3@20 b1=4@3 a2=null@1",
+            "a=1@10 a=3@10 a=5@20 b=4@3 a=3@20",
+            &[("s", "a=3@20 b=4@3")],
         );
     }
 }
 
 #[test]
 fn a_row_regrouped_under_its_own_key_is_one_change() {
-    let mut builder = StreamsBuilder::new();
-    builder
-        .table::<String, i64>("in", Materialized::as_("t").with_caching_disabled())
-        .group_by(|k, v| (k.clone(), *v))
-        .reduce_with(
-            |a, v| a + v,
-            |a, v| a - v,
-            Materialized::as_("s").with_caching_disabled(),
-        )
-        .to_stream()
-        .to("out");
-    let driver = driver(&builder);
-    let rows: [Row<i64>; 4] = [
-        (Some("a"), Some(1), 10),
-        (Some("a"), Some(5), 20),
-        (Some("a"), Some(2), 15),
-        (Some("a"), None, 30),
-    ];
-    pipe(&driver, &rows);
-    assert_eq!(
-        out::<i64>(&driver),
-        expected(&[
-            (Some("a"), Some(1), 10),
-            (Some("a"), Some(5), 20),
-            (Some("a"), Some(2), 20),
-            (Some("a"), Some(0), 30),
-        ])
+    case::<i64, _>(
+        "table-regroup-same-key",
+        |builder| {
+            builder
+                .table::<String, i64>("in", uncached("t"))
+                .group_by(|k, v| (k.clone(), *v))
+                .reduce_with(|a, v| a + v, |a, v| a - v, uncached("s"))
+        },
+        "a=1@10 a=5@20 a=2@15 a=null@30",
+        "a=1@10 a=5@20 a=2@20 a=0@30",
+        &[("s", "a=0@30")],
     );
-    assert_eq!(store::<i64>(&driver, "s"), [("a".into(), 0, 30)]);
 }
 
 #[test]
 fn a_table_source_forwards_deletes_of_absent_keys_unless_it_caches() {
-    let input: [Row<String>; 4] = [
-        (Some("a"), Some("1".into()), 10),
-        (Some("b"), None, 11),
-        (Some("a"), None, 12),
-        (Some("a"), None, 13),
-    ];
+    let input = "a=1@10 b=null@11 a=null@12 a=null@13";
     for cached in [false, true] {
-        let mut builder = StreamsBuilder::new();
-        let materialized = store_named("t", cached);
-        builder
-            .table::<String, String>("in", materialized)
-            .to_stream()
-            .to("out");
-        let driver = driver(&builder);
-        pipe(&driver, &input);
-        let want: &[Row<String>] = if cached {
-            &[(Some("a"), Some("1".into()), 10), (Some("a"), None, 12)]
+        let (name, out) = if cached {
+            ("table-source-delete-absent-cached", "a=1@10 a=null@12")
         } else {
-            &[
-                (Some("a"), Some("1".into()), 10),
-                (Some("b"), None, 11),
-                (Some("a"), None, 12),
-                (Some("a"), None, 13),
-            ]
+            ("table-source-delete-absent", input)
         };
-        assert_eq!(out::<String>(&driver), expected(want), "cached: {cached}");
-        assert!(store::<String>(&driver, "t").is_empty());
+        let topology = |builder: &mut StreamsBuilder| {
+            builder.table::<String, String>("in", store_named("t", cached))
+        };
+        case::<String, _>(name, topology, input, out, &[("t", "")]);
     }
 }
 
 #[test]
 fn a_stream_to_a_table_keeps_the_latest_record_of_each_key() {
-    let mut builder = StreamsBuilder::new();
-    builder
-        .stream::<String, String>("in")
-        .to_table_with(Materialized::as_("t").with_caching_disabled())
-        .to_stream()
-        .to("out");
-    let driver = driver(&builder);
-    pipe(
-        &driver,
-        &[
-            (Some("a"), Some("1".to_string()), 10),
-            (Some("a"), Some("2".into()), 5),
-            (Some("b"), None, 7),
-            (Some("a"), None, 8),
-            (None, Some("3".into()), 9),
-        ],
-    );
-    assert_eq!(
-        out::<String>(&driver),
-        expected(&[
-            (Some("a"), Some("1".into()), 10),
-            (Some("a"), Some("2".into()), 5),
-            (Some("b"), None, 7),
-            (Some("a"), None, 8),
-        ])
-    );
-    assert!(store::<String>(&driver, "t").is_empty());
-}
-
-#[test]
-fn a_filter_of_a_materialized_table_sends_no_needless_tombstones() {
-    let mut builder = StreamsBuilder::new();
-    builder
-        .table::<String, String>("in", Materialized::as_("t").with_caching_disabled())
-        .filter(|_k, v| v.starts_with("keep"))
-        .to_stream()
-        .to("out");
-    let driver = driver(&builder);
-    pipe(
-        &driver,
-        &[
-            (Some("a"), Some("keep1".to_string()), 1),
-            (Some("b"), Some("drop".into()), 2),
-            (Some("a"), Some("drop".into()), 3),
-            (Some("c"), None, 4),
-            (Some("b"), Some("keep2".into()), 5),
-        ],
-    );
-    assert_eq!(
-        out::<String>(&driver),
-        expected(&[
-            (Some("a"), Some("keep1".into()), 1),
-            (Some("a"), None, 3),
-            (Some("b"), Some("keep2".into()), 5),
-        ])
-    );
-    assert_eq!(
-        store::<String>(&driver, "t"),
-        [
-            ("a".into(), "drop".into(), 3),
-            ("b".into(), "keep2".into(), 5)
-        ]
+    case::<String, _>(
+        "to-table",
+        |builder| {
+            builder
+                .stream::<String, String>("in")
+                .to_table_with(uncached("t"))
+        },
+        "a=1@10 a=2@5 b=null@7 a=null@8 null=3@9",
+        "a=1@10 a=2@5 b=null@7 a=null@8",
+        &[("t", "")],
     );
 }
 
 /// Rows that pass `keep…` and rows that do not, a key that never was, a tombstone.
-fn filter_input() -> [Row<String>; 5] {
-    [
-        (Some("a"), Some("keep1".to_string()), 1),
-        (Some("b"), Some("drop".into()), 2),
-        (Some("a"), Some("drop".into()), 3),
-        (Some("c"), None, 4),
-        (Some("b"), Some("keep2".into()), 5),
-    ]
+const FILTER_INPUT: &str = "a=keep1@1 b=drop@2 a=drop@3 c=null@4 b=keep2@5";
+
+#[test]
+fn a_filter_of_a_materialized_table_sends_no_needless_tombstones() {
+    case::<String, _>(
+        "table-materialized-filter",
+        |builder| {
+            builder
+                .table::<String, String>("in", uncached("t"))
+                .filter(|_k, v| v.starts_with("keep"))
+        },
+        FILTER_INPUT,
+        "a=keep1@1 a=null@3 b=keep2@5",
+        &[("t", "a=drop@3 b=keep2@5")],
+    );
 }
 
 #[test]
 fn a_filter_of_a_table_kept_in_no_store_turns_each_failing_row_into_a_tombstone() {
-    let mut builder = StreamsBuilder::new();
-    builder
-        .table::<String, String>("in", Materialized::default())
-        .filter(|_k, v| v.starts_with("keep"))
-        .to_stream()
-        .to("out");
-    let driver = driver(&builder);
-    pipe(&driver, &filter_input());
-    assert_eq!(
-        out::<String>(&driver),
-        expected(&[
-            (Some("a"), Some("keep1".into()), 1),
-            (Some("b"), None, 2),
-            (Some("a"), None, 3),
-            (Some("c"), None, 4),
-            (Some("b"), Some("keep2".into()), 5),
-        ])
+    case::<String, _>(
+        "table-unmaterialized-filter",
+        |builder| {
+            builder
+                .table::<String, String>("in", Materialized::default())
+                .filter(|_k, v| v.starts_with("keep"))
+        },
+        FILTER_INPUT,
+        "a=keep1@1 b=null@2 a=null@3 c=null@4 b=keep2@5",
+        &[],
     );
 }
 
 #[test]
 fn a_grouping_after_a_filter_gives_the_table_a_store_for_its_old_values() {
-    let mut builder = StreamsBuilder::new();
-    builder
-        .table::<String, String>("in", Materialized::default())
-        .filter(|_k, v| v.starts_with("keep"))
-        .group_by(|_k, v| (v[..4].to_string(), v.clone()))
-        .count_with(Materialized::as_("s").with_caching_disabled())
-        .to_stream()
-        .to("out");
-    let driver = driver(&builder);
-    pipe(&driver, &filter_input());
-    assert_eq!(
-        out::<i64>(&driver),
-        expected(&[
-            (Some("keep"), Some(1), 1),
-            (Some("keep"), Some(0), 3),
-            (Some("keep"), Some(1), 5),
-        ])
+    case::<String, _>(
+        "table-filter-then-count",
+        |builder| {
+            builder
+                .table::<String, String>("in", Materialized::default())
+                .filter(|_k, v| v.starts_with("keep"))
+                .group_by(|_k, v| (v[..4].to_string(), v.clone()))
+                .count_with(uncached("s"))
+        },
+        FILTER_INPUT,
+        "keep=1@1 keep=0@3 keep=1@5",
+        &[("s", "keep=1@5")],
     );
-    assert_eq!(store::<i64>(&driver, "s"), [("keep".into(), 1, 5)]);
 }
 
 #[test]
 fn mapped_values_of_a_table_kept_in_no_store_pass_every_delete_on() {
-    let mut builder = StreamsBuilder::new();
-    builder
-        .table::<String, String>("in", Materialized::default())
-        .map_values(|v| v.to_uppercase())
-        .to_stream()
-        .to("out");
-    let driver = driver(&builder);
-    pipe(
-        &driver,
-        &[
-            (Some("a"), Some("x".to_string()), 1),
-            (Some("a"), None, 2),
-            (Some("b"), None, 3),
-        ],
-    );
-    assert_eq!(
-        out::<String>(&driver),
-        expected(&[
-            (Some("a"), Some("X".into()), 1),
-            (Some("a"), None, 2),
-            (Some("b"), None, 3),
-        ])
+    case::<String, _>(
+        "table-mapvalues-unmaterialized",
+        |builder| {
+            builder
+                .table::<String, String>("in", Materialized::default())
+                .map_values(|v| v.to_uppercase())
+        },
+        "a=x@1 a=null@2 b=null@3",
+        "a=X@1 a=null@2 b=null@3",
+        &[],
     );
 }

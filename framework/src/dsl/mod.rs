@@ -7,6 +7,7 @@ mod kstream;
 pub(crate) mod ktable;
 mod materialized;
 mod options;
+mod per_record;
 mod table_store;
 
 pub use builder::StreamsBuilder;

@@ -1,34 +1,7 @@
 //! `filter` and `filter_not`: keep the records a predicate accepts (or rejects).
 
-use std::sync::Arc;
-
 use super::KStream;
-use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
-
-/// Forwards the records whose predicate result is `keep`; tombstones always.
-struct Filter<F> {
-    predicate: Arc<F>,
-    keep: bool,
-}
-
-impl<K, V, F> Processor<K, V> for Filter<F>
-where
-    K: Clone + 'static,
-    V: Clone + 'static,
-    F: Fn(Option<&K>, &V) -> bool + 'static,
-{
-    fn process(
-        &mut self,
-        record: Record<K, V>,
-        ctx: &mut ProcessorContext<K, V>,
-    ) -> Result<(), ProcessError> {
-        let pass = match &record.value {
-            Some(value) => (self.predicate)(record.key.as_ref(), value) == self.keep,
-            None => true,
-        };
-        if pass { ctx.forward(record) } else { Ok(()) }
-    }
-}
+use crate::dsl::per_record::each;
 
 impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     /// The records for which `predicate(key, value)` is true. Tombstones pass.
@@ -59,10 +32,15 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         predicate: impl Fn(Option<&K>, &V) -> bool + Send + Sync + 'static,
         keep: bool,
     ) -> Self {
-        let predicate = Arc::new(predicate);
-        self.then("KSTREAM-FILTER", move || Filter {
-            predicate: predicate.clone(),
-            keep,
-        })
+        self.then(
+            "KSTREAM-FILTER",
+            each(move |record, ctx| {
+                let pass = match &record.value {
+                    Some(value) => predicate(record.key.as_ref(), value) == keep,
+                    None => true,
+                };
+                if pass { ctx.forward(record) } else { Ok(()) }
+            }),
+        )
     }
 }

@@ -1,41 +1,8 @@
 //! `flat_map_values`: zero or more values for each record, the key unchanged.
 
-use std::sync::Arc;
-
 use super::KStream;
-use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
-
-struct FlatMapValues<F>(Arc<F>);
-
-impl<K, V, VR, I, F> Processor<K, V, K, VR> for FlatMapValues<F>
-where
-    K: Clone + 'static,
-    V: 'static,
-    VR: Clone + 'static,
-    I: IntoIterator<Item = VR>,
-    F: Fn(&V) -> I + 'static,
-{
-    fn process(
-        &mut self,
-        record: Record<K, V>,
-        ctx: &mut ProcessorContext<K, VR>,
-    ) -> Result<(), ProcessError> {
-        let Some(value) = &record.value else {
-            return ctx.forward(record.with_value(None));
-        };
-        for out in (self.0)(value) {
-            let mut copy = Record::from_parts(
-                record.key.clone(),
-                Some(out),
-                record.timestamp,
-                record.headers.clone(),
-            );
-            copy.timestamp = record.timestamp;
-            ctx.forward(copy)?;
-        }
-        Ok(())
-    }
-}
+use crate::dsl::per_record::each;
+use crate::processor::Record;
 
 impl<K: Clone + 'static, V: 'static> KStream<K, V> {
     /// Each record replaced by one record per value of `mapper(value)`, with the same key. A
@@ -57,9 +24,24 @@ impl<K: Clone + 'static, V: 'static> KStream<K, V> {
         VR: Clone + 'static,
         I: IntoIterator<Item = VR> + 'static,
     {
-        let mapper = Arc::new(mapper);
-        self.then("KSTREAM-FLATMAPVALUES", move || {
-            FlatMapValues(mapper.clone())
-        })
+        self.then(
+            "KSTREAM-FLATMAPVALUES",
+            each(move |record, ctx| {
+                let Some(value) = &record.value else {
+                    return ctx.forward(record.with_value(None));
+                };
+                for out in mapper(value) {
+                    let mut copy = Record::from_parts(
+                        record.key.clone(),
+                        Some(out),
+                        record.timestamp,
+                        record.headers.clone(),
+                    );
+                    copy.timestamp = record.timestamp;
+                    ctx.forward(copy)?;
+                }
+                Ok(())
+            }),
+        )
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::KStream;
 use super::merge::PassThrough;
-use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
+use crate::dsl::per_record::each;
 
 type Predicate<K, V> = Arc<dyn Fn(Option<&K>, &V) -> bool + Send + Sync>;
 
@@ -25,38 +25,6 @@ impl<K, V> std::fmt::Debug for BranchedKStream<K, V> {
             .field("prefix", &self.prefix)
             .field("branches", &names)
             .finish_non_exhaustive()
-    }
-}
-
-/// Sends each record to the child of the first matching branch, or to the default child.
-struct Split<K, V> {
-    branches: Vec<(String, Predicate<K, V>)>,
-    default: Option<String>,
-}
-
-impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V> for Split<K, V> {
-    fn process(
-        &mut self,
-        record: Record<K, V>,
-        ctx: &mut ProcessorContext<K, V>,
-    ) -> Result<(), ProcessError> {
-        let chosen = match &record.value {
-            Some(value) => self
-                .branches
-                .iter()
-                .find(|(_, accepts)| accepts(record.key.as_ref(), value))
-                .map(|(child, _)| child.as_str()),
-            // A tombstone cannot be tested; it goes to the default branch, if any.
-            None => None,
-        };
-        match chosen.or(self.default.as_deref()) {
-            Some(child) => ctx.forward_to(child, record),
-            None if record.value.is_none() => {
-                ctx.drop_record("a tombstone reached a split without a default branch");
-                Ok(())
-            }
-            None => Ok(()),
-        }
     }
 }
 
@@ -115,11 +83,26 @@ impl<K: Clone + 'static, V: Clone + 'static> BranchedKStream<K, V> {
             .map(|(n, p)| (full(n), p.clone()))
             .collect();
         let default_name = default.map(full);
-        let (factory_branches, factory_default) = (branches.clone(), default_name.clone());
-        let splitter = self.stream.then("KSTREAM-BRANCH", move || Split {
-            branches: factory_branches.clone(),
-            default: factory_default.clone(),
+        let (tests, default) = (branches.clone(), default_name.clone());
+        let split = each(move |record, ctx| {
+            let chosen = match &record.value {
+                Some(value) => tests
+                    .iter()
+                    .find(|(_, accepts)| accepts(record.key.as_ref(), value))
+                    .map(|(child, _)| child.as_str()),
+                // A tombstone cannot be tested; it goes to the default branch, if any.
+                None => None,
+            };
+            match chosen.or(default.as_deref()) {
+                Some(child) => ctx.forward_to(child, record),
+                None if record.value.is_none() => {
+                    ctx.drop_record("a tombstone reached a split without a default branch");
+                    Ok(())
+                }
+                None => Ok(()),
+            }
         });
+        let splitter = self.stream.then("KSTREAM-BRANCH", split);
         let mut streams = BTreeMap::new();
         for name in branches.into_iter().map(|(n, _)| n).chain(default_name) {
             let branch = splitter.add_node(&name, &[splitter.node], || PassThrough);
