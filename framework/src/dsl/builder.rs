@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{Consumed, KStream, KTable, Materialized, Produced};
 use crate::processor::{Processor, SinkTopic};
 use crate::serde::DefaultSerde;
-use crate::state::StoreBuilder;
+use crate::state::{StoreBuilder, StoreDef};
 use crate::topology::graph::{Graph, NodeId, NodeKind, RecordType};
 use crate::topology::task_builder::{processor_build, sink_build, source_build};
 use crate::topology::{Topology, TopologyError};
@@ -62,12 +62,14 @@ pub(crate) enum SinkTopicName<K, V> {
 }
 
 impl DslState {
-    /// Adds a processor named `name`, made by `factory` once per task, under `parents`.
+    /// Adds a processor named `name`, made by `factory` once per task, under `parents`, with
+    /// `store` (if any) connected to it.
     pub(crate) fn add_processor<P, KIn, VIn, KOut, VOut>(
         &mut self,
         name: &str,
         parents: &[NodeId],
         factory: impl Fn() -> P + Send + Sync + 'static,
+        store: Option<StoreDef>,
     ) -> Result<NodeId, TopologyError>
     where
         P: Processor<KIn, VIn, KOut, VOut>,
@@ -78,36 +80,17 @@ impl DslState {
     {
         let build = processor_build::<P, KIn, VIn, KOut, VOut>(Arc::new(factory));
         let (input, output) = (RecordType::of::<KIn, VIn>(), RecordType::of::<KOut, VOut>());
-        self.graph.add(
+        let node = self.graph.add(
             name,
             NodeKind::Processor,
             parents,
             Some(input),
             Some(output),
             build,
-        )
-    }
-
-    /// Adds a processor as [`add_processor`](Self::add_processor) does, with `store`
-    /// connected to it.
-    pub(crate) fn add_processor_with_store<P, KIn, VIn, KOut, VOut, SK, SV>(
-        &mut self,
-        name: &str,
-        parents: &[NodeId],
-        factory: impl Fn() -> P + Send + Sync + 'static,
-        store: StoreBuilder<SK, SV>,
-    ) -> Result<NodeId, TopologyError>
-    where
-        P: Processor<KIn, VIn, KOut, VOut>,
-        KIn: 'static,
-        VIn: 'static,
-        KOut: 'static,
-        VOut: 'static,
-        SK: 'static,
-        SV: 'static,
-    {
-        let node = self.add_processor(name, parents, factory)?;
-        self.graph.add_store(store.into_def(), &[name])?;
+        )?;
+        if let Some(store) = store {
+            self.graph.add_store(store, &[name])?;
+        }
         Ok(node)
     }
 
@@ -327,7 +310,7 @@ impl StreamsBuilder {
         let parents = self.parents(name, parents)?;
         self.state
             .borrow_mut()
-            .add_processor(name, &parents, factory)?;
+            .add_processor(name, &parents, factory, None)?;
         Ok(self)
     }
 

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::ktable::{Change, ChangeSerde, KTable};
-use super::table_store::{TableStore, materialized_table};
+use super::table_store::{Aggregate, Step, materialized_table};
 use super::{Grouped, KStream, Materialized, Repartitioned};
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 use crate::serde::{DefaultSerde, SharedSerde};
@@ -131,13 +131,9 @@ where
 
 /// How a table aggregation updates a key's aggregate (if any) with a row's change: the old
 /// value taken back, the new value added.
-type Step<K, V, VA> = Arc<dyn Fn(&K, &Change<V>, Option<VA>) -> Option<VA> + Send + Sync>;
+type TableStep<K, V, VA> = Step<K, Change<V>, VA>;
 
-impl<K, V> KGroupedTable<K, V>
-where
-    K: DefaultSerde + Clone,
-    V: DefaultSerde + Clone,
-{
+impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KGroupedTable<K, V> {
     /// The number of rows under each key.
     pub fn count(&self) -> KTable<K, i64> {
         self.count_with(Materialized::default())
@@ -222,7 +218,7 @@ where
     fn aggregated<VA: DefaultSerde + Clone>(
         &self,
         materialized: Materialized<K, VA>,
-        step: Step<K, V, VA>,
+        step: TableStep<K, V, VA>,
     ) -> KTable<K, VA> {
         let state = self.changes.state().clone();
         let store_name = match materialized.name() {
@@ -234,48 +230,11 @@ where
             .into_store(store_name);
         let parent = self.changes.node();
         materialized_table(&state, parent, "KTABLE-AGGREGATE", store, move |store| {
-            TableAggregate {
+            Aggregate {
                 store,
                 step: step.clone(),
+                unusable: "a table aggregation needs a key",
             }
         })
-    }
-}
-
-/// Takes back old values and adds new ones to each key's aggregate.
-struct TableAggregate<K, V, VA> {
-    store: TableStore<K, VA>,
-    step: Step<K, V, VA>,
-}
-
-impl<K, V, VA> Processor<K, Change<V>, K, Change<VA>> for TableAggregate<K, V, VA>
-where
-    K: Clone + 'static,
-    V: Clone + 'static,
-    VA: Clone + 'static,
-{
-    fn init(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
-        self.store.open(ctx)
-    }
-
-    fn process(
-        &mut self,
-        record: Record<K, Change<V>>,
-        ctx: &mut ProcessorContext<K, Change<VA>>,
-    ) -> Result<(), ProcessError> {
-        let Record {
-            key: Some(key),
-            value: Some(change),
-            timestamp,
-            headers,
-        } = record
-        else {
-            ctx.drop_record("a table aggregation needs a key");
-            return Ok(());
-        };
-        self.store
-            .aggregate(ctx, key, (timestamp, headers), |key, old| {
-                (self.step)(key, &change, old)
-            })
     }
 }

@@ -179,16 +179,61 @@ where
         let mut dsl = state.borrow_mut();
         let name = dsl.name(prefix);
         let (processor_store, flag) = (store_name.clone(), sends_old.clone());
-        let added = dsl.add_processor_with_store(
+        let added = dsl.add_processor(
             &name,
             &[parent],
             move || {
                 let sends_old = flag.load(Ordering::Relaxed);
                 factory(TableStore::new(processor_store.clone(), sends_old))
             },
-            store,
+            Some(store.into_def()),
         );
         dsl.or_report(added, parent)
     };
     KTable::materialized(state.clone(), node, store_name, sends_old)
+}
+
+/// One step of an aggregation: a key's new aggregate (none: it has none) from a record's
+/// value and the old aggregate.
+pub(crate) type Step<K, V, VA> = Arc<dyn Fn(&K, &V, Option<VA>) -> Option<VA> + Send + Sync>;
+
+/// Applies an aggregation step to each record, keeps the aggregate in its store and forwards
+/// the change: the processor of the aggregations of grouped streams and of grouped tables.
+pub(crate) struct Aggregate<K, V, VA> {
+    pub(crate) store: TableStore<K, VA>,
+    pub(crate) step: Step<K, V, VA>,
+    /// Why a record without a key or a value is dropped, for the log.
+    pub(crate) unusable: &'static str,
+}
+
+impl<K, V, VA> Processor<K, V, K, Change<VA>> for Aggregate<K, V, VA>
+where
+    K: Clone + 'static,
+    V: 'static,
+    VA: Clone + 'static,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
+        self.store.open(ctx)
+    }
+
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<K, Change<VA>>,
+    ) -> Result<(), ProcessError> {
+        let Record {
+            key: Some(key),
+            value: Some(value),
+            timestamp,
+            headers,
+        } = record
+        else {
+            ctx.drop_record(self.unusable);
+            return Ok(());
+        };
+        self.store
+            .aggregate(ctx, key, (timestamp, headers), |key, old| {
+                (self.step)(key, &value, old)
+            })
+    }
 }

@@ -5,10 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{KStream, Repartitioned};
-use crate::dsl::ktable::{Change, KTable};
-use crate::dsl::table_store::{TableStore, materialized_table};
+use crate::dsl::ktable::KTable;
+use crate::dsl::table_store::{Aggregate, Step, materialized_table};
 use crate::dsl::{Grouped, Materialized};
-use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 use crate::serde::DefaultSerde;
 
 /// A stream grouped by key, ready to aggregate (Kafka Streams' `KGroupedStream`).
@@ -104,14 +103,7 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
     }
 }
 
-/// One step of an aggregation: the new aggregate of a key from a value and the old one.
-type Step<K, V, VA> = Arc<dyn Fn(&K, &V, Option<VA>) -> VA + Send + Sync>;
-
-impl<K, V> KGroupedStream<K, V>
-where
-    K: DefaultSerde + Clone,
-    V: DefaultSerde + Clone,
-{
+impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KGroupedStream<K, V> {
     /// The number of records of each key.
     pub fn count(&self) -> KTable<K, i64> {
         self.count_with(Materialized::default())
@@ -120,7 +112,10 @@ where
     /// [`count`](Self::count) into the store `materialized` describes.
     pub fn count_with(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
         let materialized = materialized.or_serdes(self.grouped.key_serde.as_ref(), None);
-        self.aggregated(materialized, Arc::new(|_, _, old| old.unwrap_or(0) + 1))
+        self.aggregated(
+            materialized,
+            Arc::new(|_, _, old| Some(old.unwrap_or(0) + 1)),
+        )
     }
 
     /// Each key's values combined with `reducer(aggregate, value)`; the first value of a key
@@ -142,8 +137,8 @@ where
         self.aggregated(
             materialized,
             Arc::new(move |_, value, old| match old {
-                Some(old) => reducer(&old, value),
-                None => value.clone(),
+                Some(old) => Some(reducer(&old, value)),
+                None => Some(value.clone()),
             }),
         )
     }
@@ -169,7 +164,7 @@ where
         self.aggregated(
             materialized,
             Arc::new(move |key, value, old| {
-                aggregator(key, value, old.unwrap_or_else(&initializer))
+                Some(aggregator(key, value, old.unwrap_or_else(&initializer)))
             }),
         )
     }
@@ -208,47 +203,9 @@ where
             move |store| Aggregate {
                 store,
                 step: step.clone(),
+                // As Kafka Streams: a record without a key or a value has nothing to add.
+                unusable: "an aggregation needs a key and a value",
             },
         )
-    }
-}
-
-/// Applies an aggregation step to each record, keeps the aggregate in its store and forwards
-/// the change.
-struct Aggregate<K, V, VA> {
-    store: TableStore<K, VA>,
-    step: Step<K, V, VA>,
-}
-
-impl<K, V, VA> Processor<K, V, K, Change<VA>> for Aggregate<K, V, VA>
-where
-    K: Clone + 'static,
-    V: 'static,
-    VA: Clone + 'static,
-{
-    fn init(&mut self, ctx: &mut ProcessorContext<K, Change<VA>>) -> Result<(), ProcessError> {
-        self.store.open(ctx)
-    }
-
-    fn process(
-        &mut self,
-        record: Record<K, V>,
-        ctx: &mut ProcessorContext<K, Change<VA>>,
-    ) -> Result<(), ProcessError> {
-        let Record {
-            key: Some(key),
-            value: Some(value),
-            timestamp,
-            headers,
-        } = record
-        else {
-            // As Kafka Streams: a record without a key or a value has nothing to add.
-            ctx.drop_record("an aggregation needs a key and a value");
-            return Ok(());
-        };
-        self.store
-            .aggregate(ctx, key, (timestamp, headers), |key, old| {
-                Some((self.step)(key, &value, old))
-            })
     }
 }

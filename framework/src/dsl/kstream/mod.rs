@@ -130,7 +130,7 @@ impl<K: 'static, V: 'static> KStream<K, V> {
         VOut: 'static,
     {
         let mut state = self.state.borrow_mut();
-        let added = state.add_processor(name, parents, factory);
+        let added = state.add_processor(name, parents, factory, None);
         let node = state.or_report(added, self.node);
         KStream {
             repartition_required: self.repartition_required,

@@ -150,10 +150,15 @@ mod tests {
             let mut state = state.borrow_mut();
             let for_lookup = supplier.clone();
             let lookup = state
-                .add_processor("lookup", &[orders.node()], move || Lookup {
-                    supplier: for_lookup.clone(),
-                    getter: None,
-                })
+                .add_processor(
+                    "lookup",
+                    &[orders.node()],
+                    move || Lookup {
+                        supplier: for_lookup.clone(),
+                        getter: None,
+                    },
+                    None,
+                )
                 .unwrap();
             for store in &supplier.stores {
                 state.graph.connect_store(store, lookup);

@@ -221,7 +221,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     {
         let mut state = self.state.borrow_mut();
         let name = state.name(prefix);
-        let added = state.add_processor(&name, &[self.node], factory);
+        let added = state.add_processor(&name, &[self.node], factory, None);
         state.or_report(added, self.node)
     }
 }

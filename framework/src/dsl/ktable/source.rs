@@ -43,13 +43,13 @@ where
             .load(Ordering::Relaxed)
             .then(|| TableStore::new(processor_store.clone(), old_flag.load(Ordering::Relaxed))),
     };
-    let (added, pending) = if named {
-        let added = dsl.add_processor_with_store(&name, &[input.node()], factory, store);
-        (added, None)
+    // An unnamed store waits in the table's root until an operator downstream needs it.
+    let (connected, pending) = if named {
+        (Some(store.into_def()), None)
     } else {
-        let added = dsl.add_processor(&name, &[input.node()], factory);
-        (added, Some(store.into_def()))
+        (None, Some(store.into_def()))
     };
+    let added = dsl.add_processor(&name, &[input.node()], factory, connected);
     let node = dsl.or_report(added, input.node());
     let root = dsl.add_table_root(&name, pending, materialized, sends_old);
     drop(dsl);
