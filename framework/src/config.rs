@@ -772,6 +772,11 @@ mod tests {
         StreamsConfig::builder().application_id("app")
     }
 
+    /// The error of a config that sets `key` to `value`, which it must refuse.
+    fn refused(key: &str, value: &str) -> ConfigError {
+        base().set(key, value).build().unwrap_err()
+    }
+
     #[test]
     fn defaults_are_kafka_streams_defaults() {
         let config = base().build().unwrap();
@@ -818,7 +823,7 @@ mod tests {
             .to_string();
         assert!(err.contains("consumer.session.timeout.ms"), "{err}");
         assert!(err.contains("group.consumer.session.timeout.ms"), "{err}");
-        let err = base().set("group.protocol", "streams").build().unwrap_err();
+        let err = refused("group.protocol", "streams");
         assert!(err.to_string().contains("classic or consumer"), "{err}");
     }
 
@@ -840,10 +845,7 @@ mod tests {
         let defaults = base().build().unwrap();
         assert_eq!(defaults.processing_handler(), ProcessingHandler::LogAndFail);
         assert_eq!(defaults.production_handler(), ProductionHandler::LogAndFail);
-        let err = base()
-            .set("production.exception.handler", "retry")
-            .build()
-            .unwrap_err();
+        let err = refused("production.exception.handler", "retry");
         assert!(
             err.to_string().contains("production.exception.handler"),
             "{err}"
@@ -855,31 +857,22 @@ mod tests {
         let missing = StreamsConfig::builder().build().unwrap_err();
         assert_eq!(missing.to_string(), "config `application.id` is required");
 
-        let err = base()
-            .set("num.stream.threads", "zero")
-            .build()
-            .unwrap_err();
+        let err = refused("num.stream.threads", "zero");
         assert!(
             err.to_string()
                 .starts_with("config `num.stream.threads` = \"zero\""),
             "{err}"
         );
-        let err = base().set("num.stream.threads", "0").build().unwrap_err();
+        let err = refused("num.stream.threads", "0");
         assert!(err.to_string().contains("at least 1"), "{err}");
 
-        let err = base()
-            .set("processing.guarantee", "exactly_once")
-            .build()
-            .unwrap_err();
+        let err = refused("processing.guarantee", "exactly_once");
         assert!(err.to_string().contains("exactly_once_v2"), "{err}");
 
-        let err = base().set("application.id", "my app").build().unwrap_err();
+        let err = refused("application.id", "my app");
         assert!(err.to_string().contains("application.id"), "{err}");
 
-        let err = base()
-            .set("metrics.recording.level", "debug")
-            .build()
-            .unwrap_err();
+        let err = refused("metrics.recording.level", "debug");
         assert!(err.to_string().contains("INFO, DEBUG or TRACE"), "{err}");
         let debug = base().set("metrics.recording.level", "DEBUG").build();
         assert_eq!(
@@ -890,20 +883,20 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_with_a_hint() {
-        let err = base().set("default.key.serde", "x").build().unwrap_err();
+        let err = refused("default.key.serde", "x");
         assert!(matches!(&err, ConfigError::Unknown { key, .. } if key == "default.key.serde"));
         assert!(
             err.to_string().contains("serdes come from the types"),
             "{err}"
         );
 
-        let err = base().set("fetch.min.bytes", "1").build().unwrap_err();
+        let err = refused("fetch.min.bytes", "1");
         assert!(
             err.to_string().contains("consumer.fetch.min.bytes"),
             "{err}"
         );
 
-        let err = base().set("colour", "blue").build().unwrap_err();
+        let err = refused("colour", "blue");
         assert_eq!(err.to_string(), "config `colour` is not a HOMA setting");
     }
 
@@ -939,20 +932,11 @@ mod tests {
         assert_eq!(config.producer_settings()["linger.ms"], "20");
         assert_eq!(config.admin_settings()["security.protocol"], "plaintext");
 
-        let err = base()
-            .set("consumer.fetch.min.byte", "1")
-            .build()
-            .unwrap_err();
+        let err = refused("consumer.fetch.min.byte", "1");
         assert!(err.to_string().contains("consumer.fetch.min.byte"), "{err}");
-        let err = base()
-            .set("producer.linger.ms", "soon")
-            .build()
-            .unwrap_err();
+        let err = refused("producer.linger.ms", "soon");
         assert!(err.to_string().contains("producer.linger.ms"), "{err}");
-        let err = base()
-            .set("consumer.enable.auto.commit", "true")
-            .build()
-            .unwrap_err();
+        let err = refused("consumer.enable.auto.commit", "true");
         assert!(
             err.to_string()
                 .contains("HOMA sets this client setting itself"),

@@ -421,28 +421,8 @@ fn grouping_or_tabling_re_keyed_records_repartitions_them() {
 }
 
 /// Writes strings upper-cased, reads them as they are: what went through it shows.
-struct Upper;
-
-impl homa::serde::Serde<String> for Upper {
-    fn serialize(
-        &self,
-        _: &str,
-        _: &mut homa::header::Headers,
-        value: &String,
-        out: &mut Vec<u8>,
-    ) -> Result<(), homa::serde::SerdeError> {
-        out.extend_from_slice(value.to_uppercase().as_bytes());
-        Ok(())
-    }
-
-    fn deserialize(
-        &self,
-        topic: &str,
-        headers: &homa::header::Headers,
-        bytes: &[u8],
-    ) -> Result<String, homa::serde::SerdeError> {
-        homa::serde::StringSerde.deserialize(topic, headers, bytes)
-    }
+fn upper() -> common::HookedStrings {
+    common::HookedStrings::new(str::to_uppercase, || ())
 }
 
 #[test]
@@ -452,7 +432,7 @@ fn grouped_serdes_write_the_repartition_and_key_the_store() {
         .stream::<String, String>("words")
         .group_by_with(
             |_k, word| word.clone(),
-            Grouped::as_("by-word").with_key_serde(Upper),
+            Grouped::as_("by-word").with_key_serde(upper()),
         )
         .count_with(Materialized::as_("counts"))
         .to_stream()
@@ -462,7 +442,7 @@ fn grouped_serdes_write_the_repartition_and_key_the_store() {
         .table::<String, String>("users", Materialized::as_("users"))
         .group_by_with(
             |_user, region| (region.clone(), region.clone()),
-            Grouped::with(Upper, Upper),
+            Grouped::with(upper(), upper()),
         )
         .reduce_with(
             |a, b| format!("{a}+{b}").to_lowercase(),

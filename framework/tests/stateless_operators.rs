@@ -390,38 +390,15 @@ fn a_timestamp_extractor_sets_the_time_records_are_ordered_and_stamped_by() {
 #[test]
 fn a_record_read_for_its_timestamp_is_not_read_again() {
     use homa::dsl::Consumed;
-    use homa::header::Headers;
-    use homa::serde::{Serde, SerdeError, StringSerde};
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// Strings, counting the values read.
-    struct Counted(Arc<AtomicUsize>);
-    impl Serde<String> for Counted {
-        fn serialize(
-            &self,
-            topic: &str,
-            headers: &mut Headers,
-            value: &String,
-            out: &mut Vec<u8>,
-        ) -> Result<(), SerdeError> {
-            StringSerde.serialize(topic, headers, value, out)
-        }
-        fn deserialize(
-            &self,
-            topic: &str,
-            h: &Headers,
-            bytes: &[u8],
-        ) -> Result<String, SerdeError> {
-            self.0.fetch_add(1, Ordering::Relaxed);
-            StringSerde.deserialize(topic, h, bytes)
-        }
-    }
-
     let reads = Arc::new(AtomicUsize::new(0));
+    let counted = reads.clone();
     let mut builder = StreamsBuilder::new();
     let consumed = Consumed::<String, String>::default()
-        .with_value_serde(Counted(reads.clone()))
+        .with_value_serde(common::HookedStrings::new(str::to_owned, move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+        }))
         .with_timestamp_extractor(|record, _| {
             record.value.as_deref().map_or(0, |v| v.len() as i64 * 10)
         });

@@ -89,15 +89,23 @@ impl Scheduler {
 mod tests {
     use super::*;
 
+    /// A scheduler with one schedule of `node`, every `interval_ms` of `kind`, made when the
+    /// wall clock read `wall_clock_now`.
+    fn scheduled(
+        node: usize,
+        kind: PunctuationType,
+        interval_ms: u64,
+        wall_clock_now: i64,
+    ) -> (Scheduler, ScheduleId) {
+        let mut scheduler = Scheduler::default();
+        let interval = Duration::from_millis(interval_ms);
+        let id = scheduler.schedule(node, kind, interval, wall_clock_now);
+        (scheduler, id)
+    }
+
     #[test]
     fn stream_time_schedules_are_aligned_to_zero_and_fire_once_per_interval_crossed() {
-        let mut scheduler = Scheduler::default();
-        let id = scheduler.schedule(
-            3,
-            PunctuationType::StreamTime,
-            Duration::from_millis(10),
-            999,
-        );
+        let (mut scheduler, id) = scheduled(3, PunctuationType::StreamTime, 10, 999);
         // The first record (stream time 7) fires it; the next is due at 10.
         assert_eq!(scheduler.due(PunctuationType::StreamTime, 7), [(3, id, 7)]);
         assert!(scheduler.due(PunctuationType::StreamTime, 9).is_empty());
@@ -127,13 +135,7 @@ mod tests {
 
     #[test]
     fn wall_clock_schedules_start_one_interval_from_now() {
-        let mut scheduler = Scheduler::default();
-        let id = scheduler.schedule(
-            0,
-            PunctuationType::WallClockTime,
-            Duration::from_millis(5),
-            100,
-        );
+        let (mut scheduler, id) = scheduled(0, PunctuationType::WallClockTime, 5, 100);
         assert!(
             scheduler
                 .due(PunctuationType::WallClockTime, 104)

@@ -111,22 +111,8 @@ impl<K, V> SourceNode<K, V> {
 impl<K: 'static, V: 'static> SourceNode<K, V> {
     /// The typed record of `raw`, or which part could not be read and why.
     fn read(&self, raw: &RawRecord<'_>) -> Result<Record<K, V>, (RecordPart, SerdeError)> {
-        let key = match raw.key {
-            Some(bytes) => Some(
-                self.key_serde
-                    .deserialize(raw.topic, raw.headers, bytes)
-                    .map_err(|e| (RecordPart::Key, e))?,
-            ),
-            None => None,
-        };
-        let value = match raw.value {
-            Some(bytes) => Some(
-                self.value_serde
-                    .deserialize(raw.topic, raw.headers, bytes)
-                    .map_err(|e| (RecordPart::Value, e))?,
-            ),
-            None => None,
-        };
+        let key = read_part(&self.key_serde, raw, raw.key, RecordPart::Key)?;
+        let value = read_part(&self.value_serde, raw, raw.value, RecordPart::Value)?;
         Ok(Record::from_parts(
             key,
             value,
@@ -134,6 +120,19 @@ impl<K: 'static, V: 'static> SourceNode<K, V> {
             raw.headers.clone(),
         ))
     }
+}
+
+/// `part` of `raw`, its `bytes` (`None`: null) read with `serde`.
+fn read_part<T: 'static>(
+    serde: &SharedSerde<T>,
+    raw: &RawRecord<'_>,
+    bytes: Option<&[u8]>,
+    part: RecordPart,
+) -> Result<Option<T>, (RecordPart, SerdeError)> {
+    bytes
+        .map(|bytes| serde.deserialize(raw.topic, raw.headers, bytes))
+        .transpose()
+        .map_err(|e| (part, e))
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> SourceEntry for SourceNode<K, V> {

@@ -6,71 +6,78 @@ use std::sync::Arc;
 use super::{DefaultSerde, Serde, SerdeError, SharedSerde};
 use crate::header::Headers;
 
+/// `Serde` impls of encodings that need neither the topic nor the headers: each names its
+/// serde and type, how a value is written to `out`, and how one is read from `bytes`.
+macro_rules! plain_serdes {
+    ($($serde:ty: $ty:ty {
+        serialize($value:pat, $out:pat) $serialize:block
+        deserialize($bytes:ident) $deserialize:block
+    })*) => {$(
+        impl Serde<$ty> for $serde {
+            fn serialize(&self, _: &str, _: &mut Headers, $value: &$ty, $out: &mut Vec<u8>) -> Result<(), SerdeError> $serialize
+
+            fn deserialize(&self, _: &str, _: &Headers, $bytes: &[u8]) -> Result<$ty, SerdeError> $deserialize
+        }
+    )*};
+}
+
 /// UTF-8 text, as Kafka's `StringSerializer`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StringSerde;
-
-impl Serde<String> for StringSerde {
-    fn serialize(
-        &self,
-        _: &str,
-        _: &mut Headers,
-        value: &String,
-        out: &mut Vec<u8>,
-    ) -> Result<(), SerdeError> {
-        out.extend_from_slice(value.as_bytes());
-        Ok(())
-    }
-
-    fn deserialize(&self, _: &str, _: &Headers, bytes: &[u8]) -> Result<String, SerdeError> {
-        String::from_utf8(bytes.to_vec()).map_err(|e| {
-            SerdeError::new(
-                "String (UTF-8)",
-                format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
-            )
-        })
-    }
-}
 
 /// The bytes as they are, as Kafka's `ByteArraySerializer`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RawBytesSerde;
 
-impl Serde<Vec<u8>> for RawBytesSerde {
-    fn serialize(
-        &self,
-        _: &str,
-        _: &mut Headers,
-        value: &Vec<u8>,
-        out: &mut Vec<u8>,
-    ) -> Result<(), SerdeError> {
-        out.extend_from_slice(value);
-        Ok(())
-    }
-
-    fn deserialize(&self, _: &str, _: &Headers, bytes: &[u8]) -> Result<Vec<u8>, SerdeError> {
-        Ok(bytes.to_vec())
-    }
-}
-
 /// The bytes as they are, as [`bytes::Bytes`] (Kafka's `BytesSerializer`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BytesSerde;
 
-impl Serde<bytes::Bytes> for BytesSerde {
-    fn serialize(
-        &self,
-        _: &str,
-        _: &mut Headers,
-        value: &bytes::Bytes,
-        out: &mut Vec<u8>,
-    ) -> Result<(), SerdeError> {
-        out.extend_from_slice(value);
-        Ok(())
-    }
+/// `true` as the byte 1 and `false` as 0, as Kafka's `BooleanSerializer`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BoolSerde;
 
-    fn deserialize(&self, _: &str, _: &Headers, bytes: &[u8]) -> Result<bytes::Bytes, SerdeError> {
-        Ok(bytes::Bytes::copy_from_slice(bytes))
+/// `()` as no bytes at all; any other bytes are an error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnitSerde;
+
+plain_serdes! {
+    StringSerde: String {
+        serialize(value, out) { out.extend_from_slice(value.as_bytes()); Ok(()) }
+        deserialize(bytes) {
+            String::from_utf8(bytes.to_vec()).map_err(|e| {
+                let at = e.utf8_error().valid_up_to();
+                SerdeError::new("String (UTF-8)", format!("invalid UTF-8 at byte {at}"))
+            })
+        }
+    }
+    RawBytesSerde: Vec<u8> {
+        serialize(value, out) { out.extend_from_slice(value); Ok(()) }
+        deserialize(bytes) { Ok(bytes.to_vec()) }
+    }
+    BytesSerde: bytes::Bytes {
+        serialize(value, out) { out.extend_from_slice(value); Ok(()) }
+        deserialize(bytes) { Ok(bytes::Bytes::copy_from_slice(bytes)) }
+    }
+    BoolSerde: bool {
+        serialize(value, out) { out.push(u8::from(*value)); Ok(()) }
+        deserialize(bytes) {
+            match bytes {
+                [1] => Ok(true),
+                [0] => Ok(false),
+                _ => Err(SerdeError::new("bool", format!("expected one byte 0 or 1, got {bytes:?}"))),
+            }
+        }
+    }
+    UnitSerde: () {
+        serialize((), _) { Ok(()) }
+        deserialize(bytes) {
+            if bytes.is_empty() {
+                Ok(())
+            } else {
+                Err(SerdeError::new("()", format!("expected no bytes, got {}", bytes.len())))
+            }
+        }
     }
 }
 
@@ -95,20 +102,18 @@ impl<T> Copy for BigEndianSerde<T> {}
 
 macro_rules! big_endian {
     ($($ty:ty),*) => {$(
-        impl Serde<$ty> for BigEndianSerde<$ty> {
-            fn serialize(&self, _: &str, _: &mut Headers, value: &$ty, out: &mut Vec<u8>) -> Result<(), SerdeError> {
-                out.extend_from_slice(&value.to_be_bytes());
-                Ok(())
-            }
-
-            fn deserialize(&self, _: &str, _: &Headers, bytes: &[u8]) -> Result<$ty, SerdeError> {
-                let array = bytes.try_into().map_err(|_| {
-                    SerdeError::new(
-                        concat!(stringify!($ty), " (big-endian)"),
-                        format!("{} bytes, expected {}", bytes.len(), size_of::<$ty>()),
-                    )
-                })?;
-                Ok(<$ty>::from_be_bytes(array))
+        plain_serdes! {
+            BigEndianSerde<$ty>: $ty {
+                serialize(value, out) { out.extend_from_slice(&value.to_be_bytes()); Ok(()) }
+                deserialize(bytes) {
+                    let array = bytes.try_into().map_err(|_| {
+                        SerdeError::new(
+                            concat!(stringify!($ty), " (big-endian)"),
+                            format!("{} bytes, expected {}", bytes.len(), size_of::<$ty>()),
+                        )
+                    })?;
+                    Ok(<$ty>::from_be_bytes(array))
+                }
             }
         }
 
@@ -121,61 +126,6 @@ macro_rules! big_endian {
 }
 
 big_endian!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
-
-/// `true` as the byte 1 and `false` as 0, as Kafka's `BooleanSerializer`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BoolSerde;
-
-impl Serde<bool> for BoolSerde {
-    fn serialize(
-        &self,
-        _: &str,
-        _: &mut Headers,
-        value: &bool,
-        out: &mut Vec<u8>,
-    ) -> Result<(), SerdeError> {
-        out.push(u8::from(*value));
-        Ok(())
-    }
-
-    fn deserialize(&self, _: &str, _: &Headers, bytes: &[u8]) -> Result<bool, SerdeError> {
-        match bytes {
-            [1] => Ok(true),
-            [0] => Ok(false),
-            _ => Err(SerdeError::new(
-                "bool",
-                format!("expected one byte 0 or 1, got {bytes:?}"),
-            )),
-        }
-    }
-}
-
-/// `()` as no bytes at all; any other bytes are an error.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct UnitSerde;
-
-impl Serde<()> for UnitSerde {
-    fn serialize(
-        &self,
-        _: &str,
-        _: &mut Headers,
-        (): &(),
-        _: &mut Vec<u8>,
-    ) -> Result<(), SerdeError> {
-        Ok(())
-    }
-
-    fn deserialize(&self, _: &str, _: &Headers, bytes: &[u8]) -> Result<(), SerdeError> {
-        if bytes.is_empty() {
-            Ok(())
-        } else {
-            Err(SerdeError::new(
-                "()",
-                format!("expected no bytes, got {}", bytes.len()),
-            ))
-        }
-    }
-}
 
 macro_rules! default_serde {
     ($($ty:ty => $serde:expr),*) => {$(

@@ -27,22 +27,32 @@ impl<'d, K: DefaultSerde, V: DefaultSerde> TopicEnd<'d, K, V> {
     }
 }
 
+/// The constructor of a typed end of a driver's topic, and a `Debug` that shows the topic
+/// whatever the record types (the serdes and the driver show nothing useful).
+macro_rules! topic_end {
+    ($end:ident) => {
+        impl<K, V> std::fmt::Debug for $end<'_, K, V> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_tuple(stringify!($end))
+                    .field(&self.0.topic)
+                    .finish()
+            }
+        }
+
+        impl<'d, K: DefaultSerde, V: DefaultSerde> $end<'d, K, V> {
+            pub(super) fn new(driver: &'d TopologyTestDriver, topic: &str) -> Self {
+                Self(TopicEnd::new(driver, topic))
+            }
+        }
+    };
+}
+
 /// Writes records to an input topic of a [`TopologyTestDriver`]; each is processed at once.
 pub struct TestInputTopic<'d, K, V>(TopicEnd<'d, K, V>);
 
-impl<K, V> std::fmt::Debug for TestInputTopic<'_, K, V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("TestInputTopic")
-            .field(&self.0.topic)
-            .finish()
-    }
-}
+topic_end!(TestInputTopic);
 
-impl<'d, K: DefaultSerde, V: DefaultSerde> TestInputTopic<'d, K, V> {
-    pub(super) fn new(driver: &'d TopologyTestDriver, topic: &str) -> Self {
-        Self(TopicEnd::new(driver, topic))
-    }
-
+impl<K: DefaultSerde, V: DefaultSerde> TestInputTopic<'_, K, V> {
     /// Pipes a record stamped with the driver's wall-clock time.
     ///
     /// # Panics
@@ -65,16 +75,11 @@ impl<'d, K: DefaultSerde, V: DefaultSerde> TestInputTopic<'d, K, V> {
     /// # Panics
     /// When a serde or the topology fails on it.
     pub fn pipe_record(&self, record: Record<K, V>) {
-        let mut headers = record.headers;
-        let key = serialize_part(
-            &self.0.key_serde,
-            &self.0.topic,
-            record.key.as_ref(),
-            &mut headers,
-        );
+        let (topic, mut headers) = (&self.0.topic, record.headers);
+        let key = serialize_part(&self.0.key_serde, topic, record.key.as_ref(), &mut headers);
         let value = serialize_part(
             &self.0.value_serde,
-            &self.0.topic,
+            topic,
             record.value.as_ref(),
             &mut headers,
         );
@@ -101,34 +106,13 @@ impl<'d, K: DefaultSerde, V: DefaultSerde> TestInputTopic<'d, K, V> {
 /// Reads what the topology wrote to an output topic of a [`TopologyTestDriver`].
 pub struct TestOutputTopic<'d, K, V>(TopicEnd<'d, K, V>);
 
-impl<K, V> std::fmt::Debug for TestOutputTopic<'_, K, V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("TestOutputTopic")
-            .field(&self.0.topic)
-            .finish()
-    }
-}
+topic_end!(TestOutputTopic);
 
-impl<'d, K: DefaultSerde, V: DefaultSerde> TestOutputTopic<'d, K, V> {
-    pub(super) fn new(driver: &'d TopologyTestDriver, topic: &str) -> Self {
-        Self(TopicEnd::new(driver, topic))
-    }
-
+impl<K: DefaultSerde, V: DefaultSerde> TestOutputTopic<'_, K, V> {
     fn decode(&self, raw: CapturedRecord) -> Record<K, V> {
-        let key = deserialize_part(
-            &self.0.key_serde,
-            &self.0.topic,
-            &raw.headers,
-            raw.key.as_deref(),
-            "key",
-        );
-        let value = deserialize_part(
-            &self.0.value_serde,
-            &self.0.topic,
-            &raw.headers,
-            raw.value.as_deref(),
-            "value",
-        );
+        let at = (&*self.0.topic, &raw.headers);
+        let key = deserialize_part(&self.0.key_serde, at, raw.key.as_deref(), "key");
+        let value = deserialize_part(&self.0.value_serde, at, raw.value.as_deref(), "value");
         Record::from_parts(key, value, raw.timestamp, raw.headers)
     }
 
@@ -273,8 +257,7 @@ fn serialize_part<T: 'static>(
 
 fn deserialize_part<T: 'static>(
     serde: &SharedSerde<T>,
-    topic: &str,
-    headers: &Headers,
+    (topic, headers): (&str, &Headers),
     bytes: Option<&[u8]>,
     part: &str,
 ) -> Option<T> {
