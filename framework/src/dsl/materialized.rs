@@ -1,7 +1,6 @@
 //! `Materialized`: how an aggregation or a table keeps its state.
 
 use std::fmt;
-use std::sync::Arc;
 
 use crate::serde::{DefaultSerde, Serde, SharedSerde};
 use crate::state::{StoreBackend, StoreBuilder};
@@ -61,19 +60,7 @@ impl<K, V> Materialized<K, V> {
             .with_value_serde(values)
     }
 
-    /// Sets the key serde (default: the key type's).
-    #[must_use]
-    pub fn with_key_serde(mut self, keys: impl Serde<K>) -> Self {
-        self.keys = Some(Arc::new(keys));
-        self
-    }
-
-    /// Sets the value serde (default: the value type's).
-    #[must_use]
-    pub fn with_value_serde(mut self, values: impl Serde<V>) -> Self {
-        self.values = Some(Arc::new(values));
-        self
-    }
+    serde_setters!(keys, values);
 
     /// Keeps the store in memory instead of RocksDB.
     #[must_use]

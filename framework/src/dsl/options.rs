@@ -95,19 +95,7 @@ macro_rules! options {
                 self
             }
 
-            /// Sets the key serde (default: the key type's).
-            #[must_use]
-            pub fn with_key_serde(mut self, serde: impl Serde<K>) -> Self {
-                self.key_serde = Some(Arc::new(serde));
-                self
-            }
-
-            /// Sets the value serde (default: the value type's).
-            #[must_use]
-            pub fn with_value_serde(mut self, serde: impl Serde<V>) -> Self {
-                self.value_serde = Some(Arc::new(serde));
-                self
-            }
+            serde_setters!(key_serde, value_serde);
         }
 
         impl<K: DefaultSerde, V: DefaultSerde> $options<K, V> {
