@@ -23,6 +23,26 @@ fn records<K: homa::serde::DefaultSerde, V: homa::serde::DefaultSerde>(
         .collect()
 }
 
+/// (key, value, timestamp) of a record, `None` for null.
+type Stamped = (Option<String>, Option<String>, i64);
+
+/// Pipes `(key, value, timestamp)` rows through a stream that `consumed` reads from `in` and
+/// writes to `stamped`; returns the driver and what it wrote.
+fn stamped(
+    consumed: homa::dsl::Consumed<String, String>,
+    rows: &[(&str, &str, i64)],
+) -> (TopologyTestDriver, Vec<Stamped>) {
+    let mut builder = StreamsBuilder::new();
+    builder.stream_with(&["in"], consumed).to("stamped");
+    let driver = driver(&builder);
+    let input = driver.create_input_topic::<String, String>("in");
+    for &(key, value, timestamp) in rows {
+        input.pipe_input_with_timestamp(key.into(), value.into(), timestamp);
+    }
+    let written = records(&driver.create_output_topic("stamped"));
+    (driver, written)
+}
+
 fn tombstone(key: &str, timestamp: i64) -> Record<String, String> {
     Record::from_parts(Some(key.to_string()), None, timestamp, Headers::new())
 }
@@ -359,7 +379,6 @@ fn consumed_and_produced_override_serdes_and_names_and_topics_can_be_chosen_per_
 fn a_timestamp_extractor_sets_the_time_records_are_ordered_and_stamped_by() {
     use homa::dsl::Consumed;
 
-    let mut builder = StreamsBuilder::new();
     // Values are "<event time>:<text>"; the event time becomes the record's timestamp.
     let consumed =
         Consumed::<String, String>::default().with_timestamp_extractor(|record, partition_time| {
@@ -370,18 +389,13 @@ fn a_timestamp_extractor_sets_the_time_records_are_ordered_and_stamped_by() {
                 .and_then(|t| t.parse().ok());
             from_value.unwrap_or(partition_time)
         });
-    builder.stream_with(&["events"], consumed).to("stamped");
-    let driver = driver(&builder);
-    let input = driver.create_input_topic::<String, String>("events");
-    input.pipe_input_with_timestamp("a".into(), "500:first".into(), 1);
-    input.pipe_input_with_timestamp("b".into(), "no time".into(), 2);
-    input.pipe_input_with_timestamp("c".into(), "-5:invalid".into(), 3);
-    let out = driver.create_output_topic::<String, String>("stamped");
-    let got: Vec<_> = out
-        .read_records_to_list()
-        .into_iter()
-        .map(|r| (r.key, r.timestamp))
-        .collect();
+    let rows = [
+        ("a", "500:first", 1),
+        ("b", "no time", 2),
+        ("c", "-5:invalid", 3),
+    ];
+    let (driver, written) = stamped(consumed, &rows);
+    let got: Vec<_> = written.into_iter().map(|(k, _, t)| (k, t)).collect();
     // "b" has no time in its value: it takes the partition time; "c" is negative: dropped.
     assert_eq!(got, [(Some("a".into()), 500), (Some("b".into()), 500)]);
     assert_eq!(driver.skipped_records(), 1);
@@ -394,7 +408,6 @@ fn a_record_read_for_its_timestamp_is_not_read_again() {
 
     let reads = Arc::new(AtomicUsize::new(0));
     let counted = reads.clone();
-    let mut builder = StreamsBuilder::new();
     let consumed = Consumed::<String, String>::default()
         .with_value_serde(common::HookedStrings::new(str::to_owned, move || {
             counted.fetch_add(1, Ordering::Relaxed);
@@ -402,17 +415,8 @@ fn a_record_read_for_its_timestamp_is_not_read_again() {
         .with_timestamp_extractor(|record, _| {
             record.value.as_deref().map_or(0, |v| v.len() as i64 * 10)
         });
-    builder.stream_with(&["words"], consumed).to("stamped");
-    let driver = driver(&builder);
-    let input = driver.create_input_topic::<String, String>("words");
-    input.pipe_input_with_timestamp("a".into(), "four".into(), 1);
-    input.pipe_input_with_timestamp("b".into(), "sixsix".into(), 2);
-    let out = driver.create_output_topic::<String, String>("stamped");
-    let got: Vec<_> = out
-        .read_records_to_list()
-        .into_iter()
-        .map(|r| (r.value, r.timestamp))
-        .collect();
+    let (_driver, written) = stamped(consumed, &[("a", "four", 1), ("b", "sixsix", 2)]);
+    let got: Vec<_> = written.into_iter().map(|(_, v, t)| (v, t)).collect();
     assert_eq!(
         got,
         [(Some("four".into()), 40), (Some("sixsix".into()), 60)]
