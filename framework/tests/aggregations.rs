@@ -498,3 +498,48 @@ fn grouped_serdes_write_the_repartition_and_key_the_store() {
     assert_eq!(raw.len(), 1);
     assert!(raw[0].ends_with(b"NORTH+NORTH"), "{:?}", raw[0]);
 }
+
+#[test]
+fn a_cached_aggregation_forwards_with_the_headers_of_the_last_update() {
+    use homa::header::Headers;
+    use homa::processor::Record;
+
+    for cached in [true, false] {
+        let mut builder = StreamsBuilder::new();
+        let store = Materialized::as_("counts");
+        let store = if cached {
+            store
+        } else {
+            store.with_caching_disabled()
+        };
+        builder
+            .stream::<String, String>("clicks")
+            .group_by_key()
+            .count_with(store)
+            .to_stream()
+            .to("counts-out");
+        let driver = driver(&builder);
+        let input = driver.create_input_topic::<String, String>("clicks");
+        for (value, trace) in [("x", "t1"), ("y", "t2")] {
+            let mut headers = Headers::new();
+            headers.add("trace", trace);
+            input.pipe_record(Record::from_parts(
+                Some("a".to_string()),
+                Some(value.to_string()),
+                1,
+                headers,
+            ));
+        }
+        let traces: Vec<Option<Vec<u8>>> = driver
+            .create_output_topic::<String, i64>("counts-out")
+            .read_records_to_list()
+            .into_iter()
+            .map(|r| r.headers.last_value("trace").map(<[u8]>::to_vec))
+            .collect();
+        assert_eq!(
+            traces,
+            [Some(b"t1".to_vec()), Some(b"t2".to_vec())],
+            "cached: {cached}"
+        );
+    }
+}

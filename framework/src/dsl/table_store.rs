@@ -53,21 +53,29 @@ impl<K: Clone + 'static, V: Clone + 'static> TableStore<K, V> {
         let forwarder = ctx.forwarder();
         let serdes = store.view().clone();
         let sends_old = self.sends_old;
-        self.cached = store.set_flush_listener(Box::new(move |key, new, old, timestamp| {
-            let key = serdes.key_of(key)?;
-            let new = new.map(|bytes| serdes.value_of(bytes)).transpose()?;
-            let old = match old.filter(|_| sends_old) {
-                Some(bytes) => Some(serdes.value_of(bytes)?.value),
-                None => None,
-            };
-            // The update carries the timestamp of its new value, as in Kafka Streams.
-            let timestamp = new.as_ref().map_or(timestamp, |n| n.timestamp);
-            let change = Change {
-                new: new.map(|n| n.value),
-                old,
-            };
-            forwarder.forward(Record::new(key, change, timestamp))
-        }));
+        self.cached =
+            store.set_flush_listener(Box::new(move |key, new, old, timestamp, headers| {
+                let key = serdes.key_of(key)?;
+                let new = new.map(|bytes| serdes.value_of(bytes)).transpose()?;
+                let old = match old.filter(|_| sends_old) {
+                    Some(bytes) => Some(serdes.value_of(bytes)?.value),
+                    None => None,
+                };
+                // The update carries the timestamp of its new value, as in Kafka Streams.
+                let timestamp = new.as_ref().map_or(timestamp, |n| n.timestamp);
+                let change = Change {
+                    new: new.map(|n| n.value),
+                    old,
+                };
+                // With the headers of the record that made the update, as Kafka Streams
+                // forwards a cache entry with its record context.
+                forwarder.forward(Record::from_parts(
+                    Some(key),
+                    Some(change),
+                    timestamp,
+                    headers.clone(),
+                ))
+            }));
         self.store = Some(store);
         Ok(())
     }
@@ -131,11 +139,11 @@ impl<K: Clone + 'static, V: Clone + 'static> TableStore<K, V> {
             let new = match new {
                 Some(value) => {
                     let stored = ValueAndTimestamp::make(value, timestamp);
-                    store.put_serialized(bytes, &stored)?;
+                    store.put_serialized(bytes, &stored, &headers)?;
                     Some(stored.value)
                 }
                 None => {
-                    store.remove_serialized(bytes)?;
+                    store.remove_serialized(bytes, &headers)?;
                     None
                 }
             };

@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hashlink::LinkedHashMap;
 
+use crate::header::Headers;
+
 use super::{
     ChangeLogger, KeyValueBytesStore, KeyValueIter, SharedBytesStore, StateStore, StoreError,
     WriteBatch, in_range,
@@ -56,6 +58,9 @@ struct Entry {
     old: Option<Option<Vec<u8>>>,
     /// The timestamp of the update (of the record that made it).
     timestamp: i64,
+    /// The headers of the record that made the update, which its flush forwards with
+    /// (Kafka Streams keeps the record context of each cache entry).
+    headers: Headers,
     /// What the entry is charged against the budget.
     bytes: usize,
     /// Whether it holds an update not yet written to the store.
@@ -67,18 +72,26 @@ struct Entry {
 type Entries = LinkedHashMap<Vec<u8>, Entry>;
 
 /// Called with each update a flush writes: the key, the new value and the one it replaces
-/// (as the store keeps them; `None`: absent), and the update's timestamp.
+/// (as the store keeps them; `None`: absent), and the update's timestamp and headers.
 pub(crate) type FlushListener = Box<
     dyn FnMut(
         &[u8],
         Option<&[u8]>,
         Option<&[u8]>,
         i64,
+        &Headers,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>>,
 >;
 
-/// An update a flush writes: key, new value, the store's value when known, timestamp.
-type Update = (Vec<u8>, Option<Vec<u8>>, Option<Option<Vec<u8>>>, i64);
+/// An update a flush writes.
+struct Update {
+    key: Vec<u8>,
+    new: Option<Vec<u8>>,
+    /// The store's value, when known.
+    old: Option<Option<Vec<u8>>>,
+    timestamp: i64,
+    headers: Headers,
+}
 
 /// What is below a cache: the byte store, and its changelog when it is logged.
 #[derive(Clone, Copy)]
@@ -176,6 +189,7 @@ impl CachingLayer {
             value: value.clone(),
             old: None,
             timestamp: -1,
+            headers: Headers::new(),
             bytes,
             dirty: false,
         };
@@ -185,12 +199,13 @@ impl CachingLayer {
         Ok(value)
     }
 
-    /// Holds `key` = `value` (`None`: deleted) as of `timestamp`.
+    /// Holds `key` = `value` (`None`: deleted) as of `timestamp`, made by a record with
+    /// `headers`.
     pub(crate) fn put(
         &self,
         key: &[u8],
         value: Option<&[u8]>,
-        timestamp: i64,
+        (timestamp, headers): (i64, &Headers),
         below: Below<'_>,
     ) -> Result<(), StoreError> {
         let size = charge(key, value);
@@ -207,6 +222,7 @@ impl CachingLayer {
                     }
                     entry.value = value.map(<[u8]>::to_vec);
                     entry.timestamp = timestamp;
+                    entry.headers.clone_from(headers);
                     let delta = size as isize - entry.bytes as isize;
                     entry.bytes = size;
                     delta
@@ -216,6 +232,7 @@ impl CachingLayer {
                         value: value.map(<[u8]>::to_vec),
                         old: None,
                         timestamp,
+                        headers: headers.clone(),
                         bytes: size,
                         dirty: true,
                     };
@@ -267,12 +284,13 @@ impl CachingLayer {
                 .filter(|(_, e)| e.dirty)
                 .map(|(key, entry)| {
                     entry.dirty = false;
-                    (
-                        key.clone(),
-                        entry.value.clone(),
-                        entry.old.take(),
-                        entry.timestamp,
-                    )
+                    Update {
+                        key: key.clone(),
+                        new: entry.value.clone(),
+                        old: entry.old.take(),
+                        timestamp: entry.timestamp,
+                        headers: std::mem::take(&mut entry.headers),
+                    }
                 })
                 .collect()
         };
@@ -291,23 +309,24 @@ impl CachingLayer {
         mut listener: Option<&mut FlushListener>,
         below: Below<'_>,
     ) -> Result<(), StoreError> {
-        for (key, new, old, timestamp) in updates {
-            let old = match old {
+        for update in updates {
+            let (key, new, timestamp) = (&update.key, update.new.as_deref(), update.timestamp);
+            let old = match &update.old {
                 Some(old) => old.clone(),
                 None => below.bytes.get(key)?,
             };
             if new.is_none() && old.is_none() {
                 continue;
             }
-            below.write(key, new.as_deref(), *timestamp)?;
+            below.write(key, new, timestamp)?;
             if let Some(listener) = listener.as_mut() {
-                self.record_timestamp.set(*timestamp);
-                listener(key, new.as_deref(), old.as_deref(), *timestamp).map_err(|source| {
-                    StoreError::Listener {
+                self.record_timestamp.set(timestamp);
+                listener(key, new, old.as_deref(), timestamp, &update.headers).map_err(
+                    |source| StoreError::Listener {
                         store: self.name.to_string(),
                         source,
-                    }
-                })?;
+                    },
+                )?;
             }
         }
         Ok(())
@@ -428,7 +447,8 @@ mod tests {
     use super::*;
     use crate::state::InMemoryKeyValueStore;
 
-    type Flushed = Rc<RefCell<Vec<(String, Option<String>, Option<String>, i64)>>>;
+    /// Key, new value, old value, timestamp and the number of headers of each update.
+    type Flushed = Rc<RefCell<Vec<(String, Option<String>, Option<String>, i64, usize)>>>;
 
     fn text(bytes: Option<&[u8]>) -> Option<String> {
         bytes.map(|b| String::from_utf8_lossy(b).into_owned())
@@ -439,12 +459,13 @@ mod tests {
         let cache = CachingLayer::new("s".into(), budget.clone(), Rc::default());
         let flushed: Flushed = Rc::default();
         let seen = flushed.clone();
-        cache.set_flush_listener(Box::new(move |k, new, old, t| {
+        cache.set_flush_listener(Box::new(move |k, new, old, t, headers| {
             seen.borrow_mut().push((
                 String::from_utf8_lossy(k).into_owned(),
                 text(new),
                 text(old),
                 t,
+                headers.len(),
             ));
             Ok(())
         }));
@@ -463,13 +484,25 @@ mod tests {
     fn holds_updates_until_flushed_with_the_values_they_replace() {
         let (cache, bytes, flushed, budget) = cache(10_000);
         bytes.put(b"a", b"0").unwrap();
-        for (key, value, t) in [("a", "1", 1), ("b", "1", 2), ("a", "2", 3)] {
+        let none = Headers::new();
+        let mut one = Headers::new();
+        one.add("h", b"x");
+        for (key, value, t, headers) in [
+            ("a", "1", 1, &none),
+            ("b", "1", 2, &none),
+            ("a", "2", 3, &one),
+        ] {
             cache
-                .put(key.as_bytes(), Some(value.as_bytes()), t, below(&bytes))
+                .put(
+                    key.as_bytes(),
+                    Some(value.as_bytes()),
+                    (t, headers),
+                    below(&bytes),
+                )
                 .unwrap();
         }
         // A delete of a key nobody had is dropped.
-        cache.put(b"c", None, 4, below(&bytes)).unwrap();
+        cache.put(b"c", None, (4, &none), below(&bytes)).unwrap();
         assert_eq!(
             bytes.get(b"a").unwrap().as_deref(),
             Some(&b"0"[..]),
@@ -497,8 +530,9 @@ mod tests {
         assert_eq!(
             *flushed.borrow(),
             [
-                ("b".into(), Some("1".into()), None, 2),
-                ("a".into(), Some("2".into()), Some("0".into()), 3),
+                ("b".into(), Some("1".into()), None, 2, 0),
+                // With the headers of its last update's record.
+                ("a".into(), Some("2".into()), Some("0".into()), 3, 1),
             ]
         );
         assert_eq!(bytes.get(b"a").unwrap().as_deref(), Some(&b"2"[..]));
@@ -512,9 +546,10 @@ mod tests {
         // Room for two entries (1 key byte + 1 value byte + the overhead each).
         let entry = 2 + ENTRY_OVERHEAD;
         let (cache, bytes, flushed, budget) = cache(2 * entry + entry / 2);
+        let none = Headers::new();
         for key in ["a", "b", "c"] {
             cache
-                .put(key.as_bytes(), Some(b"1"), 1, below(&bytes))
+                .put(key.as_bytes(), Some(b"1"), (1, &none), below(&bytes))
                 .unwrap();
             assert!(!budget.exceeded());
         }
@@ -524,11 +559,13 @@ mod tests {
             cache.get(b"a", below(&bytes)).unwrap().as_deref(),
             Some(&b"1"[..])
         );
-        cache.put(b"a", Some(b"2"), 2, below(&bytes)).unwrap();
+        cache
+            .put(b"a", Some(b"2"), (2, &none), below(&bytes))
+            .unwrap();
         cache.flush(below(&bytes)).unwrap();
         assert_eq!(
             flushed.borrow().last(),
-            Some(&("a".into(), Some("2".into()), Some("1".into()), 2))
+            Some(&("a".into(), Some("2".into()), Some("1".into()), 2, 0))
         );
     }
 }

@@ -66,15 +66,16 @@ impl StoreLayers {
         })
     }
 
-    /// Writes `key` = `value` (`None`: deletes it), into the cache or down at once.
-    fn write(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+    /// Writes `key` = `value` (`None`: deletes it), into the cache or down at once; the
+    /// cache forwards it later with `headers`, those of the record that made it.
+    fn write(&self, key: &[u8], value: Option<&[u8]>, headers: &Headers) -> Result<(), StoreError> {
         let meter = match value {
             Some(_) => &self.meters.put,
             None => &self.meters.delete,
         };
         let timestamp = self.record_timestamp.get();
         self.meters.measure(meter, || match &self.cache {
-            Some(cache) => cache.put(key, value, timestamp, self.below()),
+            Some(cache) => cache.put(key, value, (timestamp, headers), self.below()),
             None => self.below().write(key, value, timestamp),
         })
     }
@@ -353,15 +354,21 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     /// When either cannot be serialized, the backend fails, or the changelog cannot take
     /// the write.
     pub fn put(&self, key: &K, value: &V) -> Result<(), StoreError> {
-        self.with_key(key, |key| self.put_serialized(key, value))
+        self.with_key(key, |key| self.put_serialized(key, value, &Headers::new()))
     }
 
-    /// Sets the key serialized as `key` to `value`.
-    pub(crate) fn put_serialized(&self, key: &[u8], value: &V) -> Result<(), StoreError> {
+    /// Sets the key serialized as `key` to `value`, an update of a record with `headers`
+    /// (which a cache's flush forwards it with).
+    pub(crate) fn put_serialized(
+        &self,
+        key: &[u8],
+        value: &V,
+        headers: &Headers,
+    ) -> Result<(), StoreError> {
         with_buffer(&self.layers.buffers.value, |buffer| {
             self.view
                 .serialize_into(&*self.view.values, value, "value", buffer)?;
-            self.layers.write(key, Some(buffer))
+            self.layers.write(key, Some(buffer), headers)
         })
     }
 
@@ -373,7 +380,7 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
         self.with_key(key, |key| {
             let old = self.get_serialized(key)?;
             if old.is_none() {
-                self.put_serialized(key, value)?;
+                self.put_serialized(key, value, &Headers::new())?;
             }
             Ok(old)
         })
@@ -386,15 +393,19 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     pub fn delete(&self, key: &K) -> Result<Option<V>, StoreError> {
         self.with_key(key, |key| {
             let old = self.get_serialized(key)?;
-            self.remove_serialized(key)?;
+            self.remove_serialized(key, &Headers::new())?;
             Ok(old)
         })
     }
 
     /// Removes the key serialized as `key` without reading the value it had (the caller
-    /// knows it).
-    pub(crate) fn remove_serialized(&self, key: &[u8]) -> Result<(), StoreError> {
-        self.layers.write(key, None)
+    /// knows it), an update of a record with `headers`.
+    pub(crate) fn remove_serialized(
+        &self,
+        key: &[u8],
+        headers: &Headers,
+    ) -> Result<(), StoreError> {
+        self.layers.write(key, None, headers)
     }
 
     /// Hands every update the store's cache writes down to `listener` (nothing without a
