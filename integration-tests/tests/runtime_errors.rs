@@ -343,3 +343,38 @@ fn shutdown_application_stops_every_instance_and_names_the_one_that_asked() -> a
     assert!(reason.contains("cannot shout boom"), "{reason}");
     Ok(())
 }
+
+#[test]
+fn a_panic_in_a_processor_fails_its_thread_as_an_error_does() -> anyhow::Result<()> {
+    let kafka = kafka();
+    let (input, output) = (
+        kafka.create_topic("panic-in", 1)?,
+        kafka.create_topic("panic-out", 1)?,
+    );
+    let mut builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>(&input)
+        .map_values(|v| {
+            assert!(v != "panic", "a value this code cannot take");
+            v.to_uppercase()
+        })
+        .to(&output);
+    let topology = builder.build()?;
+    let mut streams = KafkaStreams::new(&topology, config(&unique_name("panic")).build()?)?;
+    streams.start()?;
+    wait_for_state(&streams, State::Running)?;
+    kafka.produce(&input, [("a", "x"), ("b", "panic")])?;
+    // The instance does not go on looking healthy with its only thread gone.
+    wait_for_state(&streams, State::Error)?;
+    match streams.close(TIMEOUT) {
+        Err(CloseError::Failed(e)) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("panicked") && message.contains("a value this code cannot take"),
+                "{message}"
+            );
+        }
+        other => anyhow::bail!("close() after a panic: {other:?}"),
+    }
+    Ok(())
+}

@@ -66,6 +66,25 @@ pub enum ThreadError {
     /// A store could not be restored from its changelog.
     #[error(transparent)]
     Restore(Box<RestoreError>),
+    /// Code the thread ran panicked (a processor, a serde, a closure of the topology, or a
+    /// client library); the thread's tasks were dropped without a commit.
+    #[error("panicked: {message}")]
+    Panic {
+        /// The panic's message.
+        message: String,
+    },
+}
+
+impl ThreadError {
+    /// The error of a thread whose code panicked with `payload`.
+    pub(crate) fn panic(payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".to_string());
+        Self::Panic { message }
+    }
 }
 
 impl From<ProduceError> for ThreadError {

@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::clients;
-use super::error::StreamThreadError;
+use super::error::{StreamThreadError, ThreadError};
 use super::instance::Instance;
 use super::metrics::Metrics;
 use super::shutdown_requests;
@@ -483,8 +483,13 @@ impl KafkaStreams {
                         on_assignment,
                         instance: &shared.instance,
                     };
-                    let Err(source) = stream_thread::run(&cx) else {
-                        return;
+                    // A panic is a failure of the thread like an error: the handler decides,
+                    // rather than the thread vanishing while the instance looks healthy.
+                    let run = std::panic::AssertUnwindSafe(|| stream_thread::run(&cx));
+                    let source = match std::panic::catch_unwind(run) {
+                        Ok(Ok(())) => return,
+                        Ok(Err(source)) => source,
+                        Err(payload) => ThreadError::panic(&*payload),
                     };
                     // A replaced thread starts waiting for its assignment again.
                     if !waiting.load(Ordering::SeqCst) {

@@ -168,15 +168,25 @@ pub(crate) fn run(cx: &ThreadContext<'_>) -> Result<(), ThreadError> {
         })?;
     tracing::info!("homa: stream thread {} subscribed to {topics:?}", cx.index);
 
+    // However the thread ends (a panic too), the rebalance of the consumer's close is
+    // completed at once: else dropping the consumer would wait for it forever. Closing the
+    // consumer leaves the group; a static member (`group.instance.id`) keeps its place and
+    // partitions until its session times out, as KIP-345 has it (an unsubscribe would
+    // leave the group even then).
+    let _closing = ClosingOnDrop(&consumer.context().closing);
     let outcome = run_loop(cx, &consumer, &mut tasks);
     let closed = tasks.close_all(&consumer, outcome.is_ok());
-    consumer.context().closing.store(true, Ordering::Relaxed);
-    // Closing the consumer leaves the group; a static member (`group.instance.id`) keeps
-    // its place and partitions until its session times out, as KIP-345 has it (an
-    // unsubscribe would leave the group even then).
-    drop(consumer);
-    tracing::info!("homa: stream thread {} stopped", cx.index);
+    tracing::info!("homa: stream thread {} stopping", cx.index);
     outcome.and(closed)
+}
+
+/// Sets the consumer's `closing` flag when dropped, before the consumer is.
+struct ClosingOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClosingOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Polls, completes rebalances, restores, processes and commits until `shutdown` is set.
