@@ -2,9 +2,10 @@
 
 use super::KStream;
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
+use crate::topology::graph::NodeId;
 
 /// Passes every record on.
-pub(super) struct PassThrough;
+struct PassThrough;
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V> for PassThrough {
     fn process(
@@ -17,11 +18,23 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V> for PassThrough {
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
+    /// A node named `name` that passes on the records of `parents` (this stream's node and
+    /// others of the same record type) as they come: a merge, or a branch of a split.
+    pub(super) fn pass_through(&self, name: &str, parents: &[NodeId]) -> Self {
+        let mut state = self.state.borrow_mut();
+        let added = state.add_processor::<_, K, V, K, V>(name, parents, || PassThrough, None);
+        let node = state.or_report(added, self.node);
+        KStream {
+            repartition_required: self.repartition_required,
+            ..KStream::new(self.state.clone(), node)
+        }
+    }
+
     /// One stream of the records of this stream and of `other`, each in its own order (the
     /// task interleaves them by timestamp).
     pub fn merge(&self, other: &KStream<K, V>) -> Self {
         let name = self.state.borrow_mut().name("KSTREAM-MERGE");
-        let merged = self.add_node(&name, &[self.node, other.node], || PassThrough);
+        let merged = self.pass_through(&name, &[self.node, other.node]);
         if other.repartition_required {
             merged.keys_changed()
         } else {

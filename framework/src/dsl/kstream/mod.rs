@@ -112,25 +112,9 @@ impl<K: 'static, V: 'static> KStream<K, V> {
         KOut: 'static,
         VOut: 'static,
     {
-        let name = self.state.borrow_mut().name(prefix);
-        self.add_node(&name, &[self.node], factory)
-    }
-
-    /// Adds a processor named `name` under `parents` (this stream's node and any others of
-    /// the same record type).
-    fn add_node<P, KOut, VOut>(
-        &self,
-        name: &str,
-        parents: &[NodeId],
-        factory: impl Fn() -> P + Send + Sync + 'static,
-    ) -> KStream<KOut, VOut>
-    where
-        P: Processor<K, V, KOut, VOut>,
-        KOut: 'static,
-        VOut: 'static,
-    {
         let mut state = self.state.borrow_mut();
-        let added = state.add_processor(name, parents, factory, None);
+        let name = state.name(prefix);
+        let added = state.add_processor(&name, &[self.node], factory, None);
         let node = state.or_report(added, self.node);
         KStream {
             repartition_required: self.repartition_required,

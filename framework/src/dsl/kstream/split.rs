@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::KStream;
-use super::merge::PassThrough;
 use crate::dsl::per_record::each;
 
 type Predicate<K, V> = Arc<dyn Fn(Option<&K>, &V) -> bool + Send + Sync>;
@@ -105,7 +104,7 @@ impl<K: Clone + 'static, V: Clone + 'static> BranchedKStream<K, V> {
         let splitter = self.stream.then("KSTREAM-BRANCH", split);
         let mut streams = BTreeMap::new();
         for name in branches.into_iter().map(|(n, _)| n).chain(default_name) {
-            let branch = splitter.add_node(&name, &[splitter.node], || PassThrough);
+            let branch = splitter.pass_through(&name, &[splitter.node]);
             streams.insert(name, branch);
         }
         streams
