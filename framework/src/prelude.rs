@@ -3,7 +3,7 @@
 pub use crate::config::StreamsConfig;
 pub use crate::dsl::{
     Consumed, Grouped, KGroupedStream, KStream, KTable, Materialized, Produced, Repartitioned,
-    StreamsBuilder,
+    SessionWindows, SlidingWindows, StreamsBuilder, TimeWindows, Window, Windowed,
 };
 pub use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 pub use crate::runtime::KafkaStreams;

@@ -29,6 +29,7 @@ mod materialized;
 mod options;
 mod per_record;
 mod table_store;
+mod windows;
 
 pub use builder::StreamsBuilder;
 pub use kgrouped_table::KGroupedTable;
@@ -36,3 +37,4 @@ pub use kstream::{BranchedKStream, KGroupedStream, KStream, Repartitioned};
 pub use ktable::KTable;
 pub use materialized::Materialized;
 pub use options::{Consumed, Grouped, Produced};
+pub use windows::{SessionWindows, SlidingWindows, TimeWindows, Window, Windowed, WindowedSerde};

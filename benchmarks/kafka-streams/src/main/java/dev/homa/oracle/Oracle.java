@@ -22,6 +22,11 @@ import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.TimeWindows;
+import org.apache.kafka.streams.kstream.Windowed;
+import org.apache.kafka.streams.kstream.WindowedSerdes;
+import org.apache.kafka.streams.kstream.internals.SessionWindow;
+import org.apache.kafka.streams.kstream.internals.TimeWindow;
 import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.state.ValueAndTimestamp;
@@ -65,6 +70,8 @@ public final class Oracle {
         CASES.put("table-filter-then-count", Oracle::tableFilterThenCount);
         CASES.put("table-mapvalues-unmaterialized", Oracle::tableMapValuesUnmaterialized);
         CASES.put("to-table", Oracle::toTable);
+        CASES.put("windowed-serdes", Oracle::windowedSerdes);
+        CASES.put("time-windows-for", Oracle::timeWindowsFor);
     }
 
     public static void main(String[] args) {
@@ -83,6 +90,38 @@ public final class Oracle {
     }
 
     // ---- cases ----
+
+    /** The bytes of windowed keys on topics, as hex: time windows and sessions. */
+    private static void windowedSerdes() {
+        Serde<Windowed<String>> time = WindowedSerdes.timeWindowedSerdeFrom(String.class, 10_000L);
+        Serde<Windowed<String>> session = WindowedSerdes.sessionWindowedSerdeFrom(String.class);
+        byte[] t = time.serializer().serialize("t", new Windowed<>("ab", new TimeWindow(20_000L, 30_000L)));
+        byte[] s = session.serializer().serialize("t", new Windowed<>("k", new SessionWindow(5L, 9L)));
+        System.out.println("time " + hex(t));
+        System.out.println("session " + hex(s));
+        Windowed<String> back = time.deserializer().deserialize("t", t);
+        System.out.println("time read " + back.key() + " " + back.window().start() + " " + back.window().end());
+    }
+
+    /** The windows a timestamp falls in: tumbling 10 s, hopping 10 s every 3 s. */
+    private static void timeWindowsFor() {
+        TimeWindows tumbling = TimeWindows.ofSizeAndGrace(java.time.Duration.ofSeconds(10), java.time.Duration.ofSeconds(5));
+        TimeWindows hopping = TimeWindows.ofSizeWithNoGrace(java.time.Duration.ofSeconds(10)).advanceBy(java.time.Duration.ofSeconds(3));
+        for (long ts : new long[] {0L, 9_999L, 10_000L}) {
+            System.out.println("tumbling " + ts + " " + tumbling.windowsFor(ts).keySet());
+        }
+        for (long ts : new long[] {1_000L, 10_500L}) {
+            System.out.println("hopping " + ts + " " + hopping.windowsFor(ts).keySet());
+        }
+    }
+
+    private static String hex(byte[] bytes) {
+        StringBuilder out = new StringBuilder();
+        for (byte b : bytes) {
+            out.append(String.format("%02x", b));
+        }
+        return out.toString();
+    }
 
     private static Materialized<String, Long, KeyValueStore<Bytes, byte[]>> longStore(
             String name, boolean cached) {

@@ -1,0 +1,71 @@
+//! Windows: how records are grouped by time for a windowed aggregation, one kind a file,
+//! as Kafka Streams has them: `time_windows` (tumbling and hopping), `sliding_windows`
+//! (KIP-450: windows made by the records themselves) and `session_windows` (activity
+//! separated by gaps); `window` holds [`Window`] and [`Windowed`] keys, with the serdes that
+//! write them to topics in Kafka Streams' layout.
+//!
+//! Times are milliseconds since the epoch; a window `[start, end)` of time windows holds
+//! the records with `start <= timestamp < end`, and closes once stream time reaches
+//! `end + grace`: a record for a closed window is late, and dropped.
+
+mod session_windows;
+mod sliding_windows;
+mod time_windows;
+mod window;
+
+pub use session_windows::SessionWindows;
+pub use sliding_windows::SlidingWindows;
+pub use time_windows::TimeWindows;
+pub use window::{Window, Windowed, WindowedSerde};
+
+/// A length and a grace period, in ms: what sliding windows and sessions are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    length: i64,
+    grace: i64,
+}
+
+impl Span {
+    fn new(length: std::time::Duration, grace: std::time::Duration) -> Self {
+        Self {
+            length: millis(length),
+            grace: millis(grace),
+        }
+    }
+
+    /// Why a length of `what` this long cannot be used (none), if it cannot.
+    fn problem(&self, what: &str) -> Option<String> {
+        (self.length <= 0).then(|| format!("{what} must be more than 0 ms"))
+    }
+}
+
+/// Milliseconds of `duration`, saturating at `i64::MAX`.
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn windows_of_no_length_are_refused_as_kafka_streams_refuses_them() {
+        let (zero, one) = (Duration::ZERO, Duration::from_millis(1));
+        assert!(
+            SlidingWindows::of_time_difference_without_grace(zero)
+                .problem()
+                .is_some()
+        );
+        assert!(
+            SessionWindows::of_inactivity_gap_with_no_grace(zero)
+                .problem()
+                .is_some()
+        );
+        let sliding = SlidingWindows::of_time_difference_without_grace(one);
+        assert_eq!((sliding.problem(), sliding.grace_ms()), (None, 0));
+        let sessions = SessionWindows::of_inactivity_gap_and_grace(one, Duration::from_secs(10));
+        assert_eq!((sessions.problem(), sessions.grace_ms()), (None, 10_000));
+    }
+}
