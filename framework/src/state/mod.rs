@@ -32,6 +32,10 @@ mod logging;
 mod memory;
 mod metered;
 mod rocksdb;
+// The bytes of the window stores, which the windowed aggregations will open; until they
+// do, only its tests use it.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod segmented;
 mod timestamped;
 mod typed;
 
