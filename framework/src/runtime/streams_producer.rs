@@ -52,8 +52,9 @@ pub(crate) struct Deliveries {
     /// Records skipped under log-and-continue.
     skipped: std::sync::atomic::AtomicU64,
     /// The last offset acknowledged of each changelog partition, by changelog topic (each
-    /// known from the start, so a delivery never allocates), then partition.
-    changelogs: Mutex<BTreeMap<String, BTreeMap<i32, i64>>>,
+    /// known from the start: a delivery never allocates, and one to another topic takes no
+    /// lock), then partition.
+    changelogs: BTreeMap<String, Mutex<BTreeMap<i32, i64>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -68,8 +69,8 @@ impl ProducerContext for Deliveries {
     fn delivery(&self, result: &DeliveryResult<'_>, (): ()) {
         match result {
             Ok(message) => {
-                let mut changelogs = lock(&self.changelogs);
-                if let Some(partitions) = changelogs.get_mut(message.topic()) {
+                if let Some(partitions) = self.changelogs.get(message.topic()) {
+                    let mut partitions = lock(partitions);
                     let last = partitions.entry(message.partition()).or_insert(-1);
                     *last = (*last).max(message.offset());
                 }
@@ -119,12 +120,10 @@ impl StreamsProducer {
             handler: config.production_handler(),
             failed: Mutex::new(None),
             skipped: std::sync::atomic::AtomicU64::new(0),
-            changelogs: Mutex::new(
-                changelogs
-                    .into_iter()
-                    .map(|topic| (topic, BTreeMap::new()))
-                    .collect(),
-            ),
+            changelogs: changelogs
+                .into_iter()
+                .map(|topic| (topic, Mutex::new(BTreeMap::new())))
+                .collect(),
         };
         let producer = clients::producer(config, bootstrap, thread)
             .create_with_context(deliveries)
@@ -268,10 +267,8 @@ impl StreamsProducer {
 
     /// The last offset acknowledged of changelog `topic`'s `partition`, if any.
     pub(crate) fn changelog_offset(&self, topic: &str, partition: i32) -> Option<i64> {
-        lock(&self.producer.context().changelogs)
-            .get(topic)
-            .and_then(|partitions| partitions.get(&partition))
-            .copied()
+        let partitions = self.producer.context().changelogs.get(topic)?;
+        lock(partitions).get(&partition).copied()
     }
 
     /// Records skipped by the production handler so far.

@@ -287,11 +287,11 @@ struct PartitionQueue {
 }
 
 impl PartitionQueue {
-    fn new(topic: Arc<str>, partition: i32, source: &Rc<dyn SourceEntry>) -> Self {
+    fn new(topic: Arc<str>, partition: i32, source: Option<Rc<dyn SourceEntry>>) -> Self {
         Self {
             topic,
             partition,
-            source: Some(source.clone()),
+            source,
             partition_time: -1,
             records: VecDeque::new(),
             consumed: -1,
@@ -321,7 +321,9 @@ impl Task {
     ) -> Self {
         let queues = sources
             .iter()
-            .map(|(topic, source)| PartitionQueue::new(topic.clone(), id.partition, source))
+            .map(|(topic, source)| {
+                PartitionQueue::new(topic.clone(), id.partition, Some(source.clone()))
+            })
             .collect();
         Self {
             id,
@@ -409,16 +411,8 @@ impl Task {
         {
             Ok(index) => index,
             Err(index) => {
-                let queue = PartitionQueue {
-                    topic: topic.clone(),
-                    partition,
-                    source: self.sources.get(topic).cloned(),
-                    partition_time: -1,
-                    records: VecDeque::new(),
-                    consumed: -1,
-                    committed: -1,
-                    idle_deadline: None,
-                };
+                let source = self.sources.get(topic).cloned();
+                let queue = PartitionQueue::new(topic.clone(), partition, source);
                 self.queues.insert(index, queue);
                 index
             }

@@ -41,7 +41,6 @@ pub(crate) struct TaskManager<'a> {
     /// The thread's number, topology, settings and instance.
     cx: &'a ThreadContext<'a>,
     producer: Rc<StreamsProducer>,
-    collector: Rc<dyn RecordCollector>,
     /// The record cache budget of this thread.
     cache: Rc<CacheBudget>,
     /// Each source topic (its name on the broker): its sub-topology (index), and the name
@@ -92,7 +91,6 @@ impl<'a> TaskManager<'a> {
         );
         Self {
             cx,
-            collector: producer.clone(),
             producer,
             cache,
             readers,
@@ -236,8 +234,10 @@ impl<'a> TaskManager<'a> {
     /// Makes task `id` of sub-topology `sub`: restoring when it has changelog records to
     /// replay (it processes once they are), else initialised and queryable at once.
     fn create(&mut self, id: TaskId, sub: usize) -> Result<(), ThreadError> {
+        // The tasks write through the thread's producer.
+        let collector: Rc<dyn RecordCollector> = self.producer.clone();
         let resources = TaskResources {
-            collector: &self.collector,
+            collector: &collector,
             state_dir: self.cx.config.state_dir(),
             cache: &self.cache,
             rocksdb: self.cx.instance.rocksdb.as_ref(),

@@ -50,7 +50,7 @@ impl WriteBatch {
         self.entries.push(Entry {
             start,
             key_len: key.len(),
-            value_len: Some(8 + value.len()),
+            value_len: Some(super::timestamped::TIMESTAMP_BYTES + value.len()),
         });
     }
 

@@ -297,7 +297,7 @@ impl CachingLayer {
         self.dirty.set(0);
         let mut listener = self.listener.borrow_mut();
         let processing = self.record_timestamp.get();
-        let outcome = self.write_down(&updates, listener.as_mut(), below);
+        let outcome = self.write_down(updates, listener.as_mut(), below);
         self.record_timestamp.set(processing);
         outcome
     }
@@ -305,14 +305,14 @@ impl CachingLayer {
     /// Writes `updates` down and hands each to `listener`, stamped with its timestamp.
     fn write_down(
         &self,
-        updates: &[Update],
+        updates: Vec<Update>,
         mut listener: Option<&mut FlushListener>,
         below: Below<'_>,
     ) -> Result<(), StoreError> {
         for update in updates {
             let (key, new, timestamp) = (&update.key, update.new.as_deref(), update.timestamp);
-            let old = match &update.old {
-                Some(old) => old.clone(),
+            let old = match update.old {
+                Some(old) => old,
                 None => below.bytes.get(key)?,
             };
             if new.is_none() && old.is_none() {

@@ -226,13 +226,8 @@ impl TopologyTestDriver {
         &self,
         name: &str,
     ) -> Result<ReadOnlyKeyValueStore<K, V>, StoreError> {
-        let open = self.inner.borrow().tasks.iter().find_map(|t| t.store(name));
-        match open {
-            Some(open) => open.def.typed(open.read_view(), open.changelog),
-            None => Err(StoreError::Unknown {
-                store: name.to_string(),
-            }),
-        }
+        let open = self.open_store(name)?;
+        open.def.typed(open.read_view(), open.changelog)
     }
 
     /// The timestamped key-value store `name` (Kafka Streams'
@@ -246,13 +241,16 @@ impl TopologyTestDriver {
         &self,
         name: &str,
     ) -> Result<ReadOnlyKeyValueStore<K, ValueAndTimestamp<V>>, StoreError> {
+        let open = self.open_store(name)?;
+        open.def.timestamped(open.read_view(), open.changelog)
+    }
+
+    /// The store `name` of whichever task has it.
+    fn open_store(&self, name: &str) -> Result<crate::processor::OpenStore, StoreError> {
         let open = self.inner.borrow().tasks.iter().find_map(|t| t.store(name));
-        match open {
-            Some(open) => open.def.timestamped(open.read_view(), open.changelog),
-            None => Err(StoreError::Unknown {
-                store: name.to_string(),
-            }),
-        }
+        open.ok_or_else(|| StoreError::Unknown {
+            store: name.to_string(),
+        })
     }
 
     /// An input topic whose records are written with the default serdes of `K` and `V`.

@@ -31,13 +31,12 @@ impl<K: Clone + 'static, V: 'static> KStream<K, V> {
                     return ctx.forward(record.with_value(None));
                 };
                 for out in mapper(value) {
-                    let mut copy = Record::from_parts(
+                    let copy = Record::from_parts(
                         record.key.clone(),
                         Some(out),
                         record.timestamp,
                         record.headers.clone(),
                     );
-                    copy.timestamp = record.timestamp;
                     ctx.forward(copy)?;
                 }
                 Ok(())

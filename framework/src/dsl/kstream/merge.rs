@@ -23,11 +23,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     pub(super) fn pass_through(&self, name: &str, parents: &[NodeId]) -> Self {
         let mut state = self.state.borrow_mut();
         let added = state.add_processor::<_, K, V, K, V>(name, parents, || PassThrough, None);
-        let node = state.or_report(added, self.node);
-        KStream {
-            repartition_required: self.repartition_required,
-            ..KStream::new(self.state.clone(), node)
-        }
+        self.downstream(&mut state, added)
     }
 
     /// One stream of the records of this stream and of `other`, each in its own order (the

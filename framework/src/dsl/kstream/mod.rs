@@ -115,6 +115,16 @@ impl<K: 'static, V: 'static> KStream<K, V> {
         let mut state = self.state.borrow_mut();
         let name = state.name(prefix);
         let added = state.add_processor(&name, &[self.node], factory, None);
+        self.downstream(&mut state, added)
+    }
+
+    /// The stream of the node `added` (or, when it could not be, reported, of this one's),
+    /// with this stream's need to repartition.
+    fn downstream<KOut: 'static, VOut: 'static>(
+        &self,
+        state: &mut DslState,
+        added: Result<NodeId, crate::topology::TopologyError>,
+    ) -> KStream<KOut, VOut> {
         let node = state.or_report(added, self.node);
         KStream {
             repartition_required: self.repartition_required,

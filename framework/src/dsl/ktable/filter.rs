@@ -41,17 +41,17 @@ where
 {
     fn process(
         &mut self,
-        record: Record<K, Change<V>>,
+        mut record: Record<K, Change<V>>,
         ctx: &mut ProcessorContext<K, Change<V>>,
     ) -> Result<(), ProcessError> {
-        let (Some(key), Some(change)) = (&record.key, &record.value) else {
+        let (Some(key), Some(change)) = (&record.key, record.value.take()) else {
             return Ok(());
         };
-        let keep = |v: &Option<V>| v.clone().filter(|v| (self.predicate)(key, v));
+        let keep = |v: Option<V>| v.filter(|v| (self.predicate)(key, v));
         let change = Change {
-            new: keep(&change.new),
+            new: keep(change.new),
             old: if self.old_values {
-                keep(&change.old)
+                keep(change.old)
             } else {
                 None
             },

@@ -1,7 +1,6 @@
 //! `KTable::map_values`: each row's value mapped.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use super::{Change, KTable};
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
@@ -13,11 +12,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         mapper: impl Fn(&V) -> VR + Send + Sync + 'static,
     ) -> KTable<K, VR> {
         let mapper = Arc::new(mapper);
-        let old_values = self.old_values();
         let for_processor = mapper.clone();
+        // Old values are mapped when they come: only when an operator downstream asked its
+        // root for them.
         let node = self.then("KTABLE-MAPVALUES", move || MapValues {
             mapper: for_processor.clone(),
-            old_values: old_values.load(Ordering::Relaxed),
         });
         let getter = self
             .getter
@@ -28,8 +27,6 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
 
 struct MapValues<F> {
     mapper: Arc<F>,
-    /// Whether the changes coming in carry old values.
-    old_values: bool,
 }
 
 impl<K, V, VR, F> Processor<K, Change<V>, K, Change<VR>> for MapValues<F>
@@ -46,11 +43,7 @@ where
     ) -> Result<(), ProcessError> {
         let change = record.value.as_ref().map(|c| Change {
             new: c.new.as_ref().map(|v| (self.mapper)(v)),
-            old: c
-                .old
-                .as_ref()
-                .filter(|_| self.old_values)
-                .map(|v| (self.mapper)(v)),
+            old: c.old.as_ref().map(|v| (self.mapper)(v)),
         });
         ctx.forward(record.with_value(change))
     }

@@ -17,10 +17,10 @@ struct ToStream;
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, V> for ToStream {
     fn process(
         &mut self,
-        record: Record<K, Change<V>>,
+        mut record: Record<K, Change<V>>,
         ctx: &mut ProcessorContext<K, V>,
     ) -> Result<(), ProcessError> {
-        let new = record.value.as_ref().and_then(|c| c.new.clone());
+        let new = record.value.take().and_then(|c| c.new);
         ctx.forward(record.with_value(new))
     }
 }
