@@ -167,6 +167,8 @@ pub struct StreamsConfig {
     production_handler: ProductionHandler,
     dead_letter_queue_topic: Option<String>,
     metrics_recording_level: RecordingLevel,
+    windowstore_changelog_additional_retention: Duration,
+    emit_interval_windowed_aggregation: Duration,
     consumer: BTreeMap<String, String>,
     main_consumer: BTreeMap<String, String>,
     restore_consumer: BTreeMap<String, String>,
@@ -225,6 +227,16 @@ pub mod keys {
     /// `INFO` (default), `DEBUG` or `TRACE`: at `DEBUG` and above, store operations are
     /// timed (`KafkaStreams::metrics().stores`).
     pub const METRICS_RECORDING_LEVEL: &str = "metrics.recording.level";
+    /// How much longer than its store keeps them a window or session store's changelog
+    /// keeps its records (its topic's `retention.ms` is the store's retention plus this),
+    /// in ms (default 86400000, a day).
+    pub const WINDOWSTORE_CHANGELOG_ADDITIONAL_RETENTION_MS: &str =
+        "windowstore.changelog.additional.retention.ms";
+    /// Kafka Streams' internal setting: how often, at most, a windowed aggregation that
+    /// emits on window close looks for closed windows, in wall-clock ms (default 1000;
+    /// the test driver sets 0, as Kafka Streams' does).
+    pub const EMIT_INTERVAL_MS_KSTREAMS_WINDOWED_AGGREGATION: &str =
+        "__emit.interval.ms.kstreams.windowed.aggregation__";
 }
 
 /// Client settings given unprefixed that apply to every client, as in Kafka Streams.
@@ -304,6 +316,24 @@ impl StreamsConfig {
     /// `state.dir`.
     pub fn state_dir(&self) -> &std::path::Path {
         &self.state_dir
+    }
+
+    /// `windowstore.changelog.additional.retention.ms`, in ms.
+    pub fn windowstore_changelog_additional_retention_ms(&self) -> i64 {
+        i64::try_from(self.windowstore_changelog_additional_retention.as_millis())
+            .unwrap_or(i64::MAX)
+    }
+
+    /// `__emit.interval.ms.kstreams.windowed.aggregation__`.
+    pub fn emit_interval_windowed_aggregation(&self) -> Duration {
+        self.emit_interval_windowed_aggregation
+    }
+
+    /// The config with Kafka Streams' internal emit throttles at 0, as its test driver
+    /// sets them.
+    pub(crate) fn without_emit_throttles(mut self) -> Self {
+        self.emit_interval_windowed_aggregation = Duration::ZERO;
+        self
     }
 
     /// `statestore.cache.max.bytes`.
@@ -657,6 +687,14 @@ impl StreamsConfigBuilder {
             production_handler,
             dead_letter_queue_topic: text(keys::DEAD_LETTER_QUEUE_TOPIC),
             metrics_recording_level,
+            windowstore_changelog_additional_retention: millis(
+                keys::WINDOWSTORE_CHANGELOG_ADDITIONAL_RETENTION_MS,
+                86_400_000,
+            )?,
+            emit_interval_windowed_aggregation: millis(
+                keys::EMIT_INTERVAL_MS_KSTREAMS_WINDOWED_AGGREGATION,
+                1000,
+            )?,
             main_consumer: {
                 let mut all = with_shared(consumer.clone());
                 all.extend(main_consumer);
@@ -697,6 +735,8 @@ fn is_streams_key(key: &str) -> bool {
         REPLICATION_FACTOR,
         MAX_TASK_IDLE_MS,
         BUFFERED_RECORDS_PER_PARTITION,
+        WINDOWSTORE_CHANGELOG_ADDITIONAL_RETENTION_MS,
+        EMIT_INTERVAL_MS_KSTREAMS_WINDOWED_AGGREGATION,
         DESERIALIZATION_EXCEPTION_HANDLER,
         PROCESSING_EXCEPTION_HANDLER,
         PRODUCTION_EXCEPTION_HANDLER,

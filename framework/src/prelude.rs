@@ -2,8 +2,8 @@
 
 pub use crate::config::StreamsConfig;
 pub use crate::dsl::{
-    Consumed, Grouped, KGroupedStream, KStream, KTable, Materialized, Produced, Repartitioned,
-    SessionWindows, SlidingWindows, StreamsBuilder, TimeWindows, Window, Windowed,
+    Consumed, EmitStrategy, Grouped, KGroupedStream, KStream, KTable, Materialized, Produced,
+    Repartitioned, SessionWindows, SlidingWindows, StreamsBuilder, TimeWindows, Window, Windowed,
 };
 pub use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 pub use crate::runtime::KafkaStreams;

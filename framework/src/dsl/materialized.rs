@@ -1,6 +1,7 @@
 //! `Materialized`: how an aggregation or a table keeps its state.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::serde::{DefaultSerde, Serde, SharedSerde};
 use crate::state::{StoreBackend, StoreBuilder};
@@ -13,6 +14,7 @@ pub struct Materialized<K, V> {
     backend: StoreBackend,
     logging: bool,
     caching: bool,
+    retention: Option<Duration>,
     keys: Option<SharedSerde<K>>,
     values: Option<SharedSerde<V>>,
 }
@@ -24,6 +26,7 @@ impl<K, V> Default for Materialized<K, V> {
             backend: StoreBackend::RocksDb,
             logging: true,
             caching: true,
+            retention: None,
             keys: None,
             values: None,
         }
@@ -37,6 +40,7 @@ impl<K, V> fmt::Debug for Materialized<K, V> {
             .field("backend", &self.backend)
             .field("logging", &self.logging)
             .field("caching", &self.caching)
+            .field("retention", &self.retention)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +94,16 @@ impl<K, V> Materialized<K, V> {
         self
     }
 
+    /// How long a window or session store keeps windows after stream time passes them
+    /// (default: the window size plus the grace period, the least it may be), so that
+    /// queries can read older windows. Only windowed aggregations take it: the topology of
+    /// any other store with a retention fails to build.
+    #[must_use]
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+
     /// The store's name, if given.
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref()
@@ -109,13 +123,66 @@ impl<K, V> Materialized<K, V> {
 }
 
 impl<K: DefaultSerde, V: DefaultSerde> Materialized<K, V> {
-    /// The store it describes, named `name` unless it has a name of its own.
+    /// The key-value store it describes, named `name` unless it has a name of its own.
     pub(crate) fn into_store(self, name: String) -> StoreBuilder<K, V> {
+        let retention = self.retention;
+        let store = self.into_builder(name).timestamped();
+        match retention {
+            // Refused when the topology is built, naming the store.
+            Some(_) => store
+                .with_problem("with_retention applies to the stores of windowed aggregations only"),
+            None => store,
+        }
+    }
+
+    /// The timestamped window store it describes (of windows `size_ms` long, needing to
+    /// keep them `least_ms` after stream time: Kafka Streams' `WindowStoreMaterializer`),
+    /// named `name` unless it has a name of its own.
+    pub(crate) fn into_window_store(
+        self,
+        name: String,
+        size_ms: i64,
+        least_ms: i64,
+    ) -> StoreBuilder<K, V> {
+        let size = Duration::from_millis(u64::try_from(size_ms).unwrap_or(0));
+        self.into_windowed(name, least_ms, |store, retention| {
+            store.windowed(retention, size, false).timestamped()
+        })
+    }
+
+    /// The session store it describes (needing to keep sessions `least_ms` after stream
+    /// time), named `name` unless it has a name of its own.
+    pub(crate) fn into_session_store(self, name: String, least_ms: i64) -> StoreBuilder<K, V> {
+        self.into_windowed(name, least_ms, StoreBuilder::sessions)
+    }
+
+    /// The store `kind` makes of the plain one with the retention asked for, else
+    /// `least_ms`; refused when the retention asked for is shorter.
+    fn into_windowed(
+        self,
+        name: String,
+        least_ms: i64,
+        kind: impl FnOnce(StoreBuilder<K, V>, Duration) -> StoreBuilder<K, V>,
+    ) -> StoreBuilder<K, V> {
+        let least = Duration::from_millis(u64::try_from(least_ms).unwrap_or(0));
+        let retention = self.retention.unwrap_or(least);
+        let store = kind(self.into_builder(name), retention);
+        if retention >= least {
+            return store;
+        }
+        store.with_problem(format!(
+            "its retention ({} ms) must be at least what its windows need: their size (or \
+             a session's gap; twice a sliding window's time difference) plus the grace \
+             period, {least_ms} ms",
+            retention.as_millis()
+        ))
+    }
+
+    fn into_builder(self, name: String) -> StoreBuilder<K, V> {
         let keys = self.keys.unwrap_or_else(K::default_serde);
         let values = self.values.unwrap_or_else(V::default_serde);
         // The DSL's tables and aggregations keep each value's timestamp, as Kafka Streams'.
         let store = StoreBuilder::with_serdes(self.name.unwrap_or(name), keys, values)
-            .timestamped()
             .logging(self.logging)
             .caching(self.caching);
         match self.backend {

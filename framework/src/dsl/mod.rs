@@ -37,4 +37,7 @@ pub use kstream::{BranchedKStream, KGroupedStream, KStream, Repartitioned};
 pub use ktable::KTable;
 pub use materialized::Materialized;
 pub use options::{Consumed, Grouped, Produced};
-pub use windows::{SessionWindows, SlidingWindows, TimeWindows, Window, Windowed, WindowedSerde};
+pub use windows::{
+    EmitStrategy, SessionWindowedKStream, SessionWindows, SlidingWindows, TimeWindowedKStream,
+    TimeWindows, Window, Windowed, WindowedSerde, WindowsOf,
+};

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::builder::DslState;
-use super::ktable::{Change, KTable};
+use super::ktable::{Change, KTable, ValueGetterSupplier};
 use crate::header::Headers;
 use crate::processor::Processor;
 use crate::processor::{ProcessError, ProcessorContext, Record};
-use crate::state::StoreBuilder;
+use crate::state::{StoreBuilder, StoreDef};
 use crate::state::{TimestampedKeyValueStore, ValueAndTimestamp};
 use crate::topology::graph::NodeId;
 
@@ -180,25 +180,52 @@ where
     V: Clone + 'static,
 {
     let store_name: Arc<str> = store.name().into();
+    let getter = ValueGetterSupplier::store(store_name.clone());
+    stateful_table(
+        state,
+        parent,
+        prefix,
+        store.into_def(),
+        getter,
+        move |sends_old| factory(TableStore::new(store_name.clone(), sends_old)),
+    )
+}
+
+/// Adds the processor `prefix-<n>` under `parent` with `store` connected, made by
+/// `factory` (told whether to forward old values), and returns the table it keeps there,
+/// read by `getter`.
+pub(crate) fn stateful_table<P, KIn, VIn, K, V>(
+    state: &Rc<RefCell<DslState>>,
+    parent: NodeId,
+    prefix: &str,
+    store: StoreDef,
+    getter: ValueGetterSupplier<K, V>,
+    factory: impl Fn(bool) -> P + Send + Sync + 'static,
+) -> KTable<K, V>
+where
+    P: Processor<KIn, VIn, K, Change<V>>,
+    KIn: 'static,
+    VIn: 'static,
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    let store_name = store.name.clone();
     // Set while the topology is built, by the operators downstream that read old values;
     // read when tasks are made.
     let sends_old = Arc::new(AtomicBool::new(false));
     let node = {
         let mut dsl = state.borrow_mut();
         let name = dsl.name(prefix);
-        let (processor_store, flag) = (store_name.clone(), sends_old.clone());
+        let flag = sends_old.clone();
         let added = dsl.add_processor(
             &name,
             &[parent],
-            move || {
-                let sends_old = flag.load(Ordering::Relaxed);
-                factory(TableStore::new(processor_store.clone(), sends_old))
-            },
-            Some(store.into_def()),
+            move || factory(flag.load(Ordering::Relaxed)),
+            Some(store),
         );
         dsl.or_report(added, parent)
     };
-    KTable::materialized(state.clone(), node, store_name, sends_old)
+    KTable::materialized(state.clone(), node, store_name, sends_old, getter)
 }
 
 /// One step of an aggregation: a key's new aggregate (none: it has none) from a record's

@@ -8,7 +8,10 @@ use std::time::Duration;
 use super::node::Downstream;
 use super::punctuation::Scheduler;
 use super::{ProcessError, PunctuationType, Record, RecordMetadata, ScheduleId};
-use crate::state::{KeyValueStore, StoreDef, StoreError, StoreLayers, TimestampedKeyValueStore};
+use crate::state::{
+    KeyValueStore, SessionStore, StoreDef, StoreError, StoreLayers, TimestampedKeyValueStore,
+    TimestampedWindowStore, WindowStore,
+};
 
 /// What the processors of one task share: where the current record came from, the task's
 /// clocks, and its punctuation schedules. Lives on the task's thread.
@@ -27,6 +30,9 @@ pub(crate) struct TaskState {
     /// The timestamp of the record being processed, which its store writes are logged with
     /// (shared with the stores' change-logging layers).
     pub(crate) record_timestamp: Rc<Cell<i64>>,
+    /// How often, at most, in wall-clock ms, a windowed aggregation emitting on window
+    /// close looks for closed windows (`__emit.interval.ms.kstreams.windowed.aggregation__`).
+    pub(crate) emit_interval_ms: Cell<i64>,
 }
 
 /// A store a task has opened: its definition and its layers.
@@ -53,6 +59,43 @@ impl OpenStore {
             .timestamped(self.read_view(), self.changelog.clone())?;
         Ok(KeyValueStore::new(view, self.layers.clone()))
     }
+
+    /// The store as its task writes it, if it is a timestamped window store of `(K, V)`.
+    pub(crate) fn timestamped_window<K: 'static, V: 'static>(
+        &self,
+    ) -> Result<TimestampedWindowStore<K, V>, StoreError> {
+        let view = self
+            .def
+            .timestamped_window(self.read_view(), self.changelog.clone())?;
+        Ok(self.window_top(view))
+    }
+
+    /// The store as its task writes it, if it is a plain window store of `(K, V)`.
+    pub(crate) fn window<K: 'static, V: 'static>(&self) -> Result<WindowStore<K, V>, StoreError> {
+        let view = self
+            .def
+            .writable_window(self.read_view(), self.changelog.clone())?;
+        Ok(self.window_top(view))
+    }
+
+    fn window_top<K: 'static, V: 'static>(
+        &self,
+        view: crate::state::ReadOnlyKeyValueStore<K, V>,
+    ) -> WindowStore<K, V> {
+        let store = KeyValueStore::new(view, self.layers.clone());
+        WindowStore::new(store, self.def.window_size(), self.def.retains_duplicates())
+    }
+
+    /// The store as its task writes it, if it is a session store of `(K, V)`.
+    pub(crate) fn session<K: 'static, V: 'static>(&self) -> Result<SessionStore<K, V>, StoreError> {
+        let view = self
+            .def
+            .writable_session(self.read_view(), self.changelog.clone())?;
+        Ok(SessionStore::new(KeyValueStore::new(
+            view,
+            self.layers.clone(),
+        )))
+    }
 }
 
 impl TaskState {
@@ -66,6 +109,7 @@ impl TaskState {
             dropped: Cell::new(0),
             stores: RefCell::new(std::collections::BTreeMap::new()),
             record_timestamp: Rc::new(Cell::new(-1)),
+            emit_interval_ms: Cell::new(1000),
         }
     }
 }
@@ -150,6 +194,43 @@ impl<K, V> ProcessorContext<K, V> {
         self.connected(name)?.timestamped()
     }
 
+    /// The window store `name` (Kafka Streams' `WindowStore`), typed, as
+    /// [`key_value_store`](Self::key_value_store) gives a key-value store.
+    ///
+    /// # Errors
+    /// As [`key_value_store`](Self::key_value_store); `WrongTypes` also for a store that is
+    /// no plain window store.
+    pub fn window_store<SK: 'static, SV: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<WindowStore<SK, SV>, StoreError> {
+        self.connected(name)?.window()
+    }
+
+    /// The timestamped window store `name` (its values with the timestamps of their last
+    /// update: a windowed aggregation's).
+    ///
+    /// # Errors
+    /// As [`window_store`](Self::window_store), for a store that is no timestamped window
+    /// store.
+    pub fn timestamped_window_store<SK: 'static, SV: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<TimestampedWindowStore<SK, SV>, StoreError> {
+        self.connected(name)?.timestamped_window()
+    }
+
+    /// The session store `name` (Kafka Streams' `SessionStore`).
+    ///
+    /// # Errors
+    /// As [`key_value_store`](Self::key_value_store), for a store that is no session store.
+    pub fn session_store<SK: 'static, SV: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<SessionStore<SK, SV>, StoreError> {
+        self.connected(name)?.session()
+    }
+
     /// The store `name`, if it is connected to this processor.
     pub(crate) fn connected(&self, name: &str) -> Result<OpenStore, StoreError> {
         let open = self
@@ -223,6 +304,12 @@ impl<K, V> ProcessorContext<K, V> {
             .record_metadata()
             .map_or_else(|| "a punctuation".to_string(), |m| m.to_string());
         tracing::warn!("homa: {} drops the record from {at}: {reason}", self.name);
+    }
+
+    /// How often, at most, in wall-clock ms, a windowed aggregation emitting on window
+    /// close looks for closed windows.
+    pub(crate) fn emit_interval_ms(&self) -> i64 {
+        self.task.emit_interval_ms.get()
     }
 
     /// Topic, partition and offset of the record being processed; `None` while punctuating.

@@ -6,10 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::metrics::{Metrics, ThreadMetadata};
 use super::task::{TaskCounts, TaskId};
-use crate::state::{
-    CompositeBytesStore, ReadOnlyKeyValueStore, RocksDbMemory, SharedBytesStore, StoreDef,
-    StoreError,
-};
+use crate::state::{CompositeBytesStore, RocksDbMemory, SharedBytesStore, StoreDef, StoreError};
 
 /// A store a task has open, as queries reach it.
 #[derive(Debug, Clone)]
@@ -80,11 +77,13 @@ impl Instance {
         all.retain(|_, tasks| !tasks.is_empty());
     }
 
-    /// The local tasks' stores named `name`, read as one.
-    pub(crate) fn store<K: 'static, V: 'static>(
+    /// The local tasks' stores named `name`, read as one, through `view`: one of the
+    /// store definition's typed views.
+    pub(crate) fn store<T>(
         &self,
         name: &str,
-    ) -> Result<ReadOnlyKeyValueStore<K, V>, StoreError> {
+        view: impl FnOnce(&StoreDef, SharedBytesStore, Arc<str>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let all = lock(&self.stores);
         let tasks = all.get(name);
         let Some(first) = tasks.and_then(|tasks| tasks.values().next()) else {
@@ -97,7 +96,7 @@ impl Instance {
             .flat_map(|tasks| tasks.values().map(|s| s.bytes.clone()))
             .collect();
         let composite: SharedBytesStore = Arc::new(CompositeBytesStore::new(name, &bytes));
-        first.def.typed(composite, first.changelog.clone())
+        view(&first.def, composite, first.changelog.clone())
     }
 
     /// Records what stream thread `thread`'s tasks have done so far.

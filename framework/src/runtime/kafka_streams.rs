@@ -19,7 +19,10 @@ use super::metrics::Metrics;
 use super::shutdown_requests;
 use super::stream_thread::{self, Assignment, ThreadContext};
 use crate::config::{ConfigError, StreamsConfig};
-use crate::state::{ReadOnlyKeyValueStore, RocksDbMemory, StoreError};
+use crate::state::{
+    ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, RocksDbMemory,
+    SharedBytesStore, StoreDef, StoreError,
+};
 use crate::topology::Topology;
 
 /// The share of the RocksDB memory budget that memtables may take.
@@ -398,12 +401,44 @@ impl KafkaStreams {
         &self,
         name: &str,
     ) -> Result<ReadOnlyKeyValueStore<K, V>, StoreError> {
+        self.query(name, StoreDef::typed)
+    }
+
+    /// A read-only view of the window store `name` across this instance's tasks (a
+    /// windowed aggregation's, values alone): `get`, `fetch`, `fetch_all`, `all`.
+    ///
+    /// # Errors
+    /// As [`store`](Self::store); `WrongTypes` also for a store that is no window store.
+    pub fn window_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyWindowStore<K, V>, StoreError> {
+        self.query(name, StoreDef::window_view)
+    }
+
+    /// A read-only view of the session store `name` across this instance's tasks:
+    /// `fetch`, `find_sessions`, `fetch_session`, `all`.
+    ///
+    /// # Errors
+    /// As [`store`](Self::store); `WrongTypes` also for a store that is no session store.
+    pub fn session_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlySessionStore<K, V>, StoreError> {
+        self.query(name, StoreDef::session_view)
+    }
+
+    fn query<T>(
+        &self,
+        name: &str,
+        view: impl FnOnce(&StoreDef, SharedBytesStore, Arc<str>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if !self.topology.has_store(name) {
             return Err(StoreError::Unknown {
                 store: name.to_string(),
             });
         }
-        self.shared.instance.store(name)
+        self.shared.instance.store(name, view)
     }
 
     /// The current state.
@@ -719,7 +754,8 @@ impl KafkaStreams {
             partitions.insert(name, count);
         }
         // A changelog has a partition per task of the sub-topology that writes it.
-        for (name, sub, kind) in self.topology.changelogs(app) {
+        let additional = self.config.windowstore_changelog_additional_retention_ms();
+        for (name, sub, def) in self.topology.changelogs(app) {
             let count = self
                 .topology
                 .subtopologies()
@@ -729,7 +765,10 @@ impl KafkaStreams {
                 .filter_map(|t| partitions.get(&self.topology.topic_name(t, app)).copied())
                 .max()
                 .unwrap_or(input_partitions);
-            self.create_internal_topic(&admin, &probe, &name, count, kind.changelog_configs())?;
+            let configs = def.changelog_configs(additional);
+            let configs: Vec<(&str, &str)> =
+                configs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            self.create_internal_topic(&admin, &probe, &name, count, &configs)?;
         }
         for sub in self.topology.subtopologies() {
             let topics: Vec<String> = sub

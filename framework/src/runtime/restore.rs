@@ -22,7 +22,7 @@ use super::error::{RestoreError, RestoreFailure, ThreadError, is_transient};
 use super::metrics::Metrics;
 use super::state_manager::LoggedStore;
 use super::task::{Task, TaskId};
-use crate::state::{SharedBytesStore, StoreKind, WriteBatch};
+use crate::state::{SharedBytesStore, WriteBatch};
 
 /// Records of one changelog partition written to its store at once, at most.
 const BATCH_RECORDS: usize = 50_000;
@@ -302,12 +302,12 @@ impl Replays {
             replay.position = message.offset() + 1;
             if let Some(key) = message.key() {
                 // A timestamped store keeps the record's timestamp before the value.
-                match (replay.store.kind, message.payload()) {
-                    (StoreKind::TimestampedKeyValue, Some(value)) => {
+                match message.payload() {
+                    Some(value) if replay.store.kind.timestamped() => {
                         let timestamp = message.timestamp().to_millis().unwrap_or(-1);
                         replay.batch.put_timestamped(key, timestamp, value);
                     }
-                    (_, value) => replay.batch.push(key, value),
+                    value => replay.batch.push(key, value),
                 }
                 replay.restored += 1;
             }

@@ -358,6 +358,10 @@ impl Task {
             Arc::from(config.application_id()),
             wall_clock,
         ));
+        let emit_interval = config.emit_interval_windowed_aggregation().as_millis();
+        state
+            .emit_interval_ms
+            .set(i64::try_from(emit_interval).unwrap_or(i64::MAX));
         let store_error = |source| TaskError::Store { task: id, source };
         let stores = StoreContext {
             state_dir: resources.state_dir,

@@ -122,4 +122,13 @@ pub enum StoreError {
         /// The store's name.
         store: String,
     },
+    /// A window or session store was given a key that is not one of its store keys (a
+    /// changelog written by something else, or a damaged store).
+    #[error("state store {store}: {reason}")]
+    BadKey {
+        /// The store's name.
+        store: String,
+        /// What is wrong with the key.
+        reason: String,
+    },
 }

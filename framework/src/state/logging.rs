@@ -80,12 +80,12 @@ impl ChangeLogger {
         timestamp: i64,
     ) -> Result<(), StoreError> {
         let record_timestamp = timestamp.max(0);
-        let (value, timestamp) = match (self.kind, stored) {
-            (StoreKind::TimestampedKeyValue, Some(stored)) => match timestamped::split(stored) {
+        let (value, timestamp) = match stored {
+            Some(stored) if self.kind.timestamped() => match timestamped::split(stored) {
                 Some((timestamp, value)) => (Some(value), timestamp),
                 None => (Some(stored), record_timestamp),
             },
-            (_, stored) => (stored, record_timestamp),
+            stored => (stored, record_timestamp),
         };
         let record = ChangelogRecord {
             store: &self.store,

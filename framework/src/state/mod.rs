@@ -14,6 +14,11 @@
 //! - the bytes ([`KeyValueBytesStore`]): RocksDB by default ([`RocksDbKeyValueStore`]), or
 //!   in memory ([`InMemoryKeyValueStore`]).
 //!
+//! Window and session stores ([`WindowStore`], [`TimestampedWindowStore`],
+//! [`SessionStore`], keyed by [`Windowed`] keys) are the same stack over a byte store of
+//! segments by time (`segmented`), whose keys carry the window's times in Kafka Streams'
+//! layouts: caching, change-logging and restoration work on them as on any key-value store.
+//!
 //! Keys are ordered by their serialized bytes (lexicographically), as in Kafka Streams, so
 //! a range over typed keys is a range over their encodings. A timestamped store keeps the
 //! timestamp (8 bytes, big-endian) before each value, and its changelog the value alone
@@ -32,12 +37,12 @@ mod logging;
 mod memory;
 mod metered;
 mod rocksdb;
-// The bytes of the window stores, which the windowed aggregations will open; until they
-// do, only its tests use it.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod segmented;
+mod session;
 mod timestamped;
 mod typed;
+mod window;
+mod windowed;
 
 use std::sync::Arc;
 
@@ -52,10 +57,13 @@ pub use memory::InMemoryKeyValueStore;
 pub(crate) use metered::StoreMeters;
 pub use metered::{OperationMetrics, StoreMetrics};
 pub use rocksdb::{RocksDbKeyValueStore, RocksDbMemory};
+pub use session::{ReadOnlySessionStore, SessionStore};
 pub(crate) use timestamped::ValueAndTimestampSerde;
 pub use timestamped::{TimestampedKeyValueStore, ValueAndTimestamp};
 pub(crate) use typed::StoreLayers;
 pub use typed::{KeyValueStore, ReadOnlyKeyValueStore};
+pub use window::{ReadOnlyWindowStore, TimestampedWindowStore, WindowStore, WindowedEntries};
+pub use windowed::{Window, Windowed, WindowedSerde};
 
 /// The entries of a scan, in key order: `(key, value)` or the error that ended it.
 pub type KeyValueIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a>;

@@ -333,9 +333,21 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
         key: &K,
         f: impl FnOnce(&[u8]) -> Result<R, E>,
     ) -> Result<R, E> {
+        self.with_store_key(key, |_| {}, f)
+    }
+
+    /// Runs `f` with `key` serialized and `suffix` appended to it (a window's or session's
+    /// times, making a window or session store's key), in the buffer the store reuses.
+    pub(crate) fn with_store_key<R, E: From<StoreError>>(
+        &self,
+        key: &K,
+        suffix: impl FnOnce(&mut Vec<u8>),
+        f: impl FnOnce(&[u8]) -> Result<R, E>,
+    ) -> Result<R, E> {
         with_buffer(&self.layers.buffers.key, |buffer| {
             self.view
                 .serialize_into(&*self.view.keys, key, "key", buffer)?;
+            suffix(buffer);
             f(buffer)
         })
     }

@@ -13,7 +13,9 @@ use crate::processor::{OutgoingRecord, ProcessError, RecordCollector};
 use crate::runtime::task::{QueuedRecord, Task, TaskId, TaskResources};
 use crate::serde::DefaultSerde;
 use crate::state::CacheBudget;
-use crate::state::{ReadOnlyKeyValueStore, StoreError, ValueAndTimestamp};
+use crate::state::{
+    ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, StoreError, ValueAndTimestamp,
+};
 use crate::topology::Topology;
 
 /// A record a sink wrote, as bytes.
@@ -165,6 +167,8 @@ impl TopologyTestDriver {
         config: StreamsConfig,
         wall_clock_ms: i64,
     ) -> crate::Result<Self> {
+        // As Kafka Streams' driver: windows closed by a record are emitted at once.
+        let config = config.without_emit_throttles();
         let captured = Rc::new(Captured::default());
         let collector: Rc<dyn RecordCollector> = captured.clone();
         let application_id = config.application_id();
@@ -243,6 +247,51 @@ impl TopologyTestDriver {
     ) -> Result<ReadOnlyKeyValueStore<K, ValueAndTimestamp<V>>, StoreError> {
         let open = self.open_store(name)?;
         open.def.timestamped(open.read_view(), open.changelog)
+    }
+
+    /// The window store `name` of the topology, values alone (Kafka Streams'
+    /// `getWindowStore`; of a windowed aggregation too): `get`, `fetch`, `fetch_all`, `all`.
+    ///
+    /// # Errors
+    /// As [`key_value_store`](Self::key_value_store); `WrongTypes` also for a store that is
+    /// no window store.
+    pub fn window_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyWindowStore<K, V>, StoreError> {
+        let open = self.open_store(name)?;
+        open.def.window_view(open.read_view(), open.changelog)
+    }
+
+    /// The timestamped window store `name` (Kafka Streams' `getTimestampedWindowStore`):
+    /// each value with the timestamp of its last update, as windowed aggregations keep
+    /// them.
+    ///
+    /// # Errors
+    /// As [`window_store`](Self::window_store), for a store that is not timestamped.
+    pub fn timestamped_window_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyWindowStore<K, ValueAndTimestamp<V>>, StoreError> {
+        let open = self.open_store(name)?;
+        let view = open
+            .def
+            .timestamped_window(open.read_view(), open.changelog)?;
+        Ok(ReadOnlyWindowStore::new(view, open.def.window_size()))
+    }
+
+    /// The session store `name` of the topology (Kafka Streams' `getSessionStore`):
+    /// `fetch`, `find_sessions`, `fetch_session`, `all`.
+    ///
+    /// # Errors
+    /// As [`key_value_store`](Self::key_value_store); `WrongTypes` also for a store that is
+    /// no session store.
+    pub fn session_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlySessionStore<K, V>, StoreError> {
+        let open = self.open_store(name)?;
+        open.def.session_view(open.read_view(), open.changelog)
     }
 
     /// The store `name` of whichever task has it.

@@ -142,6 +142,12 @@ impl Graph {
         if store.name.is_empty() {
             return Err(TopologyError::EmptyName);
         }
+        if let Some(reason) = store.problem() {
+            return Err(TopologyError::InvalidStore {
+                store: store.name.to_string(),
+                reason,
+            });
+        }
         if self.stores.contains_key(&store.name) || self.find(&store.name).is_some() {
             return Err(TopologyError::DuplicateName {
                 name: store.name.to_string(),

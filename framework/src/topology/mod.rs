@@ -104,15 +104,15 @@ impl Topology {
     }
 
     /// The changelog topics of the logged stores, with the sub-topology whose tasks write
-    /// each and the kind of its store (which decides the topic's settings).
+    /// each and its store (whose kind decides the topic's settings).
     pub(crate) fn changelogs<'a>(
         &'a self,
         application_id: &'a str,
-    ) -> impl Iterator<Item = (String, u32, crate::state::StoreKind)> + 'a {
+    ) -> impl Iterator<Item = (String, u32, &'a crate::state::StoreDef)> + 'a {
         self.subtopologies.iter().flat_map(move |sub| {
             sub.stores.iter().filter_map(move |name| {
                 let def = self.graph.store(name).filter(|d| d.logging)?;
-                Some((changelog_topic(application_id, name), sub.id, def.kind))
+                Some((changelog_topic(application_id, name), sub.id, def))
             })
         })
     }
@@ -245,6 +245,14 @@ pub enum TopologyError {
     /// A node was given an empty name.
     #[error("topology: a node name is empty")]
     EmptyName,
+    /// A state store cannot be built as declared.
+    #[error("topology: state store {store}: {reason}")]
+    InvalidStore {
+        /// The store's name.
+        store: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A node refers to a parent (or store) that does not exist.
     #[error("topology: {referenced_by} refers to {name}, which does not exist")]
     UnknownNode {

@@ -8,7 +8,7 @@ use super::{KStream, Repartitioned};
 use crate::dsl::ktable::KTable;
 use crate::dsl::table_store::{Aggregate, Step, materialized_table};
 use crate::dsl::{Grouped, Materialized};
-use crate::serde::DefaultSerde;
+use crate::serde::{DefaultSerde, SharedSerde};
 
 /// A stream grouped by key, ready to aggregate (Kafka Streams' `KGroupedStream`).
 pub struct KGroupedStream<K, V> {
@@ -16,6 +16,20 @@ pub struct KGroupedStream<K, V> {
     /// Whether the key was chosen anew, so records must move to the partition of their key.
     repartition: bool,
     grouped: Grouped<K, V>,
+}
+
+impl<K, V> Clone for KGroupedStream<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            stream: self.stream.clone(),
+            repartition: self.repartition,
+            grouped: Grouped {
+                key_serde: self.grouped.key_serde.clone(),
+                value_serde: self.grouped.value_serde.clone(),
+                name: self.grouped.name.clone(),
+            },
+        }
+    }
 }
 
 impl<K, V> fmt::Debug for KGroupedStream<K, V> {
@@ -169,31 +183,50 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KGroupedStream<K, V> {
         )
     }
 
+    /// The name of the store of an aggregation materialized as `materialized`: its own, or
+    /// one generated with `prefix`.
+    pub(crate) fn store_name<VA>(
+        &self,
+        materialized: &Materialized<K, VA>,
+        prefix: &str,
+    ) -> String {
+        match materialized.name() {
+            Some(name) => name.to_string(),
+            None => self.stream.state.borrow_mut().name(prefix),
+        }
+    }
+
+    /// What an aggregation into store `store_name` reads: the stream, through a
+    /// repartition topic when its keys may have changed, named as Kafka Streams names it
+    /// (by the grouping, else by the store).
+    pub(crate) fn input(&self, store_name: &str) -> KStream<K, V> {
+        if !self.repartition {
+            return self.stream.clone();
+        }
+        let name = self
+            .grouped
+            .name
+            .clone()
+            .unwrap_or_else(|| store_name.to_string());
+        self.stream
+            .repartition_with_serdes(Repartitioned::as_(&name), self.grouped.serdes())
+    }
+
+    /// The serdes the grouping sets, for the store where it sets none.
+    pub(crate) fn grouped_serdes(&self) -> (Option<&SharedSerde<K>>, Option<&SharedSerde<V>>) {
+        (
+            self.grouped.key_serde.as_ref(),
+            self.grouped.value_serde.as_ref(),
+        )
+    }
+
     fn aggregated<VA: DefaultSerde + Clone>(
         &self,
         materialized: Materialized<K, VA>,
         step: Step<K, V, VA>,
     ) -> KTable<K, VA> {
-        let store_name = match materialized.name() {
-            Some(name) => name.to_string(),
-            None => self
-                .stream
-                .state
-                .borrow_mut()
-                .name("KSTREAM-AGGREGATE-STATE-STORE"),
-        };
-        let input = if self.repartition {
-            // Named as Kafka Streams names it: by the grouping, else by the store.
-            let name = self
-                .grouped
-                .name
-                .clone()
-                .unwrap_or_else(|| store_name.clone());
-            self.stream
-                .repartition_with_serdes(Repartitioned::as_(&name), self.grouped.serdes())
-        } else {
-            self.stream.clone()
-        };
+        let store_name = self.store_name(&materialized, "KSTREAM-AGGREGATE-STATE-STORE");
+        let input = self.input(&store_name);
         let store = materialized.into_store(store_name);
         materialized_table(
             &input.state,

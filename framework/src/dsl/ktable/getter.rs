@@ -7,7 +7,10 @@
 use std::sync::Arc;
 
 use crate::processor::{OpenStore, ProcessError};
-use crate::state::{StoreError, TimestampedKeyValueStore, ValueAndTimestamp};
+use crate::state::{
+    SessionStore, StoreError, TimestampedKeyValueStore, TimestampedWindowStore, ValueAndTimestamp,
+    Windowed,
+};
 
 /// Reads the current value of a key of a table, with its timestamp.
 #[cfg_attr(not(test), allow(dead_code))]
@@ -72,6 +75,56 @@ impl<K: 'static, V: 'static> ValueGetterSupplier<K, V> {
                 Ok(Box::new(getter) as Box<dyn ValueGetter<K, VR>>)
             }),
         }
+    }
+}
+
+impl<K: 'static, V: 'static> ValueGetterSupplier<Windowed<K>, V> {
+    /// The getter of a windowed aggregation's table kept in window store `name` (Kafka
+    /// Streams' `KStreamWindowAggregateValueGetter`).
+    pub(crate) fn window_store(name: Arc<str>) -> Self {
+        let store = name.clone();
+        Self {
+            stores: vec![name],
+            make: Arc::new(move |lookup: StoreLookup<'_>| {
+                let store = lookup(&store)?.timestamped_window::<K, V>()?;
+                Ok(Box::new(WindowGetter(store)) as Box<dyn ValueGetter<Windowed<K>, V>>)
+            }),
+        }
+    }
+
+    /// The getter of a session aggregation's table kept in session store `name`: a
+    /// session's value, stamped with its end (Kafka Streams' `KTableSessionWindowValueGetter`).
+    pub(crate) fn session_store(name: Arc<str>) -> Self {
+        let store = name.clone();
+        Self {
+            stores: vec![name],
+            make: Arc::new(move |lookup: StoreLookup<'_>| {
+                let store = lookup(&store)?.session::<K, V>()?;
+                Ok(Box::new(SessionGetter(store)) as Box<dyn ValueGetter<Windowed<K>, V>>)
+            }),
+        }
+    }
+}
+
+/// Reads a windowed aggregation's window store.
+struct WindowGetter<K, V>(TimestampedWindowStore<K, V>);
+
+impl<K: 'static, V: 'static> ValueGetter<Windowed<K>, V> for WindowGetter<K, V> {
+    fn get(&self, key: &Windowed<K>) -> Result<Option<ValueAndTimestamp<V>>, ProcessError> {
+        Ok(self.0.get(key.key(), key.window().start())?)
+    }
+}
+
+/// Reads a session aggregation's session store.
+struct SessionGetter<K, V>(SessionStore<K, V>);
+
+impl<K: 'static, V: 'static> ValueGetter<Windowed<K>, V> for SessionGetter<K, V> {
+    fn get(&self, key: &Windowed<K>) -> Result<Option<ValueAndTimestamp<V>>, ProcessError> {
+        let window = key.window();
+        let value = self
+            .0
+            .fetch_session(key.key(), window.start(), window.end())?;
+        Ok(value.map(|v| ValueAndTimestamp::make(v, window.end())))
     }
 }
 

@@ -138,12 +138,14 @@ impl<K, V> fmt::Debug for KTable<K, V> {
 
 impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     /// The table forwarded by `node` and kept in `store` (always, as an aggregation's):
-    /// queryable by that name; its processor forwards old values once `sends_old` is set.
+    /// queryable by that name, read by `getter`; its processor forwards old values once
+    /// `sends_old` is set.
     pub(crate) fn materialized(
         state: Rc<RefCell<DslState>>,
         node: NodeId,
         store: Arc<str>,
         sends_old: Arc<AtomicBool>,
+        getter: ValueGetterSupplier<K, V>,
     ) -> Self {
         let node_name = state.borrow().graph.node(node).name.to_string();
         let materialized = Arc::new(AtomicBool::new(true));
@@ -153,9 +155,9 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         Self {
             state,
             node,
-            store: Some(store.clone()),
+            store: Some(store),
             root,
-            getter: ValueGetterSupplier::store(store),
+            getter,
             _records: PhantomData,
         }
     }

@@ -1,22 +1,36 @@
 //! Windows: how records are grouped by time for a windowed aggregation, one kind a file,
 //! as Kafka Streams has them: `time_windows` (tumbling and hopping), `sliding_windows`
 //! (KIP-450: windows made by the records themselves) and `session_windows` (activity
-//! separated by gaps); `window` holds [`Window`] and [`Windowed`] keys, with the serdes that
-//! write them to topics in Kafka Streams' layout.
+//! separated by gaps). [`Window`] and [`Windowed`] keys, with the serdes that write them to
+//! topics in Kafka Streams' layout, live with the window stores (`state`).
+//!
+//! `windowed_by` makes a [`TimeWindowedKStream`] or [`SessionWindowedKStream`] of a grouped
+//! stream; their aggregations run as one processor a window kind (`time_aggregate`,
+//! `sliding_aggregate`, `session_aggregate`, sharing `aggregation`), each keeping its
+//! windows in a window or session store and forwarding their changes as a table's.
 //!
 //! Times are milliseconds since the epoch; a window `[start, end)` of time windows holds
 //! the records with `start <= timestamp < end`, and closes once stream time reaches
 //! `end + grace`: a record for a closed window is late, and dropped.
 
+mod aggregation;
+mod emit;
+mod session_aggregate;
+mod session_windowed_kstream;
 mod session_windows;
+mod sliding_aggregate;
 mod sliding_windows;
+mod time_aggregate;
+mod time_windowed_kstream;
 mod time_windows;
-mod window;
 
+pub use crate::state::{Window, Windowed, WindowedSerde};
+pub use emit::EmitStrategy;
+pub use session_windowed_kstream::SessionWindowedKStream;
 pub use session_windows::SessionWindows;
 pub use sliding_windows::SlidingWindows;
+pub use time_windowed_kstream::{TimeWindowedKStream, WindowsOf};
 pub use time_windows::TimeWindows;
-pub use window::{Window, Windowed, WindowedSerde};
 
 /// A length and a grace period, in ms: what sliding windows and sessions are made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

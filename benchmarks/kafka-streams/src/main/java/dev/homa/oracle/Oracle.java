@@ -72,7 +72,40 @@ public final class Oracle {
         CASES.put("to-table", Oracle::toTable);
         CASES.put("windowed-serdes", Oracle::windowedSerdes);
         CASES.put("time-windows-for", Oracle::timeWindowsFor);
+        CASES.put("tumbling-count", () -> tumblingCount(false));
+        CASES.put("tumbling-count-cached", () -> tumblingCount(true));
+        CASES.put("hopping-reduce", () -> hoppingReduce(false));
+        CASES.put("hopping-reduce-cached", () -> hoppingReduce(true));
+        CASES.put("tumbling-aggregate-no-grace", Oracle::tumblingAggregateNoGrace);
+        CASES.put("tumbling-emit-final", () -> tumblingEmitFinal(false));
+        CASES.put("hopping-emit-final-cached", () -> tumblingEmitFinal(true));
+        CASES.put("sliding-count", () -> slidingCount(false));
+        CASES.put("sliding-count-cached", () -> slidingCount(true));
+        CASES.put("sliding-reduce-no-grace", Oracle::slidingReduceNoGrace);
+        CASES.put("session-count", () -> sessionCount(false));
+        CASES.put("session-count-cached", () -> sessionCount(true));
+        CASES.put("session-aggregate", Oracle::sessionAggregate);
+        CASES.put("suppress-window-close", () -> suppressWindowClose(false));
+        CASES.put("suppress-window-close-cached", () -> suppressWindowClose(true));
+        CASES.put("suppress-time-limit", Oracle::suppressTimeLimit);
     }
+
+    /**
+     * The windowed cases' input (values are longs): out of order within the grace, late
+     * for a closed window, a null key and a null value.
+     */
+    static final String WINDOW_INPUT = "a=1@1000 b=2@2000 a=3@11000 a=4@9000 a=5@16000 b=6@4000"
+            + " a=7@26000 a=8@14000 a=9@21500 null=10@27000 a=null@27500 b=11@40000 a=12@24999";
+
+    /** {@link #WINDOW_INPUT} without its null value, for reduce and aggregate. */
+    static final String WINDOW_VALUES = WINDOW_INPUT.replace(" a=null@27500", "");
+
+    /** The session cases' input: sessions that one record bridges, late records. */
+    static final String SESSION_INPUT = "a=1@1000 a=2@12000 b=3@2000 a=3@7000 a=4@4000"
+            + " b=5@30000 a=6@20000 a=7@17500 a=8@5000 null=9@31000 a=null@31500 b=10@60000 a=11@40000";
+
+    /** {@link #SESSION_INPUT} without its null value, for reduce and aggregate. */
+    static final String SESSION_VALUES = SESSION_INPUT.replace(" a=null@31500", "");
 
     public static void main(String[] args) {
         List<String> names = args.length == 0 ? List.copyOf(CASES.keySet()) : List.of(args);
@@ -317,6 +350,210 @@ public final class Oracle {
             pipe(in, "a", null, 8);
             pipe(in, null, "3", 9);
         }, S.deserializer(), "t");
+    }
+
+
+    // ---- windows ----
+
+    private static final java.time.Duration SEC = java.time.Duration.ofSeconds(1);
+
+    private static java.time.Duration secs(long n) {
+        return java.time.Duration.ofSeconds(n);
+    }
+
+    private static Materialized<String, Long, org.apache.kafka.streams.state.WindowStore<Bytes, byte[]>>
+            windowStore(String name, boolean cached) {
+        Materialized<String, Long, org.apache.kafka.streams.state.WindowStore<Bytes, byte[]>> m =
+                Materialized.<String, Long, org.apache.kafka.streams.state.WindowStore<Bytes, byte[]>>as(name)
+                        .withKeySerde(S).withValueSerde(L);
+        return cached ? m : m.withCachingDisabled();
+    }
+
+    private static Materialized<String, Long, org.apache.kafka.streams.state.SessionStore<Bytes, byte[]>>
+            sessionStore(String name, boolean cached) {
+        Materialized<String, Long, org.apache.kafka.streams.state.SessionStore<Bytes, byte[]>> m =
+                Materialized.<String, Long, org.apache.kafka.streams.state.SessionStore<Bytes, byte[]>>as(name)
+                        .withKeySerde(S).withValueSerde(L);
+        return cached ? m : m.withCachingDisabled();
+    }
+
+    /** A windowed table's changes to "out", the key written {@code key@start/end}. */
+    private static void windowedOut(KTable<Windowed<String>, Long> table) {
+        table.toStream()
+                .map((wk, v) -> KeyValue.pair(wk == null ? null
+                        : wk.key() + "@" + wk.window().start() + "/" + wk.window().end(), v))
+                .to("out", Produced.with(S, L));
+    }
+
+    private static org.apache.kafka.streams.kstream.KGroupedStream<String, Long> grouped(StreamsBuilder b) {
+        return b.stream("in", Consumed.with(S, L)).groupByKey(Grouped.with(S, L));
+    }
+
+    private static void tumblingCount(boolean cached) {
+        StreamsBuilder b = new StreamsBuilder();
+        windowedOut(grouped(b).windowedBy(TimeWindows.ofSizeAndGrace(secs(10), secs(5)))
+                .count(windowStore("w", cached)));
+        runWindowed(b, WINDOW_INPUT, "w");
+    }
+
+    private static void hoppingReduce(boolean cached) {
+        StreamsBuilder b = new StreamsBuilder();
+        windowedOut(grouped(b)
+                .windowedBy(TimeWindows.ofSizeAndGrace(secs(10), secs(5)).advanceBy(secs(5)))
+                .reduce(Long::sum, windowStore("w", cached)));
+        runWindowed(b, WINDOW_VALUES, "w");
+    }
+
+    private static void tumblingAggregateNoGrace() {
+        StreamsBuilder b = new StreamsBuilder();
+        windowedOut(grouped(b).windowedBy(TimeWindows.ofSizeWithNoGrace(secs(10)))
+                .aggregate(() -> 100L, (k, v, agg) -> agg + v, windowStore("w", false)));
+        runWindowed(b, WINDOW_VALUES, "w");
+    }
+
+    private static void tumblingEmitFinal(boolean hoppingCached) {
+        StreamsBuilder b = new StreamsBuilder();
+        TimeWindows windows = TimeWindows.ofSizeAndGrace(secs(10), secs(5));
+        if (hoppingCached) {
+            windows = windows.advanceBy(secs(5));
+        }
+        windowedOut(grouped(b).windowedBy(windows)
+                .emitStrategy(org.apache.kafka.streams.kstream.EmitStrategy.onWindowClose())
+                .count(windowStore("w", hoppingCached)));
+        runWindowed(b, WINDOW_INPUT, "w");
+    }
+
+    private static void slidingCount(boolean cached) {
+        StreamsBuilder b = new StreamsBuilder();
+        windowedOut(grouped(b)
+                .windowedBy(org.apache.kafka.streams.kstream.SlidingWindows.ofTimeDifferenceAndGrace(secs(5), secs(10)))
+                .count(windowStore("w", cached)));
+        runWindowed(b, WINDOW_INPUT, "w");
+    }
+
+    private static void slidingReduceNoGrace() {
+        StreamsBuilder b = new StreamsBuilder();
+        windowedOut(grouped(b)
+                .windowedBy(org.apache.kafka.streams.kstream.SlidingWindows.ofTimeDifferenceWithNoGrace(secs(5)))
+                .reduce(Long::sum, windowStore("w", false)));
+        runWindowed(b, WINDOW_VALUES, "w");
+    }
+
+    private static void sessionCount(boolean cached) {
+        StreamsBuilder b = new StreamsBuilder();
+        windowedOut(grouped(b)
+                .windowedBy(org.apache.kafka.streams.kstream.SessionWindows.ofInactivityGapAndGrace(secs(5), secs(10)))
+                .count(sessionStore("w", cached)));
+        runWindowed(b, SESSION_INPUT, "w");
+    }
+
+    private static void sessionAggregate() {
+        StreamsBuilder b = new StreamsBuilder();
+        windowedOut(grouped(b)
+                .windowedBy(org.apache.kafka.streams.kstream.SessionWindows.ofInactivityGapWithNoGrace(secs(5)))
+                .aggregate(() -> 0L, (k, v, agg) -> agg * 10 + v,
+                        (k, x, y) -> x * 1000 + y, sessionStore("w", false)));
+        runWindowed(b, SESSION_VALUES, "w");
+    }
+
+    private static void suppressWindowClose(boolean cached) {
+        StreamsBuilder b = new StreamsBuilder();
+        windowedOut(grouped(b).windowedBy(TimeWindows.ofSizeAndGrace(secs(10), secs(5)))
+                .count(windowStore("w", cached))
+                .suppress(org.apache.kafka.streams.kstream.Suppressed.untilWindowCloses(
+                        org.apache.kafka.streams.kstream.Suppressed.BufferConfig.unbounded())));
+        runWindowed(b, WINDOW_INPUT, "w");
+    }
+
+    /** A table's counts, at most one update per key every 10 s of stream time. */
+    private static void suppressTimeLimit() {
+        StreamsBuilder b = new StreamsBuilder();
+        b.stream("in", Consumed.with(S, L)).groupByKey(Grouped.with(S, L))
+                .count(longStore("s", false))
+                .suppress(org.apache.kafka.streams.kstream.Suppressed.untilTimeLimit(secs(10),
+                        org.apache.kafka.streams.kstream.Suppressed.BufferConfig.maxRecords(100)))
+                .toStream().to("out", Produced.with(S, L));
+        run(b, d -> feed(d, WINDOW_INPUT), L.deserializer(), "s");
+    }
+
+    /** Pipes {@code key=value@ts ...} (longs, {@code null} for none) into "in". */
+    private static void feed(TopologyTestDriver d, String rows) {
+        TestInputTopic<String, Long> in = d.createInputTopic("in", S.serializer(), L.serializer());
+        for (String row : rows.trim().split("\\s+")) {
+            int at = row.lastIndexOf('@');
+            int eq = row.indexOf('=');
+            String key = row.substring(0, eq);
+            String value = row.substring(eq + 1, at);
+            pipe(in, key.equals("null") ? null : key, value.equals("null") ? null : Long.valueOf(value),
+                    Long.parseLong(row.substring(at + 1)));
+        }
+    }
+
+    private static void runWindowed(StreamsBuilder builder, String input, String store) {
+        Properties props = new Properties();
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, "homa-oracle");
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "dummy:1234");
+        try (TopologyTestDriver d = new TopologyTestDriver(builder.build(), props)) {
+            RuntimeException failure = null;
+            try {
+                feed(d, input);
+            } catch (RuntimeException e) {
+                failure = e;
+            }
+            printOutput(d, L.deserializer());
+            if (failure != null) {
+                printException(failure);
+                return;
+            }
+            printWindowStore(d, store);
+            System.out.println("dropped " + dropped(d));
+        } catch (RuntimeException e) {
+            printException(e);
+        }
+    }
+
+    /** The task's dropped-records total. */
+    private static long dropped(TopologyTestDriver d) {
+        double total = 0;
+        for (Map.Entry<org.apache.kafka.common.MetricName, ? extends org.apache.kafka.common.Metric> m
+                : d.metrics().entrySet()) {
+            if (m.getKey().name().equals("dropped-records-total")) {
+                total += ((Number) m.getValue().metricValue()).doubleValue();
+            }
+        }
+        return (long) total;
+    }
+
+    /** A window or session store's entries, {@code key@start/end=value[@ts]}, sorted. */
+    private static void printWindowStore(TopologyTestDriver d, String name) {
+        List<String> lines = new java.util.ArrayList<>();
+        org.apache.kafka.streams.state.WindowStore<String, ValueAndTimestamp<Long>> ws =
+                d.getTimestampedWindowStore(name);
+        if (ws != null) {
+            try (KeyValueIterator<Windowed<String>, ValueAndTimestamp<Long>> it = ws.all()) {
+                while (it.hasNext()) {
+                    KeyValue<Windowed<String>, ValueAndTimestamp<Long>> kv = it.next();
+                    lines.add(kv.key.key() + "@" + kv.key.window().start() + "/" + kv.key.window().end()
+                            + "=" + kv.value.value() + "@" + kv.value.timestamp());
+                }
+            }
+        } else {
+            org.apache.kafka.streams.state.SessionStore<String, Long> ss = d.getSessionStore(name);
+            try (KeyValueIterator<Windowed<String>, Long> it = ss.fetch("", "\uffff")) {
+                while (it.hasNext()) {
+                    KeyValue<Windowed<String>, Long> kv = it.next();
+                    lines.add(kv.key.key() + "@" + kv.key.window().start() + "/" + kv.key.window().end()
+                            + "=" + kv.value);
+                }
+            }
+        }
+        java.util.Collections.sort(lines);
+        if (lines.isEmpty()) {
+            System.out.println("store " + name + " (empty)");
+        }
+        for (String line : lines) {
+            System.out.println("store " + name + " " + line);
+        }
     }
 
     // ---- driver plumbing ----

@@ -11,16 +11,19 @@ use crate::header::Headers;
 use crate::serde::{DefaultSerde, Serde, SerdeError, SharedSerde};
 
 /// A time interval of a windowed aggregation, in ms since the epoch: `[start, end)` for
-/// time and sliding windows, `[start, end]` for a session (the timestamps of its first and
-/// last records).
+/// time windows, `[start, end]` for sliding windows and for a session (the timestamps of
+/// its first and last records). A session is a window of its own kind, as Kafka Streams'
+/// `SessionWindow` is a class of its own: the default serde of [`Windowed`] keys writes it
+/// in the session layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Window {
     start: i64,
     end: i64,
+    session: bool,
 }
 
 impl Window {
-    /// The window from `start` to `end`.
+    /// The time window from `start` to `end`.
     ///
     /// ```
     /// use homa::dsl::Window;
@@ -28,7 +31,25 @@ impl Window {
     /// assert_eq!((w.start(), w.end()), (10_000, 20_000));
     /// ```
     pub fn new(start: i64, end: i64) -> Self {
-        Self { start, end }
+        Self {
+            start,
+            end,
+            session: false,
+        }
+    }
+
+    /// The session from `start` to `end` (the timestamps of its first and last records).
+    pub fn session(start: i64, end: i64) -> Self {
+        Self {
+            start,
+            end,
+            session: true,
+        }
+    }
+
+    /// Whether it is a session.
+    pub fn is_session(&self) -> bool {
+        self.session
     }
 
     /// Where it starts.
@@ -93,6 +114,8 @@ enum Layout {
     Time { size: Option<i64> },
     /// Sessions: the end, then the start, after the key.
     Session,
+    /// Each window in the layout of its kind; read back as time windows of unknown size.
+    ByKind,
 }
 
 /// Writes windowed keys in Kafka Streams' layout (its `WindowedSerdes`): a time-windowed
@@ -163,7 +186,12 @@ impl<K: 'static> Serde<Windowed<K>> for WindowedSerde<K> {
         out: &mut Vec<u8>,
     ) -> Result<(), SerdeError> {
         self.keys.serialize(topic, headers, &value.key, out)?;
-        if let Layout::Session = self.layout {
+        let session = match self.layout {
+            Layout::Session => true,
+            Layout::ByKind => value.window.session,
+            Layout::Time { .. } => false,
+        };
+        if session {
             out.extend_from_slice(&value.window.end.to_be_bytes());
         }
         out.extend_from_slice(&value.window.start.to_be_bytes());
@@ -177,7 +205,7 @@ impl<K: 'static> Serde<Windowed<K>> for WindowedSerde<K> {
         bytes: &[u8],
     ) -> Result<Windowed<K>, SerdeError> {
         let count = match self.layout {
-            Layout::Time { .. } => 1,
+            Layout::Time { .. } | Layout::ByKind => 1,
             Layout::Session => 2,
         };
         let Some(at) = bytes.len().checked_sub(TIMESTAMP * count) else {
@@ -197,7 +225,8 @@ impl<K: 'static> Serde<Windowed<K>> for WindowedSerde<K> {
                 let start = time(0);
                 Window::new(start, size.map_or(i64::MAX, |s| start.saturating_add(s)))
             }
-            Layout::Session => Window::new(time(1), time(0)),
+            Layout::ByKind => Window::new(time(0), i64::MAX),
+            Layout::Session => Window::session(time(1), time(0)),
         };
         Ok(Windowed::new(
             self.keys.deserialize(topic, headers, key)?,
@@ -206,13 +235,17 @@ impl<K: 'static> Serde<Windowed<K>> for WindowedSerde<K> {
     }
 }
 
-/// A windowed key on a topic is written as Kafka Streams writes time-windowed keys; read
-/// back without the window size, its end is `i64::MAX` (give the size with
-/// [`WindowedSerde::time_windowed`], or use [`WindowedSerde::session_windowed`] for
-/// sessions).
+/// A windowed key on a topic is written as Kafka Streams writes keys of its kind of window
+/// (a session's as a session's, any other's as a time window's); read back, it is a time
+/// window of unknown size, its end `i64::MAX` (give the size with
+/// [`WindowedSerde::time_windowed`], or read sessions with
+/// [`WindowedSerde::session_windowed`]).
 impl<K: DefaultSerde> DefaultSerde for Windowed<K> {
     fn default_serde() -> SharedSerde<Self> {
-        Arc::new(WindowedSerde::time_windowed_without_size(K::default_serde()))
+        Arc::new(WindowedSerde {
+            keys: K::default_serde(),
+            layout: Layout::ByKind,
+        })
     }
 }
 
@@ -255,8 +288,9 @@ mod tests {
     #[test]
     fn session_windowed_keys_are_the_key_then_end_then_start() {
         let serde = WindowedSerde::session_windowed(String::default_serde());
-        let key = Windowed::new("k".to_string(), Window::new(5, 9));
+        let key = Windowed::new("k".to_string(), Window::session(5, 9));
         let written = bytes(&serde, &key);
+        assert_eq!(bytes(&*Windowed::<String>::default_serde(), &key), written);
         let mut expected = b"k".to_vec();
         expected.extend_from_slice(&9_i64.to_be_bytes());
         expected.extend_from_slice(&5_i64.to_be_bytes());
