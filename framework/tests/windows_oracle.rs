@@ -110,17 +110,7 @@ fn case(
         .to_stream()
         .to("out");
     let driver = common::driver(&builder, "homa-oracle");
-    let topic = driver.create_input_topic::<String, i64>("in");
-    for row in input.split_whitespace() {
-        let (record, timestamp) = row.rsplit_once('@').expect("a timestamp");
-        let (key, value) = record.split_once('=').expect("a key and a value");
-        topic.pipe_record(homa::processor::Record::from_parts(
-            (key != "null").then(|| key.to_string()),
-            (value != "null").then(|| value.parse().expect("a number")),
-            timestamp.parse().expect("a timestamp"),
-            Headers::new(),
-        ));
-    }
+    pipe(&driver, input);
     let serde: Box<dyn Serde<Windowed<String>>> = match keys {
         Keys::Time(size) => Box::new(WindowedSerde::time_windowed(String::default_serde(), size)),
         Keys::Sessions => Box::new(WindowedSerde::session_windowed(String::default_serde())),
@@ -141,6 +131,21 @@ fn case(
     printed.extend(store_lines(&driver, keys));
     printed.push(format!("dropped {}", driver.dropped_records()));
     assert_eq!(printed, oracle(name), "case {name}");
+}
+
+/// Pipes `key=value@timestamp ...` (`null` for none) into topic `in`.
+fn pipe(driver: &TopologyTestDriver, input: &str) {
+    let topic = driver.create_input_topic::<String, i64>("in");
+    for row in input.split_whitespace() {
+        let (record, timestamp) = row.rsplit_once('@').expect("a timestamp");
+        let (key, value) = record.split_once('=').expect("a key and a value");
+        topic.pipe_record(homa::processor::Record::from_parts(
+            (key != "null").then(|| key.to_string()),
+            (value != "null").then(|| value.parse().expect("a number")),
+            timestamp.parse().expect("a timestamp"),
+            Headers::new(),
+        ));
+    }
 }
 
 fn secs(n: u64) -> Duration {
@@ -290,4 +295,97 @@ fn session_aggregate_merges_sessions() {
                 store(false),
             )
     });
+}
+
+#[test]
+fn suppress_until_window_closes() {
+    for cached in [false, true] {
+        let name = format!("suppress-window-close{}", suffix(cached));
+        case(&name, Keys::Time(10_000), WINDOW_INPUT, |grouped| {
+            grouped
+                .windowed_by(TimeWindows::of_size_and_grace(secs(10), secs(5)))
+                .count_with(store(cached))
+                .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))
+        });
+    }
+}
+
+#[test]
+fn suppress_until_time_limit() {
+    let mut builder = StreamsBuilder::new();
+    builder
+        .stream::<String, i64>("in")
+        .group_by_key()
+        .count_with(Materialized::as_("s").with_caching_disabled())
+        .suppress(Suppressed::until_time_limit(
+            secs(10),
+            BufferConfig::max_records(100),
+        ))
+        .to_stream()
+        .to("out");
+    let driver = common::driver(&builder, "homa-oracle");
+    pipe(&driver, WINDOW_INPUT);
+    let mut printed: Vec<String> = driver
+        .create_output_topic::<String, i64>("out")
+        .read_records_to_list()
+        .into_iter()
+        .map(|r| {
+            let key = r.key.expect("a key");
+            let value = r.value.map_or("null".to_string(), |v| v.to_string());
+            format!("out key={key} value={value} ts={}", r.timestamp)
+        })
+        .collect();
+    let store = driver
+        .timestamped_key_value_store::<String, i64>("s")
+        .expect("the store");
+    for entry in store.all().expect("a scan") {
+        let (key, value) = entry.expect("an entry");
+        printed.push(format!("store s {key}={}@{}", value.value, value.timestamp));
+    }
+    assert_eq!(printed, oracle("suppress-time-limit"));
+}
+
+/// The nodes and stores of windowed aggregations and suppressions are named as Kafka
+/// Streams names them, so that their state and changelogs are found under the same names.
+#[test]
+fn describe_names_window_stores_and_suppression_buffers_as_kafka_streams() {
+    let mut builder = StreamsBuilder::new();
+    let grouped = builder.stream::<String, i64>("in").group_by_key();
+    grouped
+        .windowed_by(TimeWindows::of_size_and_grace(secs(10), secs(5)))
+        .count_with(Materialized::as_("w"))
+        .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))
+        .to_stream()
+        .to("out");
+    grouped
+        .windowed_by(SessionWindows::of_inactivity_gap_with_no_grace(secs(5)))
+        .count()
+        .to_stream()
+        .to("sessions");
+    grouped
+        .windowed_by(SlidingWindows::of_time_difference_without_grace(secs(5)))
+        .reduce(|a, b| a + b)
+        .suppress(
+            Suppressed::until_time_limit(secs(1), BufferConfig::max_records(10))
+                .with_name("limited"),
+        )
+        .to_stream()
+        .to("sliding");
+    let topology = builder.build().expect("a topology");
+    let described = topology.describe().to_string();
+    let mut expected: Vec<String> = oracle("describe-windowed");
+    while expected.last().is_some_and(|l| l.is_empty()) {
+        expected.pop();
+    }
+    let described: Vec<&str> = described.trim_end().lines().collect();
+    assert_eq!(described, expected);
+    let mermaid = topology.describe().to_mermaid();
+    for drawn in [
+        "KSTREAM_AGGREGATE_0000000001 -.- store_w",
+        "store_w[(\"w<br/>window store\")]",
+        "store_KTABLE_SUPPRESS_STATE_STORE_0000000003[(\"KTABLE-SUPPRESS-STATE-STORE-0000000003<br/>suppression buffer\")]",
+        "session store",
+    ] {
+        assert!(mermaid.contains(drawn), "{drawn} in {mermaid}");
+    }
 }

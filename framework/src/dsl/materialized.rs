@@ -123,6 +123,11 @@ impl<K, V> Materialized<K, V> {
 }
 
 impl<K: DefaultSerde, V: DefaultSerde> Materialized<K, V> {
+    /// The store's key serde: the one set, else the type's default.
+    pub(crate) fn key_serde(&self) -> SharedSerde<K> {
+        self.keys.clone().unwrap_or_else(K::default_serde)
+    }
+
     /// The key-value store it describes, named `name` unless it has a name of its own.
     pub(crate) fn into_store(self, name: String) -> StoreBuilder<K, V> {
         let retention = self.retention;

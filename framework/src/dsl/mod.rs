@@ -34,7 +34,7 @@ mod windows;
 pub use builder::StreamsBuilder;
 pub use kgrouped_table::KGroupedTable;
 pub use kstream::{BranchedKStream, KGroupedStream, KStream, Repartitioned};
-pub use ktable::KTable;
+pub use ktable::{BufferConfig, KTable, Suppressed};
 pub use materialized::Materialized;
 pub use options::{Consumed, Grouped, Produced};
 pub use windows::{

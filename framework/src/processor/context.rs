@@ -86,6 +86,14 @@ impl OpenStore {
         WindowStore::new(store, self.def.window_size(), self.def.retains_duplicates())
     }
 
+    /// The store as its task writes it, if it is a suppression buffer of `(K, V)`.
+    pub(crate) fn buffer<K: 'static, V: 'static>(&self) -> Result<KeyValueStore<K, V>, StoreError> {
+        let view = self
+            .def
+            .writable_buffer(self.read_view(), self.changelog.clone())?;
+        Ok(KeyValueStore::new(view, self.layers.clone()))
+    }
+
     /// The store as its task writes it, if it is a session store of `(K, V)`.
     pub(crate) fn session<K: 'static, V: 'static>(&self) -> Result<SessionStore<K, V>, StoreError> {
         let view = self
@@ -249,6 +257,21 @@ impl<K, V> ProcessorContext<K, V> {
                 .collect::<Vec<_>>()
                 .join(", "),
         })
+    }
+
+    /// Forwards `record` as if it were being processed now: what processors downstream
+    /// write is stamped with its timestamp (as Kafka Streams restores a buffered record's
+    /// context to forward it).
+    pub(crate) fn forward_as_of(&mut self, record: Record<K, V>) -> Result<(), ProcessError>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let processing = self.task.record_timestamp.get();
+        self.task.record_timestamp.set(record.timestamp);
+        let forwarded = self.forward(record);
+        self.task.record_timestamp.set(processing);
+        forwarded
     }
 
     /// The name of this processor's node in the topology.

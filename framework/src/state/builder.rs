@@ -36,6 +36,8 @@ pub enum StoreKind {
     TimestampedWindow,
     /// Keys to values by session ([`SessionStore`](super::SessionStore)).
     Session,
+    /// The updates a suppression holds back, by key (Kafka Streams' time-ordered buffer).
+    SuppressionBuffer,
 }
 
 impl StoreKind {
@@ -51,6 +53,17 @@ impl StoreKind {
                 "a timestamped window store (values with timestamps): ask for it as one"
             }
             Self::Session => "a session store",
+            Self::SuppressionBuffer => "a suppression buffer",
+        }
+    }
+
+    /// What a store of this kind is, as a topology's description names it.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::KeyValue | Self::TimestampedKeyValue => "key-value store",
+            Self::Window | Self::TimestampedWindow => "window store",
+            Self::Session => "session store",
+            Self::SuppressionBuffer => "suppression buffer",
         }
     }
 
@@ -234,6 +247,12 @@ impl<K: 'static, V: 'static> StoreBuilder<K, V> {
     /// The store's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Makes it a suppression's buffer.
+    pub(crate) fn suppression_buffer(mut self) -> Self {
+        self.kind = StoreKind::SuppressionBuffer;
+        self
     }
 
     /// Makes the store keep each value's timestamp ([`StoreKind::TimestampedKeyValue`], or
@@ -529,6 +548,15 @@ impl StoreDef {
         Ok(ReadOnlySessionStore::new(
             self.writable_session(bytes, topic)?,
         ))
+    }
+
+    /// The key-value view of `bytes` as a suppression writes its buffer.
+    pub(crate) fn writable_buffer<K: 'static, V: 'static>(
+        &self,
+        bytes: SharedBytesStore,
+        topic: Arc<str>,
+    ) -> Result<ReadOnlyKeyValueStore<K, V>, StoreError> {
+        self.values_view(bytes, topic, &[StoreKind::SuppressionBuffer])
     }
 
     /// The view of `bytes`'s store keys as a processor writes a session store.

@@ -28,6 +28,7 @@
 //! `Send + Sync` handle, which is why the byte stores take `&self`.
 
 mod batch;
+mod buffer;
 mod builder;
 mod caching;
 pub mod checkpoint;
@@ -47,6 +48,7 @@ mod windowed;
 use std::sync::Arc;
 
 pub use batch::WriteBatch;
+pub(crate) use buffer::{Buffered, BufferedSerde, TimeOrderedBuffer};
 pub(crate) use builder::StoreDef;
 pub use builder::{StoreBackend, StoreBuilder, StoreKind};
 pub(crate) use caching::{Below, CacheBudget, CachingLayer, FlushListener};

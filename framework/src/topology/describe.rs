@@ -22,6 +22,8 @@ struct NodeLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopologyDescription {
     subtopologies: Vec<(u32, Vec<NodeLine>)>,
+    /// What each store is (`window store`, `suppression buffer`, ...), by name.
+    stores: std::collections::BTreeMap<String, &'static str>,
 }
 
 impl TopologyDescription {
@@ -34,8 +36,15 @@ impl TopologyDescription {
         let subtopologies = subtopologies
             .iter()
             .map(|sub| {
-                let lines = sub
-                    .nodes
+                // Kafka Streams' order: the largest sub-tree first, then by name.
+                let mut nodes = sub.nodes.clone();
+                nodes.sort_by_cached_key(|&id| {
+                    (
+                        std::cmp::Reverse(subtree_size(graph, id)),
+                        graph.node(id).name.clone(),
+                    )
+                });
+                let lines = nodes
                     .iter()
                     .map(|&id| {
                         let node = graph.node(id);
@@ -51,10 +60,18 @@ impl TopologyDescription {
                 (sub.id, lines)
             })
             .collect();
-        Self { subtopologies }
+        let stores = graph
+            .stores()
+            .map(|def| (def.name.to_string(), def.kind.label()))
+            .collect();
+        Self {
+            subtopologies,
+            stores,
+        }
     }
 
-    /// The same graph as a Mermaid flowchart: a box per sub-topology, topics as stadiums.
+    /// The same graph as a Mermaid flowchart: a box per sub-topology, topics as stadiums,
+    /// state stores as cylinders (named with their kind) joined to their processors.
     pub fn to_mermaid(&self) -> String {
         let mut out = String::from("flowchart TD\n");
         let id = |name: &str| name.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
@@ -82,13 +99,30 @@ impl TopologyDescription {
                     }
                     NodeKind::Sink { topic: None } | NodeKind::Processor => {}
                 }
+                for store in &line.stores {
+                    let _ = writeln!(out, "    {} -.- store_{}", id(&line.name), id(store));
+                }
             }
+        }
+        for (store, kind) in &self.stores {
+            let _ = writeln!(out, "    store_{}[(\"{store}<br/>{kind}\")]", id(store));
         }
         for topic in topics {
             let _ = writeln!(out, "    topic_{}([\"{topic}\"])", id(&topic));
         }
         out
     }
+}
+
+/// The size of the sub-tree under `id`, as Kafka Streams counts it to order a
+/// description: the node and, for each child, the child's sub-tree.
+fn subtree_size(graph: &Graph, id: super::NodeId) -> usize {
+    1 + graph
+        .node(id)
+        .children
+        .iter()
+        .map(|&child| subtree_size(graph, child))
+        .sum::<usize>()
 }
 
 impl fmt::Display for TopologyDescription {

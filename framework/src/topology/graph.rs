@@ -186,6 +186,11 @@ impl Graph {
         self.stores.get(name)
     }
 
+    /// Every state store, by name.
+    pub(crate) fn stores(&self) -> impl Iterator<Item = &StoreDef> {
+        self.stores.values()
+    }
+
     /// Declares `topic` (e.g. `by-user-repartition`) an internal topic of the application.
     pub(crate) fn add_internal_topic(&mut self, topic: &str, partitions: Option<i32>) {
         self.internal_topics.insert(topic.to_string(), partitions);

@@ -1,6 +1,6 @@
 //! `KTable<K, V>`: a changelog stream seen as a table, the latest value per key, and its
 //! operators, one a file: `source` (a topic or a stream as a table), `filter`, `map_values`,
-//! `to_stream`; `change` is what flows between them, `getter` how a task reads a table's
+//! `suppress`, `to_stream`; `change` is what flows between them, `getter` how a task reads a table's
 //! current values.
 //!
 //! Between the processors of a table flow changes, the new value of a key and the one it
@@ -17,6 +17,7 @@ mod filter;
 mod getter;
 mod map_values;
 mod source;
+mod suppress;
 mod to_stream;
 
 use std::cell::RefCell;
@@ -29,9 +30,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub(crate) use change::{Change, ChangeSerde};
 pub(crate) use getter::ValueGetterSupplier;
 pub(crate) use source::table;
+pub use suppress::{BufferConfig, Suppressed};
 
 use super::builder::DslState;
 use crate::processor::Processor;
+use crate::serde::SharedSerde;
 use crate::state::StoreDef;
 use crate::topology::graph::NodeId;
 
@@ -112,7 +115,27 @@ pub struct KTable<K, V> {
     root: usize,
     /// How a task reads the table's current values.
     getter: ValueGetterSupplier<K, V>,
+    /// Of a windowed aggregation's table (and those derived from it).
+    windowing: Option<Windowing<K>>,
     _records: PhantomData<fn() -> (K, V)>,
+}
+
+/// What a windowed aggregation tells the tables made from it: the serde that reads its
+/// keys back whole (Kafka Streams' windowed key serdes, with the window size), and when its
+/// windows close.
+pub(crate) struct Windowing<K> {
+    pub(crate) keys: SharedSerde<K>,
+    /// A window closes this long after its end (a session's: the gap plus the grace).
+    pub(crate) grace_ms: i64,
+}
+
+impl<K> Clone for Windowing<K> {
+    fn clone(&self) -> Self {
+        Self {
+            keys: self.keys.clone(),
+            grace_ms: self.grace_ms,
+        }
+    }
 }
 
 impl<K, V> Clone for KTable<K, V> {
@@ -123,6 +146,7 @@ impl<K, V> Clone for KTable<K, V> {
             store: self.store.clone(),
             root: self.root,
             getter: self.getter.clone(),
+            windowing: self.windowing.clone(),
             _records: PhantomData,
         }
     }
@@ -158,8 +182,15 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             store: Some(store),
             root,
             getter,
+            windowing: None,
             _records: PhantomData,
         }
+    }
+
+    /// The table, told it is a windowed aggregation's.
+    pub(crate) fn with_windowing(mut self, windowing: Windowing<K>) -> Self {
+        self.windowing = Some(windowing);
+        self
     }
 
     /// A table computed by `node` from this one's rows, read by `getter`.
@@ -174,6 +205,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             store: None,
             root: self.root,
             getter,
+            windowing: self.windowing.clone(),
             _records: PhantomData,
         }
     }

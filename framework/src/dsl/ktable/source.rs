@@ -59,6 +59,7 @@ where
         store: named.then_some(store_name.clone()),
         root,
         getter: ValueGetterSupplier::store(store_name),
+        windowing: None,
         _records: PhantomData,
     }
 }

@@ -9,10 +9,10 @@ use super::session_aggregate::{Merge, SessionAggregate};
 use super::{EmitStrategy, SessionWindows};
 use crate::dsl::Materialized;
 use crate::dsl::kstream::KGroupedStream;
-use crate::dsl::ktable::{KTable, ValueGetterSupplier};
+use crate::dsl::ktable::{KTable, ValueGetterSupplier, Windowing};
 use crate::dsl::table_store::stateful_table;
 use crate::serde::DefaultSerde;
-use crate::state::Windowed;
+use crate::state::{Windowed, WindowedSerde};
 
 /// A grouped stream by session (Kafka Streams' `SessionWindowedKStream`), made by
 /// [`KGroupedStream::windowed_by`] with [`SessionWindows`].
@@ -155,6 +155,10 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> SessionWindowedKStream<K,
         let least = windows
             .inactivity_gap_ms()
             .saturating_add(windows.grace_ms());
+        let windowing = Windowing {
+            keys: Arc::new(WindowedSerde::session_windowed(materialized.key_serde())),
+            grace_ms: least,
+        };
         let store = materialized.into_session_store(store_name, least);
         let store = match windows.problem() {
             Some(problem) => store.with_problem(format!("its windows: {problem}")),
@@ -179,5 +183,6 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> SessionWindowedKStream<K,
                 )
             },
         )
+        .with_windowing(windowing)
     }
 }

@@ -12,10 +12,10 @@ use super::time_aggregate::TimeWindowAggregate;
 use super::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows};
 use crate::dsl::Materialized;
 use crate::dsl::kstream::KGroupedStream;
-use crate::dsl::ktable::{KTable, ValueGetterSupplier};
+use crate::dsl::ktable::{KTable, ValueGetterSupplier, Windowing};
 use crate::dsl::table_store::stateful_table;
 use crate::serde::DefaultSerde;
-use crate::state::Windowed;
+use crate::state::{Windowed, WindowedSerde};
 
 /// The windows [`KGroupedStream::windowed_by`] takes: [`TimeWindows`] and
 /// [`SlidingWindows`] give a [`TimeWindowedKStream`], [`SessionWindows`] a
@@ -192,16 +192,20 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> TimeWindowedKStream<K, V>
             .grouped
             .store_name(&materialized, &format!("{prefix}-STATE-STORE"));
         let input = self.grouped.input(&store_name);
-        let (size, least, problem) = match self.windows {
+        let (size, grace, least, problem) = match self.windows {
             TimedWindows::Time(w) => {
                 let least = w.size_ms().saturating_add(w.grace_ms());
-                (w.size_ms(), least, w.problem())
+                (w.size_ms(), w.grace_ms(), least, w.problem())
             }
             TimedWindows::Sliding(w) => {
                 let difference = w.time_difference_ms();
                 let least = difference.saturating_mul(2).saturating_add(w.grace_ms());
-                (difference, least, w.problem())
+                (difference, w.grace_ms(), least, w.problem())
             }
+        };
+        let windowing = Windowing {
+            keys: Arc::new(WindowedSerde::time_windowed(materialized.key_serde(), size)),
+            grace_ms: grace,
         };
         let store = materialized.into_window_store(store_name, size, least);
         let store = match problem {
@@ -216,7 +220,7 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> TimeWindowedKStream<K, V>
             WindowAggregateStore::new(name.clone(), size, sends_old, emit_on_close)
         };
         let (def, parent) = (store.into_def(), input.node());
-        match self.windows {
+        let table = match self.windows {
             TimedWindows::Time(windows) => {
                 stateful_table(&state, parent, prefix, def, getter, move |sends_old| {
                     TimeWindowAggregate::new(
@@ -237,6 +241,7 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> TimeWindowedKStream<K, V>
                     )
                 })
             }
-        }
+        };
+        table.with_windowing(windowing)
     }
 }

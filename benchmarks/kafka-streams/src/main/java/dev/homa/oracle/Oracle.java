@@ -88,6 +88,7 @@ public final class Oracle {
         CASES.put("suppress-window-close", () -> suppressWindowClose(false));
         CASES.put("suppress-window-close-cached", () -> suppressWindowClose(true));
         CASES.put("suppress-time-limit", Oracle::suppressTimeLimit);
+        CASES.put("describe-windowed", Oracle::describeWindowed);
     }
 
     /**
@@ -474,6 +475,29 @@ public final class Oracle {
                         org.apache.kafka.streams.kstream.Suppressed.BufferConfig.maxRecords(100)))
                 .toStream().to("out", Produced.with(S, L));
         run(b, d -> feed(d, WINDOW_INPUT), L.deserializer(), "s");
+    }
+
+    /** The names of windowed aggregations' nodes and stores, and of a suppression's. */
+    private static void describeWindowed() {
+        StreamsBuilder b = new StreamsBuilder();
+        org.apache.kafka.streams.kstream.KGroupedStream<String, Long> g = grouped(b);
+        g.windowedBy(TimeWindows.ofSizeAndGrace(secs(10), secs(5)))
+                .count(windowStore("w", true))
+                .suppress(org.apache.kafka.streams.kstream.Suppressed.untilWindowCloses(
+                        org.apache.kafka.streams.kstream.Suppressed.BufferConfig.unbounded()))
+                .toStream()
+                .to("out", Produced.with(WindowedSerdes.timeWindowedSerdeFrom(String.class, 10_000L), L));
+        g.windowedBy(org.apache.kafka.streams.kstream.SessionWindows.ofInactivityGapWithNoGrace(secs(5)))
+                .count()
+                .toStream()
+                .to("sessions", Produced.with(WindowedSerdes.sessionWindowedSerdeFrom(String.class), L));
+        g.windowedBy(org.apache.kafka.streams.kstream.SlidingWindows.ofTimeDifferenceWithNoGrace(secs(5)))
+                .reduce(Long::sum)
+                .suppress(org.apache.kafka.streams.kstream.Suppressed.untilTimeLimit(secs(1),
+                        org.apache.kafka.streams.kstream.Suppressed.BufferConfig.maxRecords(10)).withName("limited"))
+                .toStream()
+                .to("sliding", Produced.with(WindowedSerdes.timeWindowedSerdeFrom(String.class, 5_000L), L));
+        System.out.print(b.build().describe());
     }
 
     /** Pipes {@code key=value@ts ...} (longs, {@code null} for none) into "in". */
