@@ -12,7 +12,7 @@ use crate::header::Headers;
 use crate::processor::{OutgoingRecord, ProcessError, RecordCollector};
 use crate::runtime::task::{QueuedRecord, Task, TaskId, TaskResources};
 use crate::serde::DefaultSerde;
-use crate::state::CacheBudget;
+use crate::state::{CacheBudget, WriteBatch};
 use crate::state::{
     ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, StoreError, ValueAndTimestamp,
 };
@@ -82,6 +82,9 @@ impl RecordCollector for Captured {
 pub struct TopologyTestDriver {
     inner: RefCell<Inner>,
     captured: Rc<Captured>,
+    /// What the driver runs, kept to start it again.
+    topology: Topology,
+    config: StreamsConfig,
     /// Removed after `inner`, whose tasks have their stores open in it.
     _state_dir: tempfile::TempDir,
 }
@@ -117,6 +120,39 @@ impl Inner {
         task.add_records(&Arc::from(topic), 0, [queued]);
         process_all(task, self.wall_clock);
     }
+}
+
+/// Writes into `task`'s logged stores of `stores` what their changelogs in `captured` hold,
+/// as a restore does.
+fn restore(
+    task: &Task,
+    topology: &Topology,
+    stores: &[Arc<str>],
+    application_id: &str,
+    captured: &Captured,
+) -> Result<(), StoreError> {
+    let captured = captured.0.borrow();
+    for name in stores {
+        let Some(def) = topology.store_def(name).filter(|d| d.logging) else {
+            continue;
+        };
+        let topic = crate::topology::changelog_topic(application_id, name);
+        let (Some(records), Some(open)) = (captured.get(&topic), task.store(name)) else {
+            continue;
+        };
+        let mut batch = WriteBatch::new();
+        for record in records {
+            let Some(key) = &record.key else { continue };
+            match &record.value {
+                Some(value) if def.kind.timestamped() => {
+                    batch.put_timestamped(key, record.timestamp, value);
+                }
+                value => batch.push(key, value.as_deref()),
+            }
+        }
+        open.layers.bytes.restore_batch(&batch)?;
+    }
+    Ok(())
 }
 
 /// Processes what `task` may process at wall-clock time `now` (all it has, unless an
@@ -169,7 +205,42 @@ impl TopologyTestDriver {
     ) -> crate::Result<Self> {
         // As Kafka Streams' driver: windows closed by a record are emitted at once.
         let config = config.without_emit_throttles();
-        let captured = Rc::new(Captured::default());
+        Self::start(
+            topology,
+            config,
+            wall_clock_ms,
+            Rc::default(),
+            BTreeMap::new(),
+        )
+    }
+
+    /// Closes the driver's tasks and starts them again on empty state, each logged store
+    /// restored from the changelog records its task wrote so far: as an instance that
+    /// restarts with its state directory wiped (Kafka Streams' own driver cannot). Output
+    /// not yet read stays to be read; the wall clock and the input topics' offsets go on.
+    ///
+    /// # Errors
+    /// When a store cannot be restored or a processor's `init` fails.
+    pub fn restart(self) -> crate::Result<Self> {
+        let (topology, config) = (self.topology.clone(), self.config.clone());
+        let captured = self.captured.clone();
+        let (wall_clock, offsets) = {
+            let inner = self.inner.borrow();
+            (inner.wall_clock, inner.offsets.clone())
+        };
+        drop(self);
+        Self::start(&topology, config, wall_clock, captured, offsets)
+    }
+
+    /// Starts the topology's tasks, their logged stores restored from what `captured`
+    /// holds of their changelogs.
+    fn start(
+        topology: &Topology,
+        config: StreamsConfig,
+        wall_clock_ms: i64,
+        captured: Rc<Captured>,
+        offsets: BTreeMap<String, i64>,
+    ) -> crate::Result<Self> {
         let collector: Rc<dyn RecordCollector> = captured.clone();
         let application_id = config.application_id();
         // Each driver has a state directory of its own, removed with it.
@@ -197,6 +268,7 @@ impl TopologyTestDriver {
                 rocksdb: None,
             };
             let mut task = Task::build(id, topology, sub, &config, &resources, wall_clock_ms)?;
+            restore(&task, topology, &sub.stores, application_id, &captured)?;
             task.init()?;
             for topic in &sub.source_topics {
                 readers.insert(topology.topic_name(topic, application_id), tasks.len());
@@ -207,7 +279,7 @@ impl TopologyTestDriver {
             inner: RefCell::new(Inner {
                 tasks,
                 readers,
-                offsets: BTreeMap::new(),
+                offsets,
                 internal: topology
                     .internal_topics()
                     .into_iter()
@@ -216,6 +288,8 @@ impl TopologyTestDriver {
                 wall_clock: wall_clock_ms,
             }),
             captured,
+            topology: topology.clone(),
+            config,
             _state_dir: state_dir,
         })
     }
