@@ -331,6 +331,7 @@ impl StreamsConfig {
 
     /// The config with Kafka Streams' internal emit throttles at 0, as its test driver
     /// sets them.
+    #[cfg(any(test, feature = "test-utils"))]
     pub(crate) fn without_emit_throttles(mut self) -> Self {
         self.emit_interval_windowed_aggregation = Duration::ZERO;
         self

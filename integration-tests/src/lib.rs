@@ -202,6 +202,30 @@ impl Kafka {
         Ok(())
     }
 
+    /// The configs of `topic` set on it (not the broker's defaults), by name.
+    pub fn topic_configs(
+        &self,
+        topic: &str,
+    ) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+        let options = AdminOptions::new().request_timeout(Some(TIMEOUT));
+        let resource = rdkafka::admin::ResourceSpecifier::Topic(topic);
+        let results =
+            futures_executor::block_on(self.admin()?.describe_configs([&resource], &options))
+                .with_context(|| format!("describing the configs of {topic}"))?;
+        let mut configs = std::collections::BTreeMap::new();
+        for result in results {
+            let resource = result.with_context(|| format!("the configs of {topic}"))?;
+            for entry in resource.entries {
+                if entry.source == rdkafka::admin::ConfigSource::DynamicTopic
+                    && let Some(value) = entry.value
+                {
+                    configs.insert(entry.name, value);
+                }
+            }
+        }
+        Ok(configs)
+    }
+
     /// The names of the topics that start with `prefix`.
     pub fn topics_with_prefix(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
         let consumer: BaseConsumer = self.client_config().create()?;

@@ -1,0 +1,53 @@
+//! A windowed count run as its own process, for tests that kill it: `windowed-count-app
+//! BOOTSTRAP INPUT OUTPUT APPLICATION_ID STATE_DIR`. Counts each key's records in tumbling
+//! 10 s windows (grace 2 s) into the window store `clicks`, and writes each window's final
+//! count, once it closes, to OUTPUT as `key@start` = count; runs until killed.
+
+use std::time::Duration;
+
+use homa::prelude::*;
+use homa::runtime::State;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [bootstrap, input, output, app, state_dir] = &args[..] else {
+        return Err(
+            "usage: windowed-count-app BOOTSTRAP INPUT OUTPUT APPLICATION_ID STATE_DIR".into(),
+        );
+    };
+    let mut builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>(input)
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(
+            Duration::from_secs(10),
+            Duration::from_secs(2),
+        ))
+        .count_with(Materialized::as_("clicks"))
+        .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()).with_name("finals"))
+        .to_stream()
+        .map(|key, count| {
+            let key = key.map_or_else(String::new, |k| {
+                format!("{}@{}", k.key(), k.window().start())
+            });
+            (key, *count)
+        })
+        .to(output);
+    let topology = builder.build()?;
+    let config = StreamsConfig::builder()
+        .application_id(app)
+        .bootstrap_servers(bootstrap)
+        .state_dir(state_dir)
+        .commit_interval(Duration::from_millis(500))
+        .set("consumer.session.timeout.ms", "10000")
+        .build()?;
+    let mut streams = KafkaStreams::new(&topology, config)?;
+    streams.set_uncaught_error_handler(|e| eprintln!("windowed-count-app: {e}"));
+    streams.start()?;
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        if matches!(streams.state(), State::Error | State::NotRunning) {
+            return Err(format!("stopped: {:?}", streams.state()).into());
+        }
+    }
+}
