@@ -12,7 +12,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 
-use crate::workload::{Expected, Fold, Workload};
+use crate::workload::{Expected, Fold, Windows, Workload};
 
 /// How keys are drawn from the `keys` distinct keys.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,14 +47,32 @@ pub struct DataSpec {
     pub partitions: i32,
     /// Seed of the generator.
     pub seed: u64,
+    /// The event time the records span, in ms: record `i` of `n` is stamped
+    /// `start + i * span / n`, in order (windowed workloads count on it).
+    pub event_span_ms: i64,
+}
+
+impl DataSpec {
+    /// The timestamp of record `index` of a data set whose event time starts at `start`.
+    pub fn timestamp(&self, start: i64, index: u64) -> i64 {
+        let offset =
+            i128::from(index) * i128::from(self.event_span_ms) / i128::from(self.records.max(1));
+        start + i64::try_from(offset).unwrap_or(i64::MAX)
+    }
 }
 
 impl fmt::Display for DataSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} records, 8-byte keys ({} distinct, {}), {}-byte random values, {} partitions",
-            self.records, self.keys, self.distribution, self.value_bytes, self.partitions
+            "{} records, 8-byte keys ({} distinct, {}), {}-byte random values, {} partitions, \
+             {} s of event time in order",
+            self.records,
+            self.keys,
+            self.distribution,
+            self.value_bytes,
+            self.partitions,
+            self.event_span_ms / 1000
         )
     }
 }
@@ -135,6 +153,8 @@ pub struct DataSet {
     pub topic: String,
     /// The output each workload must write, by workload id.
     pub expected: BTreeMap<&'static str, Digest>,
+    /// The timestamp of the first record.
+    pub start_ms: i64,
 }
 
 /// What a workload must write, worked out while its input is made.
@@ -144,6 +164,8 @@ pub enum Expectation {
     Records(Digest),
     /// The aggregate of each key so far.
     Latest(Fold, HashMap<[u8; 8], Vec<u8>>),
+    /// The aggregate of each key in each window so far, by output key (key, window start).
+    Windowed(Windows, Fold, HashMap<Vec<u8>, Vec<u8>>),
 }
 
 impl Expectation {
@@ -152,12 +174,23 @@ impl Expectation {
         match workload.expect {
             Expected::PerRecord(_) => Expectation::Records(Digest::default()),
             Expected::LatestPerKey(fold) => Expectation::Latest(fold, HashMap::new()),
+            Expected::LatestPerWindow(windows, fold) => {
+                Expectation::Windowed(windows, fold, HashMap::new())
+            }
         }
     }
 
-    /// Takes one more input record of `workload`.
-    pub fn add(&mut self, workload: &Workload, key: [u8; 8], value: &[u8]) {
+    /// Takes one more input record of `workload`, stamped `timestamp`.
+    pub fn add(&mut self, workload: &Workload, key: [u8; 8], value: &[u8], timestamp: i64) {
         match (self, workload.expect) {
+            (Expectation::Windowed(windows, fold, latest), _) => {
+                for start in windows.starts(timestamp) {
+                    let mut windowed = key.to_vec();
+                    windowed.extend_from_slice(&start.to_be_bytes());
+                    let next = fold(latest.get(&windowed).map(Vec::as_slice), &key, value);
+                    latest.insert(windowed, next);
+                }
+            }
             (Expectation::Records(digest), Expected::PerRecord(expect)) => {
                 if let Some((k, v)) = expect(&key, value) {
                     digest.add(&k, &v);
@@ -167,7 +200,7 @@ impl Expectation {
                 let next = fold(latest.get(&key).map(Vec::as_slice), &key, value);
                 latest.insert(key, next);
             }
-            (Expectation::Records(_), Expected::LatestPerKey(_)) => {}
+            (Expectation::Records(_), _) => {}
         }
     }
 
@@ -176,6 +209,13 @@ impl Expectation {
         match self {
             Expectation::Records(digest) => *digest,
             Expectation::Latest(_, latest) => {
+                let mut digest = Digest::default();
+                for (key, value) in latest {
+                    digest.add(key, value);
+                }
+                digest
+            }
+            Expectation::Windowed(_, _, latest) => {
                 let mut digest = Digest::default();
                 for (key, value) in latest {
                     digest.add(key, value);
@@ -193,15 +233,23 @@ impl DataSet {
         let mut expected: Vec<Expectation> =
             workloads.iter().map(|w| Expectation::new(w)).collect();
         let mut generator = Generator::new(spec)?;
+        // The event time ends now, on a minute (the broker's retention keeps it; windows
+        // fall on round times).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis();
+        let end = i64::try_from(now)? / 60_000 * 60_000;
+        let start_ms = end - spec.event_span_ms;
         let started = Instant::now();
-        let records = (0..spec.records).map(|_| {
+        let records = (0..spec.records).map(|i| {
             let (key, value) = generator.next_record();
+            let timestamp = spec.timestamp(start_ms, i);
             for (workload, expectation) in workloads.iter().zip(expected.iter_mut()) {
-                expectation.add(workload, key, value);
+                expectation.add(workload, key, value, timestamp);
             }
-            (key, value.to_vec())
+            (key, value.to_vec(), Some(timestamp))
         });
-        let sent = kafka.produce(&topic, records)?;
+        let sent = kafka.produce_timed(&topic, records)?;
         let seconds = started.elapsed().as_secs_f64();
         eprintln!(
             "loaded {sent} records into {topic} in {seconds:.1} s ({:.0} records/s)",
@@ -215,6 +263,7 @@ impl DataSet {
                 .zip(&expected)
                 .map(|(w, e)| (w.id, e.digest()))
                 .collect(),
+            start_ms,
         })
     }
 }
@@ -231,6 +280,7 @@ mod tests {
             distribution,
             partitions: 4,
             seed: 7,
+            event_span_ms: 600_000,
         }
     }
 

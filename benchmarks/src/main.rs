@@ -103,6 +103,9 @@ struct RunArgs {
     /// Seed of the data generator.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Minutes of event time the input spans, in order (W3's windows fall in it).
+    #[arg(long, default_value_t = 10)]
+    event_minutes: u64,
 }
 
 /// The `benchmarks/` directory: read at run time when cargo runs us, else where we were built.
@@ -137,6 +140,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .map_or(KeyDistribution::Uniform, KeyDistribution::Zipf),
         partitions: args.partitions,
         seed: args.seed,
+        event_span_ms: i64::try_from(args.event_minutes.saturating_mul(60_000))?,
     };
     let rounds = args.rounds.unwrap_or(if quick { 1 } else { 3 });
     let latency_rate = args.latency_rate.unwrap_or(pick(10_000, 1_000));
@@ -234,9 +238,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut latencies = Vec::new();
     if latency_rate > 0 {
         // Latency is measured per record: on the workloads that write one per input.
-        let per_record = pairs
-            .iter()
-            .filter(|(w, _)| matches!(w.expect, workload::Expected::PerRecord(_)));
+        let per_record = pairs.iter().filter(|(w, _)| !w.expect.aggregates());
         for (workload, system) in per_record {
             let l = bench
                 .latency(&spec, workload, *system, latency_rate, latency_period)

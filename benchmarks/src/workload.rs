@@ -6,6 +6,7 @@
 //! `kafka-streams/src/main/java/dev/homa/bench/KafkaStreamsBench.java`.
 
 use std::fmt;
+use std::time::Duration;
 
 use anyhow::bail;
 use homa::prelude::*;
@@ -58,6 +59,27 @@ pub type Expect = fn(&[u8], &[u8]) -> Option<(Bytes, Bytes)>;
 /// A key's aggregate after one more input value: `(aggregate so far, key, value)`.
 pub type Fold = fn(Option<&[u8]>, &[u8], &[u8]) -> Bytes;
 
+/// The windows of a windowed workload, in ms of event time: tumbling when the advance is the
+/// size. Their output keys are the record key, then the window's start (8 bytes,
+/// big-endian), as both systems write time-windowed keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    /// How long a window is.
+    pub size: i64,
+    /// How far apart windows start.
+    pub advance: i64,
+}
+
+impl Windows {
+    /// The starts of the windows that hold `timestamp`, as Kafka Streams' `windowsFor`.
+    pub fn starts(self, timestamp: i64) -> impl Iterator<Item = i64> {
+        let first = (timestamp - self.size + self.advance).max(0) / self.advance * self.advance;
+        (0..)
+            .map(move |i| first + i * self.advance)
+            .take_while(move |start| *start <= timestamp)
+    }
+}
+
 /// What a workload must write.
 #[derive(Debug, Clone, Copy)]
 pub enum Expected {
@@ -67,6 +89,17 @@ pub enum Expected {
     /// aggregation: how many updates it writes before depends on its cache). Such a run
     /// is complete when its consumer group has committed all of the input.
     LatestPerKey(Fold),
+    /// Per key and window, a last output record with the aggregate of the key's values in
+    /// the window (a windowed aggregation without grace over input in time order: no
+    /// record is late). Complete when the consumer group has committed all of the input.
+    LatestPerWindow(Windows, Fold),
+}
+
+impl Expected {
+    /// Whether the workload aggregates: its output's last record per key counts.
+    pub fn aggregates(self) -> bool {
+        !matches!(self, Expected::PerRecord(_))
+    }
 }
 
 /// One workload.
@@ -128,7 +161,86 @@ pub static WORKLOADS: &[Workload] = &[
         settings: &[("statestore.cache.max.bytes", "0")],
         homa: sums,
     },
+    Workload {
+        id: "w3",
+        title: "tumbling 60 s windows, count",
+        systems: &[System::Homa, System::KafkaStreams],
+        expect: Expected::LatestPerWindow(MINUTE, count),
+        settings: &[],
+        homa: counts_per_minute,
+    },
+    Workload {
+        id: "w3-nocache",
+        title: "W3, record cache off",
+        systems: &[System::Homa, System::KafkaStreams],
+        expect: Expected::LatestPerWindow(MINUTE, count),
+        settings: &[("statestore.cache.max.bytes", "0")],
+        homa: counts_per_minute,
+    },
+    Workload {
+        id: "w3-hopping",
+        title: "hopping 60 s windows every 10 s, sum",
+        systems: &[System::Homa, System::KafkaStreams],
+        expect: Expected::LatestPerWindow(HOPPING, sum),
+        settings: &[],
+        homa: hopping_sums,
+    },
+    Workload {
+        id: "w3-hopping-nocache",
+        title: "W3-HOPPING, record cache off",
+        systems: &[System::Homa, System::KafkaStreams],
+        expect: Expected::LatestPerWindow(HOPPING, sum),
+        settings: &[("statestore.cache.max.bytes", "0")],
+        homa: hopping_sums,
+    },
 ];
+
+/// W3's tumbling windows.
+const MINUTE: Windows = Windows {
+    size: 60_000,
+    advance: 60_000,
+};
+
+/// W3-HOPPING's windows.
+const HOPPING: Windows = Windows {
+    size: 60_000,
+    advance: 10_000,
+};
+
+/// W3's aggregate: how many values, as a big-endian `i64`.
+fn count(old: Option<&[u8]>, _key: &[u8], _value: &[u8]) -> Bytes {
+    (old.map_or(0, number) + 1).to_be_bytes().to_vec()
+}
+
+/// W3 on HOMA: each key's records per minute, in the window store `w3-counts`.
+fn counts_per_minute(builder: &mut StreamsBuilder, input: &str, output: &str) {
+    builder
+        .stream::<Bytes, Bytes>(input)
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(60)))
+        .count_with(Materialized::as_("w3-counts"))
+        .to_stream()
+        .to(output);
+}
+
+/// W3-HOPPING on HOMA: the sum of each key's numbers in hopping windows, in the window
+/// store `w3-sums`.
+fn hopping_sums(builder: &mut StreamsBuilder, input: &str, output: &str) {
+    builder
+        .stream::<Bytes, Bytes>(input)
+        .group_by_key()
+        .windowed_by(
+            TimeWindows::of_size_with_no_grace(Duration::from_secs(60))
+                .advance_by(Duration::from_secs(10)),
+        )
+        .aggregate_with(
+            || 0_i64,
+            |_, value, sum: i64| sum.wrapping_add(number(value)),
+            Materialized::as_("w3-sums"),
+        )
+        .to_stream()
+        .to(output);
+}
 
 /// W2's value: the first 8 bytes of the input value, a big-endian `i64`.
 fn number(value: &[u8]) -> i64 {
@@ -184,6 +296,17 @@ fn invert(value: &[u8]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_are_those_kafka_streams_puts_a_record_in() {
+        assert_eq!(MINUTE.starts(59_999).collect::<Vec<_>>(), [0]);
+        assert_eq!(MINUTE.starts(60_000).collect::<Vec<_>>(), [60_000]);
+        assert_eq!(
+            HOPPING.starts(65_000).collect::<Vec<_>>(),
+            [10_000, 20_000, 30_000, 40_000, 50_000, 60_000]
+        );
+        assert_eq!(HOPPING.starts(5_000).collect::<Vec<_>>(), [0]);
+    }
 
     #[test]
     fn workload_ids_are_unique_and_found() {

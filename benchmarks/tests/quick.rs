@@ -25,7 +25,7 @@ fn quick_mode_runs_every_system_and_checks_every_output() {
     );
     assert!(
         stdout.contains(
-            "quick mode: 9 throughput, 2 restore and 5 latency runs, every output complete and correct"
+            "quick mode: 17 throughput, 2 restore and 5 latency runs, every output complete and correct"
         ),
         "{stdout}"
     );
@@ -39,6 +39,10 @@ fn quick_mode_runs_every_system_and_checks_every_output() {
         "| W2 group_by_key, aggregate(sum) | kafka-streams |",
         "| W2-NOCACHE W2, record cache off | homa |",
         "| W2-NOCACHE W2, record cache off | kafka-streams |",
+        "| W3 tumbling 60 s windows, count | homa |",
+        "| W3 tumbling 60 s windows, count | kafka-streams |",
+        "| W3-HOPPING-NOCACHE W3-HOPPING, record cache off | homa |",
+        "| W3-HOPPING-NOCACHE W3-HOPPING, record cache off | kafka-streams |",
         "| W1 | kafka-streams | 1000 |",
         "## Restore",
     ] {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use homa::prelude::*;
 use homa::testing::TopologyTestDriver;
 use homa_benchmarks::data::{DataSpec, Digest, Expectation, Generator, KeyDistribution};
-use homa_benchmarks::workload::{Bytes, Expected, System, WORKLOADS};
+use homa_benchmarks::workload::{Bytes, System, WORKLOADS};
 
 #[test]
 fn homa_topologies_write_what_each_workload_expects() {
@@ -17,6 +17,7 @@ fn homa_topologies_write_what_each_workload_expects() {
         distribution: KeyDistribution::Uniform,
         partitions: 4,
         seed: 1,
+        event_span_ms: 600_000,
     };
     for workload in WORKLOADS
         .iter()
@@ -36,19 +37,19 @@ fn homa_topologies_write_what_each_workload_expects() {
 
         let mut generator = Generator::new(&spec).expect("a generator");
         let mut expected = Expectation::new(workload);
-        for _ in 0..spec.records {
+        for i in 0..spec.records {
             let (key, value) = generator.next_record();
-            expected.add(workload, key, value);
-            input.pipe_input(key.to_vec(), value.to_vec());
+            let timestamp = spec.timestamp(0, i);
+            expected.add(workload, key, value, timestamp);
+            input.pipe_input_with_timestamp(key.to_vec(), value.to_vec(), timestamp);
         }
         let mut written = Digest::default();
         let mut latest: HashMap<Bytes, Bytes> = HashMap::new();
         for (key, value) in output.read_key_values_to_list() {
-            match workload.expect {
-                Expected::PerRecord(_) => written.add(&key, &value),
-                Expected::LatestPerKey(_) => {
-                    latest.insert(key, value);
-                }
+            if workload.expect.aggregates() {
+                latest.insert(key, value);
+            } else {
+                written.add(&key, &value);
             }
         }
         for (key, value) in &latest {

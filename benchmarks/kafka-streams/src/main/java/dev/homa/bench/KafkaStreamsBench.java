@@ -1,6 +1,7 @@
 package dev.homa.bench;
 
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
@@ -18,7 +19,10 @@ import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.TimeWindows;
+import org.apache.kafka.streams.kstream.WindowedSerdes;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.WindowStore;
 
 /**
  * One benchmark workload on Kafka Streams, run by homa-bench as a separate JVM until it is
@@ -75,6 +79,28 @@ public final class KafkaStreamsBench {
                         .withValueSerde(Serdes.Long()))
                 .toStream()
                 .to(output, Produced.with(bytes, Serdes.Long()));
+            case "w3", "w3-nocache" -> in
+                .groupByKey(Grouped.with(bytes, bytes))
+                .windowedBy(TimeWindows.ofSizeWithNoGrace(Duration.ofSeconds(60)))
+                .count(Materialized.<byte[], Long, WindowStore<Bytes, byte[]>>as("w3-counts")
+                    .withKeySerde(bytes)
+                    .withValueSerde(Serdes.Long()))
+                .toStream()
+                .to(output, Produced.with(
+                    WindowedSerdes.timeWindowedSerdeFrom(byte[].class, 60_000L), Serdes.Long()));
+            case "w3-hopping", "w3-hopping-nocache" -> in
+                .groupByKey(Grouped.with(bytes, bytes))
+                .windowedBy(TimeWindows.ofSizeWithNoGrace(Duration.ofSeconds(60))
+                    .advanceBy(Duration.ofSeconds(10)))
+                .aggregate(
+                    () -> 0L,
+                    (key, value, sum) -> sum + number(value),
+                    Materialized.<byte[], Long, WindowStore<Bytes, byte[]>>as("w3-sums")
+                        .withKeySerde(bytes)
+                        .withValueSerde(Serdes.Long()))
+                .toStream()
+                .to(output, Produced.with(
+                    WindowedSerdes.timeWindowedSerdeFrom(byte[].class, 60_000L), Serdes.Long()));
             default -> fail("unknown workload '" + workload + "'");
         }
 
