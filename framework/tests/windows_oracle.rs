@@ -389,3 +389,35 @@ fn describe_names_window_stores_and_suppression_buffers_as_kafka_streams() {
         assert!(mermaid.contains(drawn), "{drawn} in {mermaid}");
     }
 }
+
+#[test]
+fn sliding_and_session_windows_emit_on_close() {
+    case(
+        "sliding-emit-final",
+        Keys::Time(5_000),
+        WINDOW_INPUT,
+        |grouped| {
+            grouped
+                .windowed_by(SlidingWindows::of_time_difference_and_grace(
+                    secs(5),
+                    secs(10),
+                ))
+                .emit_strategy(EmitStrategy::on_window_close())
+                .count_with(store(false))
+        },
+    );
+    case(
+        "session-emit-final",
+        Keys::Sessions,
+        SESSION_INPUT,
+        |grouped| {
+            grouped
+                .windowed_by(SessionWindows::of_inactivity_gap_and_grace(
+                    secs(5),
+                    secs(10),
+                ))
+                .emit_strategy(EmitStrategy::on_window_close())
+                .count_with(store(false))
+        },
+    );
+}

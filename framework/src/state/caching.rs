@@ -380,35 +380,22 @@ impl StateStore for CachedView {
     }
 }
 
-impl KeyValueBytesStore for CachedView {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(entry) = lock(&self.entries).get(key) {
-            return Ok(entry.value.clone());
-        }
-        self.inner.get(key)
-    }
-
-    fn put(&self, _: &[u8], _: &[u8]) -> Result<(), StoreError> {
-        self.restore_batch(&WriteBatch::new())
-    }
-
-    fn delete(&self, _: &[u8]) -> Result<(), StoreError> {
-        self.restore_batch(&WriteBatch::new())
-    }
-
-    /// The store's entries with the cache's over them, in key order.
-    fn range(
+impl CachedView {
+    /// The cache's entries with `from <= key <= to` over `stored` (the store's), in key
+    /// order.
+    fn over<'a>(
         &self,
         from: Option<&[u8]>,
         to: Option<&[u8]>,
-    ) -> Result<KeyValueIter<'_>, StoreError> {
+        stored: KeyValueIter<'a>,
+    ) -> KeyValueIter<'a> {
         let mut cached: Vec<(Vec<u8>, Option<Vec<u8>>)> = lock(&self.entries)
             .iter()
             .filter(|(key, _)| in_range(key, from, to))
             .map(|(key, entry)| (key.clone(), entry.value.clone()))
             .collect();
         cached.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut stored = self.inner.range(from, to)?.peekable();
+        let mut stored = stored.peekable();
         let mut cached = cached.into_iter().peekable();
         let merged = std::iter::from_fn(move || {
             loop {
@@ -434,7 +421,37 @@ impl KeyValueBytesStore for CachedView {
                 }
             }
         });
-        Ok(Box::new(merged))
+        Box::new(merged)
+    }
+}
+
+impl KeyValueBytesStore for CachedView {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(entry) = lock(&self.entries).get(key) {
+            return Ok(entry.value.clone());
+        }
+        self.inner.get(key)
+    }
+
+    fn put(&self, _: &[u8], _: &[u8]) -> Result<(), StoreError> {
+        self.restore_batch(&WriteBatch::new())
+    }
+
+    fn delete(&self, _: &[u8]) -> Result<(), StoreError> {
+        self.restore_batch(&WriteBatch::new())
+    }
+
+    /// The store's entries with the cache's over them, in key order.
+    fn range(
+        &self,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+    ) -> Result<KeyValueIter<'_>, StoreError> {
+        Ok(self.over(from, to, self.inner.range(from, to)?))
+    }
+
+    fn all_held(&self) -> Result<KeyValueIter<'_>, StoreError> {
+        Ok(self.over(None, None, self.inner.all_held()?))
     }
 
     fn approximate_num_entries(&self) -> Result<u64, StoreError> {

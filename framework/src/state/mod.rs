@@ -128,6 +128,17 @@ pub trait KeyValueBytesStore: StateStore {
     fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>)
     -> Result<KeyValueIter<'_>, StoreError>;
 
+    /// Every entry the store holds, in key order: a window or session store's past its
+    /// retention too, while a live segment keeps them (what emitting sessions on close
+    /// scans, as Kafka Streams' time-ordered session store does: they are just past it).
+    /// An open range for any other store.
+    ///
+    /// # Errors
+    /// As [`range`](Self::range).
+    fn all_held(&self) -> Result<KeyValueIter<'_>, StoreError> {
+        self.range(None, None)
+    }
+
     /// An estimate of the number of entries (RocksDB's own estimate; exact in memory).
     ///
     /// # Errors

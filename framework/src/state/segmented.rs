@@ -370,6 +370,29 @@ impl SegmentedBytesStore {
         self.read_segments().len()
     }
 
+    /// The entries of every segment with `from <= key <= to` and a timestamp from `oldest`
+    /// on, in key order, read at once.
+    fn scan(
+        &self,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        oldest: i64,
+    ) -> Result<KeyValueIter<'_>, StoreError> {
+        let mut found = Vec::new();
+        for segment in self.all_segments() {
+            for entry in segment.range(from, to)? {
+                let (key, value) = entry?;
+                if self.schema.timestamp(&key).is_some_and(|t| t >= oldest) {
+                    found.push((key, value));
+                }
+            }
+        }
+        // Each segment's entries are in order: the sort merges the runs. A key lives in
+        // one segment only (its time places it), so none repeats.
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Box::new(found.into_iter().map(Ok)))
+    }
+
     /// Writes refused so far for falling into a dropped segment.
     #[cfg(test)]
     fn expired_writes(&self) -> u64 {
@@ -451,20 +474,12 @@ impl KeyValueBytesStore for SegmentedBytesStore {
         from: Option<&[u8]>,
         to: Option<&[u8]>,
     ) -> Result<KeyValueIter<'_>, StoreError> {
-        let oldest = self.oldest_live();
-        let mut found = Vec::new();
-        for segment in self.all_segments() {
-            for entry in segment.range(from, to)? {
-                let (key, value) = entry?;
-                if self.schema.timestamp(&key).is_some_and(|t| t >= oldest) {
-                    found.push((key, value));
-                }
-            }
-        }
-        // Each segment's entries are in order: the sort merges the runs. A key lives in
-        // one segment only (its time places it), so none repeats.
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(Box::new(found.into_iter().map(Ok)))
+        self.scan(from, to, self.oldest_live())
+    }
+
+    /// Every entry of the live segments, those past the retention too.
+    fn all_held(&self) -> Result<KeyValueIter<'_>, StoreError> {
+        self.scan(None, None, i64::MIN)
     }
 
     fn approximate_num_entries(&self) -> Result<u64, StoreError> {

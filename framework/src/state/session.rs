@@ -92,15 +92,16 @@ impl<K: 'static, V: 'static> ReadOnlySessionStore<K, V> {
     }
 
     /// The sessions of every key that end from `from` to `to` (both included), in the
-    /// order of their ends, then of their keys' bytes, then of their starts: as Kafka
-    /// Streams' time-ordered session store gives them to emit on close.
+    /// order of their ends, then of their keys' bytes, then of their starts, those past the
+    /// retention that the store still holds too: as Kafka Streams' time-ordered session
+    /// store gives them to emit on close.
     pub(crate) fn ending_between(
         &self,
         from: i64,
         to: i64,
     ) -> Result<WindowedEntries<K, V>, StoreError> {
         let mut found = Vec::new();
-        for entry in self.view.bytes().range(None, None)? {
+        for entry in self.view.bytes().all_held()? {
             let (store_key, value) = entry?;
             if let Some((key, start, end)) = split_session_key(&store_key)
                 && (from..=to).contains(&end)

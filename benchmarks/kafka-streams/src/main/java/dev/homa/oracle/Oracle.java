@@ -89,6 +89,8 @@ public final class Oracle {
         CASES.put("suppress-window-close-cached", () -> suppressWindowClose(true));
         CASES.put("suppress-time-limit", Oracle::suppressTimeLimit);
         CASES.put("describe-windowed", Oracle::describeWindowed);
+        CASES.put("sliding-emit-final", Oracle::slidingEmitFinal);
+        CASES.put("session-emit-final", Oracle::sessionEmitFinal);
     }
 
     /**
@@ -438,6 +440,24 @@ public final class Oracle {
                 .windowedBy(org.apache.kafka.streams.kstream.SlidingWindows.ofTimeDifferenceWithNoGrace(secs(5)))
                 .reduce(Long::sum, windowStore("w", false)));
         runWindowed(b, WINDOW_VALUES, "w");
+    }
+
+    private static void slidingEmitFinal() {
+        StreamsBuilder b = new StreamsBuilder();
+        windowedOut(grouped(b)
+                .windowedBy(org.apache.kafka.streams.kstream.SlidingWindows.ofTimeDifferenceAndGrace(secs(5), secs(10)))
+                .emitStrategy(org.apache.kafka.streams.kstream.EmitStrategy.onWindowClose())
+                .count(windowStore("w", false)));
+        runWindowed(b, WINDOW_INPUT, "w");
+    }
+
+    private static void sessionEmitFinal() {
+        StreamsBuilder b = new StreamsBuilder();
+        windowedOut(grouped(b)
+                .windowedBy(org.apache.kafka.streams.kstream.SessionWindows.ofInactivityGapAndGrace(secs(5), secs(10)))
+                .emitStrategy(org.apache.kafka.streams.kstream.EmitStrategy.onWindowClose())
+                .count(sessionStore("w", false)));
+        runWindowed(b, SESSION_INPUT, "w");
     }
 
     private static void sessionCount(boolean cached) {
