@@ -251,9 +251,18 @@ impl CachingLayer {
     /// cache is written (and handed to the listener) first, as Kafka Streams evicts.
     fn evict(&self, below: Below<'_>) -> Result<(), StoreError> {
         while self.budget.exceeded() {
-            let eldest_dirty = match lock(&self.entries).front() {
-                Some((_, eldest)) => eldest.dirty,
-                None => break,
+            let eldest_dirty = {
+                let entries = lock(&self.entries);
+                // The entry just read or written stays (when the other caches of the
+                // thread hold the budget, this one would otherwise lose it at once, and a
+                // read then a write of one key would read the store twice).
+                if entries.len() <= 1 {
+                    break;
+                }
+                match entries.front() {
+                    Some((_, eldest)) => eldest.dirty,
+                    None => break,
+                }
             };
             if eldest_dirty {
                 self.flush(below)?;

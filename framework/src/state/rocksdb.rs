@@ -116,6 +116,11 @@ impl RocksDbKeyValueStore {
         // while its task writes may see some keys' newer values (no point-in-time view).
         options.set_allow_concurrent_memtable_write(false);
         options.set_inplace_update_support(true);
+        // A lookup of a key the memtable does not have (a window's first record, a key new
+        // to an aggregation) is answered by a bloom filter of its keys instead of a search
+        // of the skip list.
+        options.set_memtable_prefix_bloom_ratio(0.02);
+        options.set_memtable_whole_key_filtering(true);
         let mut table = BlockBasedOptions::default();
         table.set_block_size(4 * 1024);
         table.set_bloom_filter(10.0, false);
