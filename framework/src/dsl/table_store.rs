@@ -16,7 +16,7 @@ use super::ktable::{Change, KTable, ValueGetterSupplier};
 use crate::header::Headers;
 use crate::processor::Processor;
 use crate::processor::{ProcessError, ProcessorContext, Record};
-use crate::state::{StoreBuilder, StoreDef};
+use crate::state::{ReadOnlyKeyValueStore, StoreBuilder, StoreDef, StoreError};
 use crate::state::{TimestampedKeyValueStore, ValueAndTimestamp};
 use crate::topology::graph::NodeId;
 
@@ -56,17 +56,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TableStore<K, V> {
         self.cached =
             store.set_flush_listener(Box::new(move |key, new, old, timestamp, headers| {
                 let key = serdes.key_of(key)?;
-                let new = new.map(|bytes| serdes.value_of(bytes)).transpose()?;
-                let old = match old.filter(|_| sends_old) {
-                    Some(bytes) => Some(serdes.value_of(bytes)?.value),
-                    None => None,
-                };
-                // The update carries the timestamp of its new value, as in Kafka Streams.
-                let timestamp = new.as_ref().map_or(timestamp, |n| n.timestamp);
-                let change = Change {
-                    new: new.map(|n| n.value),
-                    old,
-                };
+                let (change, timestamp) = flushed(&serdes, (new, old), sends_old, timestamp)?;
                 // With the headers of the record that made the update, as Kafka Streams
                 // forwards a cache entry with its record context.
                 forwarder.forward(Record::from_parts(
@@ -160,6 +150,28 @@ impl<K: Clone + 'static, V: Clone + 'static> TableStore<K, V> {
             headers,
         ))
     }
+}
+
+/// The change a cache's flush of a timestamped store hands on, from the stored `new` and
+/// `old` values (the old one read only when `sends_old`), and its timestamp: its new
+/// value's, as Kafka Streams' `TimestampedCacheFlushListener` stamps it, else the update's.
+pub(crate) fn flushed<K: 'static, V: 'static>(
+    serdes: &ReadOnlyKeyValueStore<K, ValueAndTimestamp<V>>,
+    (new, old): (Option<&[u8]>, Option<&[u8]>),
+    sends_old: bool,
+    timestamp: i64,
+) -> Result<(Change<V>, i64), StoreError> {
+    let new = new.map(|bytes| serdes.value_of(bytes)).transpose()?;
+    let old = match old.filter(|_| sends_old) {
+        Some(bytes) => Some(serdes.value_of(bytes)?.value),
+        None => None,
+    };
+    let timestamp = new.as_ref().map_or(timestamp, |n| n.timestamp);
+    let change = Change {
+        new: new.map(|n| n.value),
+        old,
+    };
+    Ok((change, timestamp))
 }
 
 /// Adds the processor `prefix-<n>` under `parent` with `store` connected, made by

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::dsl::ktable::Change;
+use crate::dsl::table_store::flushed;
 use crate::header::Headers;
 use crate::processor::{ProcessError, ProcessorContext, Record};
 use crate::state::segmented::split_window_key;
@@ -126,16 +127,7 @@ impl<K: Clone + 'static, VA: Clone + 'static> WindowAggregateStore<K, VA> {
                     let (key, start) = split_window_key(key).ok_or("a window store key")?;
                     let window = Window::new(start, start.saturating_add(size));
                     let key = Windowed::new(serdes.key_of(key)?, window);
-                    let new = new.map(|bytes| serdes.value_of(bytes)).transpose()?;
-                    let old = match old.filter(|_| sends_old) {
-                        Some(bytes) => Some(serdes.value_of(bytes)?.value),
-                        None => None,
-                    };
-                    let timestamp = new.as_ref().map_or(timestamp, |n| n.timestamp);
-                    let change = Change {
-                        new: new.map(|n| n.value),
-                        old,
-                    };
+                    let (change, timestamp) = flushed(&serdes, (new, old), sends_old, timestamp)?;
                     forwarder.forward(Record::from_parts(
                         Some(key),
                         Some(change),
@@ -205,6 +197,36 @@ impl<K: Clone + 'static, VA: Clone + 'static> WindowAggregateStore<K, VA> {
             ))?;
         }
         Ok(())
+    }
+}
+
+/// A time or sliding window aggregation processor (`W`: its windows), whose `process` is
+/// in `time_aggregate` or `sliding_aggregate`.
+pub(crate) struct WindowedAggregate<K, V, VA, W> {
+    pub(crate) store: WindowAggregateStore<K, VA>,
+    pub(crate) windows: W,
+    pub(crate) aggregation: Aggregation<K, V, VA>,
+    pub(crate) emit_on_close: bool,
+    /// The largest timestamp seen, -1 before the first record.
+    pub(crate) stream_time: i64,
+    pub(crate) closes: CloseTracker,
+}
+
+impl<K, V, VA, W> WindowedAggregate<K, V, VA, W> {
+    pub(crate) fn new(
+        store: WindowAggregateStore<K, VA>,
+        windows: W,
+        aggregation: Aggregation<K, V, VA>,
+        emit_on_close: bool,
+    ) -> Self {
+        Self {
+            store,
+            windows,
+            aggregation,
+            emit_on_close,
+            stream_time: -1,
+            closes: CloseTracker::default(),
+        }
     }
 }
 

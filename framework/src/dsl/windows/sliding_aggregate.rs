@@ -12,22 +12,14 @@
 use std::collections::HashSet;
 
 use super::SlidingWindows;
-use super::aggregation::{Aggregation, CloseTracker, WindowAggregateStore, drop_late};
+use super::aggregation::{WindowedAggregate, drop_late};
 use crate::dsl::ktable::Change;
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 use crate::state::{ValueAndTimestamp, Window, Windowed};
 
 type Context<K, VA> = ProcessorContext<Windowed<K>, Change<VA>>;
 
-pub(crate) struct SlidingWindowAggregate<K, V, VA> {
-    store: WindowAggregateStore<K, VA>,
-    windows: SlidingWindows,
-    aggregation: Aggregation<K, V, VA>,
-    emit_on_close: bool,
-    /// The largest timestamp seen, -1 before the first record.
-    stream_time: i64,
-    closes: CloseTracker,
-}
+pub(crate) type SlidingWindowAggregate<K, V, VA> = WindowedAggregate<K, V, VA, SlidingWindows>;
 
 /// What the windows read around a record say: the aggregates its own windows start from,
 /// and which windows exist.
@@ -50,24 +42,6 @@ impl<VA> Default for Around<VA> {
             left_exists: false,
             right_exists: false,
             previous: None,
-        }
-    }
-}
-
-impl<K, V, VA> SlidingWindowAggregate<K, V, VA> {
-    pub(crate) fn new(
-        store: WindowAggregateStore<K, VA>,
-        windows: SlidingWindows,
-        aggregation: Aggregation<K, V, VA>,
-        emit_on_close: bool,
-    ) -> Self {
-        Self {
-            store,
-            windows,
-            aggregation,
-            emit_on_close,
-            stream_time: -1,
-            closes: CloseTracker::default(),
         }
     }
 }

@@ -5,38 +5,12 @@
 //! A window's aggregate is stamped with the largest timestamp of its records.
 
 use super::TimeWindows;
-use super::aggregation::{Aggregation, CloseTracker, WindowAggregateStore, drop_late};
+use super::aggregation::{WindowedAggregate, drop_late};
 use crate::dsl::ktable::Change;
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 use crate::state::Windowed;
 
-pub(crate) struct TimeWindowAggregate<K, V, VA> {
-    pub(crate) store: WindowAggregateStore<K, VA>,
-    pub(crate) windows: TimeWindows,
-    pub(crate) aggregation: Aggregation<K, V, VA>,
-    pub(crate) emit_on_close: bool,
-    /// The largest timestamp seen, -1 before the first record.
-    pub(crate) stream_time: i64,
-    pub(crate) closes: CloseTracker,
-}
-
-impl<K, V, VA> TimeWindowAggregate<K, V, VA> {
-    pub(crate) fn new(
-        store: WindowAggregateStore<K, VA>,
-        windows: TimeWindows,
-        aggregation: Aggregation<K, V, VA>,
-        emit_on_close: bool,
-    ) -> Self {
-        Self {
-            store,
-            windows,
-            aggregation,
-            emit_on_close,
-            stream_time: -1,
-            closes: CloseTracker::default(),
-        }
-    }
-}
+pub(crate) type TimeWindowAggregate<K, V, VA> = WindowedAggregate<K, V, VA, TimeWindows>;
 
 impl<K, V, VA> Processor<K, V, Windowed<K>, Change<VA>> for TimeWindowAggregate<K, V, VA>
 where
