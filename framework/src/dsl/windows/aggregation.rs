@@ -140,6 +140,12 @@ impl<K: Clone + 'static, VA: Clone + 'static> WindowAggregateStore<K, VA> {
         Ok(())
     }
 
+    /// Whether an update's old aggregate goes downstream from here: sent, forwarded by
+    /// the processor itself. Else the processor need not keep a copy of it.
+    pub(crate) fn forwards_old(&self) -> bool {
+        self.sends_old && !self.cached && !self.emit_on_close
+    }
+
     pub(crate) fn store(&self) -> Result<&TimestampedWindowStore<K, VA>, ProcessError> {
         self.store
             .as_ref()

@@ -304,7 +304,14 @@ where
             Some(a) => (Some(a.value), a.timestamp.max(timestamp)),
             None => (None, timestamp),
         };
-        let new = (self.aggregation.add)(key, record.value.as_ref(), old.clone());
+        // A copy of the old aggregate only when it goes downstream.
+        let kept = if self.store.forwards_old() {
+            old.clone()
+        } else {
+            None
+        };
+        let new = (self.aggregation.add)(key, record.value.as_ref(), old);
+        let old = kept;
         self.store
             .put(ctx, key, window, (old, new), (newest, &record.headers))
     }

@@ -52,7 +52,14 @@ where
                 Some(old) => (Some(old.value), old.timestamp.max(timestamp)),
                 None => ((self.aggregation.init)(), timestamp),
             };
-            let new = (self.aggregation.add)(key, record.value.as_ref(), old.clone());
+            // A copy of the old aggregate only when it goes downstream.
+            let kept = if self.store.forwards_old() {
+                old.clone()
+            } else {
+                None
+            };
+            let new = (self.aggregation.add)(key, record.value.as_ref(), old);
+            let old = kept;
             self.store.put(
                 ctx,
                 key,
