@@ -261,7 +261,7 @@ fn sliding_reduce_without_grace() {
         &input,
         |grouped| {
             grouped
-                .windowed_by(SlidingWindows::of_time_difference_without_grace(secs(5)))
+                .windowed_by(SlidingWindows::of_time_difference_with_no_grace(secs(5)))
                 .reduce_with(|a, b| a + b, store(false))
         },
     );
@@ -363,7 +363,7 @@ fn describe_names_window_stores_and_suppression_buffers_as_kafka_streams() {
         .to_stream()
         .to("sessions");
     grouped
-        .windowed_by(SlidingWindows::of_time_difference_without_grace(secs(5)))
+        .windowed_by(SlidingWindows::of_time_difference_with_no_grace(secs(5)))
         .reduce(|a, b| a + b)
         .suppress(
             Suppressed::until_time_limit(secs(1), BufferConfig::max_records(10))

@@ -68,7 +68,7 @@ mod tests {
     fn windows_of_no_length_are_refused_as_kafka_streams_refuses_them() {
         let (zero, one) = (Duration::ZERO, Duration::from_millis(1));
         assert!(
-            SlidingWindows::of_time_difference_without_grace(zero)
+            SlidingWindows::of_time_difference_with_no_grace(zero)
                 .problem()
                 .is_some()
         );
@@ -77,7 +77,7 @@ mod tests {
                 .problem()
                 .is_some()
         );
-        let sliding = SlidingWindows::of_time_difference_without_grace(one);
+        let sliding = SlidingWindows::of_time_difference_with_no_grace(one);
         assert_eq!((sliding.problem(), sliding.grace_ms()), (None, 0));
         let sessions = SessionWindows::of_inactivity_gap_and_grace(one, Duration::from_secs(10));
         assert_eq!((sessions.problem(), sessions.grace_ms()), (None, 10_000));

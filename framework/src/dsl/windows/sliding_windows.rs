@@ -27,7 +27,7 @@ impl SlidingWindows {
     }
 
     /// Windows of records at most `time_difference` apart, closed as they end.
-    pub fn of_time_difference_without_grace(time_difference: Duration) -> Self {
+    pub fn of_time_difference_with_no_grace(time_difference: Duration) -> Self {
         Self::of_time_difference_and_grace(time_difference, Duration::ZERO)
     }
 
