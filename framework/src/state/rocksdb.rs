@@ -57,6 +57,16 @@ impl fmt::Debug for RocksDbMemory {
     }
 }
 
+/// What a store's writes mostly do, which its RocksDB database is tuned for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writes {
+    /// Update keys the store has (a table, an aggregation).
+    Updates,
+    /// Add keys the store does not have yet (a segment of a window or session store,
+    /// whose windows are mostly new when written).
+    Inserts,
+}
+
 /// A key-value store in a RocksDB database of its own (Kafka Streams' default store).
 ///
 /// As in Kafka Streams: no compression, and no write-ahead log, since the changelog topic is
@@ -89,6 +99,16 @@ impl RocksDbKeyValueStore {
         path: &Path,
         memory: Option<&RocksDbMemory>,
     ) -> Result<Self, StoreError> {
+        Self::open_for(name, path, memory, Writes::Updates)
+    }
+
+    /// Opens store `name` as [`open`](Self::open) does, tuned for `writes`.
+    pub(crate) fn open_for(
+        name: impl Into<String>,
+        path: &Path,
+        memory: Option<&RocksDbMemory>,
+        writes: Writes,
+    ) -> Result<Self, StoreError> {
         let name = name.into();
         std::fs::create_dir_all(path).map_err(|source| StoreError::Io {
             store: name.clone(),
@@ -106,16 +126,21 @@ impl RocksDbKeyValueStore {
         options.increase_parallelism(
             std::thread::available_parallelism().map_or(2, |n| n.get().max(2)) as i32,
         );
-        // A lookup of a key the store does not have (an aggregation's first record of a
-        // key) is answered by the filters, without reading data blocks; the last level,
-        // which holds most keys, goes without, as lookups there mostly find their key.
-        options.set_optimize_filters_for_hits(true);
-        // An aggregation rewrites the same keys over and over: updated in place, a key
-        // keeps one entry in the memtable instead of one per update, so reads find it
-        // sooner and memtables fill (and flush) far less often. The price: a scan running
-        // while its task writes may see some keys' newer values (no point-in-time view).
         options.set_allow_concurrent_memtable_write(false);
-        options.set_inplace_update_support(true);
+        if writes == Writes::Updates {
+            // A lookup of a key the store does not have (an aggregation's first record of
+            // a key) is answered by the filters, without reading data blocks; the last
+            // level, which holds most keys, goes without, as lookups there mostly find
+            // their key. (A segment's lookups mostly miss: its filters cover every level.)
+            options.set_optimize_filters_for_hits(true);
+            // An aggregation rewrites the same keys over and over: updated in place, a key
+            // keeps one entry in the memtable instead of one per update, so reads find it
+            // sooner and memtables fill (and flush) far less often. The price: a scan
+            // running while its task writes may see some keys' newer values (no
+            // point-in-time view). (A segment's keys are mostly written once: looking for
+            // the entry to update would only double the cost of a write.)
+            options.set_inplace_update_support(true);
+        }
         // A lookup of a key the memtable does not have (a window's first record, a key new
         // to an aggregation) is answered by a bloom filter of its keys instead of a search
         // of the skip list.

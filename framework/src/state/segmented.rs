@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::rocksdb::Writes;
 use super::{
     InMemoryKeyValueStore, KeyValueBytesStore, KeyValueIter, RocksDbKeyValueStore, RocksDbMemory,
     SharedBytesStore, StateStore, StoreError, WriteBatch,
@@ -161,10 +162,11 @@ impl SegmentedBytesStore {
         let (segment_name, segment_dir) = (name.to_string(), dir.to_path_buf());
         let open: OpenSegment = Box::new(move |start| {
             let name = format!("{segment_name}.{start}");
-            let store: SharedBytesStore = Arc::new(RocksDbKeyValueStore::open(
+            let store: SharedBytesStore = Arc::new(RocksDbKeyValueStore::open_for(
                 name.clone(),
                 &segment_dir.join(&name),
                 memory.as_ref(),
+                Writes::Inserts,
             )?);
             Ok(store)
         });
