@@ -120,6 +120,90 @@ fn suppressed_windows_survive_a_restart_and_still_come_once() {
     assert!(finals(&driver).is_empty(), "each window once");
 }
 
+/// Counts of `windows` emitted when they close, kept an hour in the store, to
+/// `final-click-counts` as `key@start/end`.
+fn emitted_on_close(builder: &mut StreamsBuilder, windows: Windows) {
+    let store = Materialized::as_("kept").with_retention(secs(3600));
+    let grouped = builder.stream::<String, String>("clicks").group_by_key();
+    let counts: KTable<Windowed<String>, i64> = match windows {
+        Windows::Time(windows) => grouped
+            .windowed_by(windows)
+            .emit_strategy(EmitStrategy::on_window_close())
+            .count_with(store),
+        Windows::Sliding(windows) => grouped
+            .windowed_by(windows)
+            .emit_strategy(EmitStrategy::on_window_close())
+            .count_with(store),
+        Windows::Session(windows) => grouped
+            .windowed_by(windows)
+            .emit_strategy(EmitStrategy::on_window_close())
+            .count_with(store),
+    };
+    counts
+        .to_stream()
+        .map(|wk, n| {
+            let wk = wk.expect("a windowed key");
+            let window = wk.window();
+            (
+                format!("{}@{}/{}", wk.key(), window.start(), window.end()),
+                *n,
+            )
+        })
+        .to("final-click-counts");
+}
+
+enum Windows {
+    Time(TimeWindows),
+    Sliding(SlidingWindows),
+    Session(SessionWindows),
+}
+
+#[test]
+fn windows_emitted_on_close_are_not_emitted_again_after_a_restart() {
+    // The store keeps windows an hour: what was emitted is still there after the restart,
+    // and only the close time the task committed keeps it from going out again.
+    for (name, windows, first) in [
+        (
+            "tumbling",
+            Windows::Time(TimeWindows::of_size_with_no_grace(secs(10))),
+            "ann@0/10000",
+        ),
+        (
+            "sliding",
+            Windows::Sliding(SlidingWindows::of_time_difference_with_no_grace(secs(10))),
+            "ann@0/10000",
+        ),
+        (
+            "session",
+            Windows::Session(SessionWindows::of_inactivity_gap_with_no_grace(secs(3))),
+            "ann@1000/1000",
+        ),
+    ] {
+        let mut builder = StreamsBuilder::new();
+        emitted_on_close(&mut builder, windows);
+        let mut driver = common::driver(&builder, "emit-final");
+        click(&driver, "ann", 1_000);
+        click(&driver, "bob", 30_000);
+        assert_eq!(finals(&driver), [(first.to_string(), 1)], "{name}");
+        let mut emitted = vec![first.to_string()];
+        for restart in 0..3 {
+            driver = driver.restart().expect("a restart");
+            click(&driver, "carl", 31_000 + restart * 20_000);
+            emitted.extend(finals(&driver).into_iter().map(|(k, _)| k));
+        }
+        let bob = match name {
+            "tumbling" => "bob@30000/40000",
+            "sliding" => "bob@20000/30000",
+            _ => "bob@30000/30000",
+        };
+        let mut once = emitted.clone();
+        once.sort();
+        once.dedup();
+        assert_eq!(once.len(), emitted.len(), "{name}: each once: {emitted:?}");
+        assert!(emitted.contains(&bob.to_string()), "{name}: {emitted:?}");
+    }
+}
+
 #[test]
 fn a_full_buffer_emits_early_or_fails_as_configured() {
     // Rate-limited counts, at most one key held: the oldest leaves early.

@@ -25,6 +25,8 @@ struct App {
     /// The start of the first window: two hours ago (so that the broker's retention keeps
     /// the records), on a window boundary.
     t0: i64,
+    /// Whether the aggregation emits its final counts itself (else `suppress` does).
+    emit_final: bool,
 }
 
 impl App {
@@ -37,6 +39,7 @@ impl App {
                 &self.id,
             ])
             .arg(state)
+            .args(self.emit_final.then_some("emit-final"))
             .spawn()
             .context("starting windowed-count-app")
     }
@@ -130,6 +133,37 @@ fn segments(state: &Path, app: &str) -> anyhow::Result<BTreeMap<String, usize>> 
     Ok(counts)
 }
 
+/// Two hours ago (so that the broker's retention keeps the records), on a window boundary.
+fn two_hours_ago() -> anyhow::Result<i64> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let two_hours_ago = i64::try_from(now.as_millis())? - 2 * 3_600_000;
+    Ok(two_hours_ago - two_hours_ago % WINDOW)
+}
+
+/// Checks that each window of `truth` has one final count, its own.
+fn exact_and_once(
+    truth: &BTreeMap<String, i64>,
+    finals: &BTreeMap<String, Vec<i64>>,
+) -> anyhow::Result<()> {
+    let wrong: Vec<_> = truth
+        .iter()
+        .filter(|(window, n)| finals.get(*window) != Some(&vec![**n]))
+        .map(|(window, n)| (window, n, finals.get(window)))
+        .take(5)
+        .collect();
+    ensure!(
+        wrong.is_empty(),
+        "final counts not exact and once (window, true, written): {wrong:?}"
+    );
+    ensure!(
+        finals.len() == truth.len(),
+        "{} windows with finals, {} expected",
+        finals.len(),
+        truth.len()
+    );
+    Ok(())
+}
+
 #[test]
 fn killed_with_open_windows_and_wiped_the_final_counts_are_exact_and_segments_bounded()
 -> anyhow::Result<()> {
@@ -139,11 +173,8 @@ fn killed_with_open_windows_and_wiped_the_final_counts_are_exact_and_segments_bo
         input: kafka.create_topic("clicks", PARTITIONS)?,
         output: kafka.create_topic("final-clicks", PARTITIONS)?,
         id,
-        t0: {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-            let two_hours_ago = i64::try_from(now.as_millis())? - 2 * 3_600_000;
-            two_hours_ago - two_hours_ago % WINDOW
-        },
+        t0: two_hours_ago()?,
+        emit_final: false,
     };
     let t0 = app.t0;
     let state = tempfile::tempdir()?;
@@ -180,21 +211,7 @@ fn killed_with_open_windows_and_wiped_the_final_counts_are_exact_and_segments_bo
     count(app.clicks(4, 15, 0)?);
     app.clicks(5, 1, 5_000)?;
     let finals = app.wait_for_finals(5 * USERS)?;
-    let wrong: Vec<_> = truth
-        .iter()
-        .filter(|(window, n)| finals.get(*window) != Some(&vec![**n]))
-        .map(|(window, n)| (window, n, finals.get(window)))
-        .take(5)
-        .collect();
-    ensure!(
-        wrong.is_empty(),
-        "final counts not exact and once (window, true, written): {wrong:?}"
-    );
-    ensure!(
-        finals.len() == 5 * USERS,
-        "{} windows with finals",
-        finals.len()
-    );
+    exact_and_once(&truth, &finals)?;
 
     // Thirty minutes of event time, 30 segments' worth (the retention of 12 s makes
     // segments of 60 s): each task keeps at most the two segments its retention reaches.
@@ -230,4 +247,59 @@ fn killed_with_open_windows_and_wiped_the_final_counts_are_exact_and_segments_bo
         "{buffer:?}"
     );
     Ok(())
+}
+
+#[test]
+fn windows_emitted_on_close_are_not_emitted_again_after_a_restart() -> anyhow::Result<()> {
+    let kafka = kafka();
+    let app = App {
+        input: kafka.create_topic("clicks", PARTITIONS)?,
+        output: kafka.create_topic("final-clicks", PARTITIONS)?,
+        id: unique_name("windowed-count-final"),
+        t0: two_hours_ago()?,
+        emit_final: true,
+    };
+    let t0 = app.t0;
+    let state = tempfile::tempdir()?;
+    let mut truth: BTreeMap<String, i64> = BTreeMap::new();
+    let mut count = |clicks: Vec<(String, i64)>| {
+        for (user, window) in clicks {
+            *truth
+                .entry(format!("{user}@{}", t0 + window * WINDOW))
+                .or_default() += 1;
+        }
+    };
+    // Windows 0 to 2 close and are emitted; the store keeps them an hour.
+    let child = app.spawn(state.path())?;
+    for window in 0..4 {
+        count(app.clicks(window, 5, 0)?);
+    }
+    // Closed windows are looked for at most once a second of wall-clock time: a record
+    // after that makes sure they are.
+    app.wait_until_caught_up()?;
+    std::thread::sleep(Duration::from_millis(1500));
+    count(app.clicks(3, 1, 3_000)?);
+    app.wait_until_caught_up()?;
+    app.wait_for_finals(3 * USERS)?;
+    kill(child)?;
+    // Restarted twice, once on its own state and once wiped: each start goes on from the
+    // close time its tasks committed, so windows 0 to 2, still in the store, do not come
+    // again; window 3 closes once.
+    for wipe in [false, true] {
+        if wipe {
+            std::fs::remove_dir_all(state.path())?;
+            std::fs::create_dir_all(state.path())?;
+        }
+        let child = app.spawn(state.path())?;
+        let window = if wipe { 5 } else { 4 };
+        count(app.clicks(window, 1, 3_000)?);
+        app.wait_until_caught_up()?;
+        kill(child)?;
+    }
+    let child = app.spawn(state.path())?;
+    app.clicks(7, 1, 5_000)?;
+    let finals = app.wait_for_finals(truth.len())?;
+    kill(child)?;
+    // Any repeat would have come before the last window's final.
+    exact_and_once(&truth, &finals)
 }

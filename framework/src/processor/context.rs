@@ -5,6 +5,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::commit_metadata::ProcessorMetadata;
 use super::node::Downstream;
 use super::punctuation::Scheduler;
 use super::{ProcessError, PunctuationType, Record, RecordMetadata, ScheduleId};
@@ -33,6 +34,8 @@ pub(crate) struct TaskState {
     /// How often, at most, in wall-clock ms, a windowed aggregation emitting on window
     /// close looks for closed windows (`__emit.interval.ms.kstreams.windowed.aggregation__`).
     pub(crate) emit_interval_ms: Cell<i64>,
+    /// Values processors keep across restarts, committed with the input offsets.
+    pub(crate) processor_metadata: RefCell<ProcessorMetadata>,
 }
 
 /// A store a task has opened: its definition and its layers.
@@ -118,6 +121,7 @@ impl TaskState {
             stores: RefCell::new(std::collections::BTreeMap::new()),
             record_timestamp: Rc::new(Cell::new(-1)),
             emit_interval_ms: Cell::new(1000),
+            processor_metadata: RefCell::default(),
         }
     }
 }
@@ -333,6 +337,19 @@ impl<K, V> ProcessorContext<K, V> {
     /// close looks for closed windows.
     pub(crate) fn emit_interval_ms(&self) -> i64 {
         self.task.emit_interval_ms.get()
+    }
+
+    /// The value `key` had in the task's processor metadata as last committed (or set
+    /// since): a processor's own key is the name of its store (Kafka Streams'
+    /// `processorMetadataForKey`).
+    pub(crate) fn processor_metadata(&self, key: &str) -> Option<i64> {
+        self.task.processor_metadata.borrow().get(key)
+    }
+
+    /// Sets `key` in the task's processor metadata, committed with its next commit
+    /// (Kafka Streams' `addProcessorMetadataKeyValue`).
+    pub(crate) fn set_processor_metadata(&self, key: &str, value: i64) {
+        self.task.processor_metadata.borrow_mut().put(key, value);
     }
 
     /// Topic, partition and offset of the record being processed; `None` while punctuating.

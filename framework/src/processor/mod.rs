@@ -26,6 +26,7 @@
 //! ```
 
 mod collector;
+pub(crate) mod commit_metadata;
 mod context;
 mod node;
 mod punctuation;

@@ -60,6 +60,16 @@ pub enum ThreadError {
         #[source]
         source: KafkaError,
     },
+    /// The committed offsets of new tasks' partitions (with what the tasks keep there)
+    /// could not be read.
+    #[error("reading the committed offsets of {partitions}: {source}")]
+    Committed {
+        /// The partitions, `topic/partition, ...`.
+        partitions: String,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
     /// A record could not be written, and the production handler says fail.
     #[error(transparent)]
     Produce(Box<ProduceError>),

@@ -321,7 +321,7 @@ fn rebalance(
                 cx.index,
                 describe(&partitions)
             );
-            tasks.handle_assignment(&partitions)?;
+            tasks.handle_assignment(&partitions, consumer)?;
             complete(consumer, event)?;
             // The partitions of restoring tasks are paused once librdkafka has them.
             tasks.update_pauses(consumer)
@@ -330,7 +330,7 @@ fn rebalance(
 }
 
 /// `topic/partition, ...` for logs.
-fn describe(partitions: &[Partition]) -> String {
+pub(crate) fn describe(partitions: &[Partition]) -> String {
     if partitions.is_empty() {
         return "none".to_string();
     }

@@ -40,8 +40,9 @@ const FLUSH_WAIT: Duration = Duration::from_micros(100);
 /// [`poll`](StreamsProducer::poll) serves.
 const POLL_EVENTS: usize = 64;
 
-/// Consumed offsets to commit: `(topic, partition)` to the next offset to read.
-pub(crate) type Offsets = BTreeMap<(std::sync::Arc<str>, i32), i64>;
+/// Consumed offsets to commit: `(topic, partition)` to the next offset to read, with the
+/// commit's metadata (see [`commit_metadata`](crate::processor::commit_metadata)).
+pub(crate) type Offsets = BTreeMap<(std::sync::Arc<str>, i32), (i64, String)>;
 
 /// What the producer's delivery reports tell the thread.
 #[derive(Debug)]
@@ -221,12 +222,15 @@ impl StreamsProducer {
             return Ok(());
         }
         let mut list = TopicPartitionList::with_capacity(offsets.len());
-        for ((topic, partition), next) in offsets {
-            list.add_partition_offset(topic, *partition, Offset::Offset(*next))
+        for ((topic, partition), (next, metadata)) in offsets {
+            let mut element = list.add_partition(topic, *partition);
+            element
+                .set_offset(Offset::Offset(*next))
                 .map_err(|source| ThreadError::Commit {
                     partitions: format!("{topic}/{partition}"),
                     source,
                 })?;
+            element.set_metadata(metadata.as_str());
         }
         consumer
             .commit(&list, CommitMode::Sync)
@@ -284,7 +288,7 @@ impl StreamsProducer {
 fn describe(offsets: &Offsets) -> String {
     offsets
         .iter()
-        .map(|((topic, partition), next)| format!("{topic}/{partition}@{next}"))
+        .map(|((topic, partition), (next, _))| format!("{topic}/{partition}@{next}"))
         .collect::<Vec<_>>()
         .join(", ")
 }

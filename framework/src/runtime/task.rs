@@ -12,6 +12,7 @@ use rdkafka::message::{BorrowedMessage, Headers as _};
 use super::state_manager::{LoggedStore, StateManager, StoreContext};
 use crate::config::{DeserializationHandler, ProcessingHandler, RecordingLevel, StreamsConfig};
 use crate::header::Headers;
+use crate::processor::commit_metadata;
 use crate::processor::{
     DeserializationError, NodeHandle, OutgoingRecord, ProcessError, PunctuationType, RawRecord,
     ReadRecord, RecordCollector, RecordMetadata, SourceEntry, SourceError, TaskState,
@@ -277,6 +278,8 @@ struct PartitionQueue {
     source: Option<Rc<dyn SourceEntry>>,
     /// The largest timestamp queued so far, for timestamp extractors.
     partition_time: i64,
+    /// The largest timestamp processed so far: the partition time a commit keeps.
+    processed_time: i64,
     records: VecDeque<QueuedRecord>,
     /// The next offset to read after the records processed so far (-1: none processed).
     consumed: i64,
@@ -293,6 +296,7 @@ impl PartitionQueue {
             partition,
             source,
             partition_time: -1,
+            processed_time: -1,
             records: VecDeque::new(),
             consumed: -1,
             committed: -1,
@@ -409,6 +413,21 @@ impl Task {
         partition: i32,
         records: impl IntoIterator<Item = QueuedRecord>,
     ) {
+        let queue = self.queue(topic, partition);
+        for mut record in records {
+            if let Some(source) = &queue.source {
+                // The timestamp that orders the record is the extractor's, as in Kafka
+                // Streams, given the partition time (the largest timestamp seen before).
+                (record.timestamp, record.read) =
+                    source.timestamp(record.raw(topic, partition), queue.partition_time);
+                queue.partition_time = queue.partition_time.max(record.timestamp);
+            }
+            queue.records.push_back(record);
+        }
+    }
+
+    /// The queue of `topic`/`partition`, made if it has none yet.
+    fn queue(&mut self, topic: &Arc<str>, partition: i32) -> &mut PartitionQueue {
         let index = match self
             .queues
             .binary_search_by(|q| (&*q.topic, q.partition).cmp(&(&**topic, partition)))
@@ -421,17 +440,34 @@ impl Task {
                 index
             }
         };
-        let queue = &mut self.queues[index];
-        for mut record in records {
-            if let Some(source) = &queue.source {
-                // The timestamp that orders the record is the extractor's, as in Kafka
-                // Streams, given the partition time (the largest timestamp seen before).
-                (record.timestamp, record.read) =
-                    source.timestamp(record.raw(topic, partition), queue.partition_time);
-                queue.partition_time = queue.partition_time.max(record.timestamp);
+        &mut self.queues[index]
+    }
+
+    /// Takes what the last commit of input partition `topic`/`partition` kept with its
+    /// offset (`metadata`, Kafka Streams' encoding): the partition's time, which the task's
+    /// stream time starts from, and the processors' values, before the processors start.
+    /// Metadata this cannot read is left out, with a warning, as Kafka Streams does.
+    pub(crate) fn resume_from_commit(&mut self, topic: &Arc<str>, partition: i32, metadata: &str) {
+        let (time, processors) = match commit_metadata::decode(metadata) {
+            Ok(decoded) => decoded,
+            Err(problem) => {
+                tracing::warn!(
+                    "homa: task {}: the committed offset of {topic}/{partition} has metadata \
+                     that is left out: {problem}",
+                    self.id
+                );
+                return;
             }
-            queue.records.push_back(record);
-        }
+        };
+        let queue = self.queue(topic, partition);
+        queue.partition_time = queue.partition_time.max(time);
+        queue.processed_time = queue.processed_time.max(time);
+        let stream_time = &self.state.stream_time;
+        stream_time.set(stream_time.get().max(time));
+        self.state
+            .processor_metadata
+            .borrow_mut()
+            .merge(&processors);
     }
 
     /// The store `name` of this task, if it has one.
@@ -514,6 +550,7 @@ impl Task {
             return Ok(false);
         };
         queue.consumed = record.offset + 1;
+        queue.processed_time = queue.processed_time.max(record.timestamp);
         let partition = queue.partition;
         if record.timestamp < 0 {
             // As Kafka Streams: a record without a valid timestamp cannot be ordered.
@@ -644,13 +681,23 @@ impl Task {
             .map(|q| (&q.topic, q.partition))
     }
 
-    /// The offsets to commit of the partitions processed since the last commit: `(topic,
-    /// partition, next offset to read)`.
-    pub(crate) fn uncommitted(&self) -> impl Iterator<Item = (&Arc<str>, i32, i64)> {
-        self.queues
+    /// The offsets to commit of the partitions processed since the last commit (of every
+    /// partition processed, when the processors' values changed, as Kafka Streams does):
+    /// `(topic, partition, next offset to read, metadata)`, the metadata the partition's
+    /// time and the processors' values (see [`commit_metadata`]).
+    pub(crate) fn uncommitted(&self) -> impl Iterator<Item = (&Arc<str>, i32, i64, String)> {
+        let processors = self.state.processor_metadata.borrow();
+        let changed = processors.changed();
+        let offsets: Vec<_> = self
+            .queues
             .iter()
-            .filter(|q| q.consumed > q.committed)
-            .map(|q| (&q.topic, q.partition, q.consumed))
+            .filter(|q| q.consumed > q.committed || (changed && q.consumed >= 0))
+            .map(|q| {
+                let metadata = commit_metadata::encode(q.processed_time, &processors);
+                (&q.topic, q.partition, q.consumed, metadata)
+            })
+            .collect();
+        offsets.into_iter()
     }
 
     /// Records that the offsets [`uncommitted`](Self::uncommitted) gave are committed.
@@ -658,6 +705,7 @@ impl Task {
         for queue in &mut self.queues {
             queue.committed = queue.consumed;
         }
+        self.state.processor_metadata.borrow_mut().committed();
     }
 
     /// Advances the wall clock to `now` and fires the wall-clock punctuations due.

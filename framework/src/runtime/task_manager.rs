@@ -18,11 +18,14 @@ use rdkafka::message::BorrowedMessage;
 use super::clients;
 use super::error::ThreadError;
 use super::restore::ChangelogReader;
-use super::stream_thread::ThreadContext;
+use super::stream_thread::{ThreadContext, describe};
 use super::streams_producer::{Offsets, StreamsProducer};
 use super::task::{QueuedRecord, Task, TaskCounts, TaskId, TaskResources};
 use crate::processor::RecordCollector;
 use crate::state::{CacheBudget, StoreMetrics};
+
+/// How long reading the committed offsets of new tasks' partitions may take.
+const COMMITTED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A topic-partition: `(topic, partition)`.
 pub(crate) type Partition = (Arc<str>, i32);
@@ -135,20 +138,65 @@ impl<'a> TaskManager<'a> {
 
     /// `partitions` are this thread's now (eager: all it has; cooperative: added to what it
     /// has): their new tasks are made, their stores restored.
-    pub(crate) fn handle_assignment(
+    pub(crate) fn handle_assignment<C: ConsumerContext>(
         &mut self,
         partitions: &[Partition],
+        consumer: &BaseConsumer<C>,
     ) -> Result<(), ThreadError> {
         let assigned = self.tasks_of(partitions);
         let new: Vec<(TaskId, usize)> = assigned
             .into_iter()
             .filter(|(id, _)| !self.tasks.contains_key(id))
             .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let mut committed = self.committed_metadata(partitions, &new, consumer)?;
         for (id, sub) in new {
-            self.create(id, sub)?;
+            self.create(id, sub, committed.remove(&id).unwrap_or_default())?;
         }
         self.publish_tasks();
         Ok(())
+    }
+
+    /// The metadata of the last commit of each of `partitions` that a task of `new` reads,
+    /// by task, read from the group in one request (Kafka Streams reads it as a task
+    /// starts): what a task starts from (see [`Task::resume_from_commit`]).
+    fn committed_metadata<C: ConsumerContext>(
+        &self,
+        partitions: &[Partition],
+        new: &[(TaskId, usize)],
+        consumer: &BaseConsumer<C>,
+    ) -> Result<BTreeMap<TaskId, Vec<(Partition, String)>>, ThreadError> {
+        let mut list = rdkafka::TopicPartitionList::new();
+        for (topic, partition) in partitions {
+            if self
+                .task_of(topic, *partition)
+                .is_some_and(|task| new.contains(&task))
+            {
+                list.add_partition(topic, *partition);
+            }
+        }
+        let committed = consumer
+            .committed_offsets(list, COMMITTED_TIMEOUT)
+            .map_err(|source| ThreadError::Committed {
+                partitions: describe(partitions),
+                source,
+            })?;
+        let mut by_task: BTreeMap<TaskId, Vec<(Partition, String)>> = BTreeMap::new();
+        for element in committed.elements() {
+            let (topic, partition) = (element.topic(), element.partition());
+            if let Some((id, _)) = self.task_of(topic, partition)
+                && !element.metadata().is_empty()
+            {
+                let metadata = element.metadata().to_string();
+                by_task
+                    .entry(id)
+                    .or_default()
+                    .push(((Arc::from(topic), partition), metadata));
+            }
+        }
+        Ok(by_task)
     }
 
     /// Whether tasks are restoring their stores.
@@ -233,7 +281,12 @@ impl<'a> TaskManager<'a> {
 
     /// Makes task `id` of sub-topology `sub`: restoring when it has changelog records to
     /// replay (it processes once they are), else initialised and queryable at once.
-    fn create(&mut self, id: TaskId, sub: usize) -> Result<(), ThreadError> {
+    fn create(
+        &mut self,
+        id: TaskId,
+        sub: usize,
+        committed: Vec<(Partition, String)>,
+    ) -> Result<(), ThreadError> {
         // The tasks write through the thread's producer.
         let collector: Rc<dyn RecordCollector> = self.producer.clone();
         let resources = TaskResources {
@@ -251,6 +304,9 @@ impl<'a> TaskManager<'a> {
             &resources,
             super::now_ms(),
         )?;
+        for ((topic, partition), metadata) in &committed {
+            task.resume_from_commit(topic, *partition, metadata);
+        }
         tracing::info!("homa: thread {}: task {id} created", self.cx.index);
         self.tasks_created += 1;
         let restoring = if task.logged_stores().is_empty() {
@@ -412,8 +468,8 @@ impl<'a> TaskManager<'a> {
         let mut offsets = Offsets::new();
         for (_, task) in self.tasks.iter_mut().filter(|(id, _)| in_scope(id)) {
             task.flush()?;
-            for (topic, partition, next) in task.uncommitted() {
-                offsets.insert((topic.clone(), partition), next);
+            for (topic, partition, next, metadata) in task.uncommitted() {
+                offsets.insert((topic.clone(), partition), (next, metadata));
             }
         }
         self.producer.commit(&offsets, consumer)?;

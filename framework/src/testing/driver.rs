@@ -98,7 +98,12 @@ struct Inner {
     /// The application's internal (repartition) topics, by their names on the broker.
     internal: Vec<String>,
     wall_clock: i64,
+    /// The metadata of each input partition's last commit, which a restart starts from.
+    commits: Commits,
 }
+
+/// The metadata each input partition committed last, by partition.
+type Commits = BTreeMap<(Arc<str>, i32), String>;
 
 impl Inner {
     /// Queues `record` at the next offset of `topic` in the task reading it, and processes
@@ -118,7 +123,7 @@ impl Inner {
         *offset += 1;
         let task = &mut self.tasks[task];
         task.add_records(&Arc::from(topic), 0, [queued]);
-        process_all(task, self.wall_clock);
+        process_all(task, self.wall_clock, &mut self.commits);
     }
 }
 
@@ -157,8 +162,9 @@ fn restore(
 
 /// Processes what `task` may process at wall-clock time `now` (all it has, unless an
 /// empty input partition holds it back for `max.task.idle.ms`), then commits as Kafka
-/// Streams' driver does after each record, so caches hold nothing back.
-fn process_all(task: &mut Task, now: i64) {
+/// Streams' driver does after each record, so caches hold nothing back; the commits'
+/// metadata goes into `commits`.
+fn process_all(task: &mut Task, now: i64, commits: &mut Commits) {
     loop {
         if !task.is_processable(now) {
             break;
@@ -172,6 +178,10 @@ fn process_all(task: &mut Task, now: i64) {
     if let Err(e) = task.flush() {
         panic!("{e}");
     }
+    for (topic, partition, _, metadata) in task.uncommitted() {
+        commits.insert((topic.clone(), partition), metadata);
+    }
+    task.mark_committed();
 }
 
 impl std::fmt::Debug for TopologyTestDriver {
@@ -210,36 +220,42 @@ impl TopologyTestDriver {
             config,
             wall_clock_ms,
             Rc::default(),
-            BTreeMap::new(),
+            (BTreeMap::new(), Commits::new()),
         )
     }
 
     /// Closes the driver's tasks and starts them again on empty state, each logged store
     /// restored from the changelog records its task wrote so far: as an instance that
     /// restarts with its state directory wiped (Kafka Streams' own driver cannot). Output
-    /// not yet read stays to be read; the wall clock and the input topics' offsets go on.
+    /// not yet read stays to be read; the wall clock and the input topics' offsets go on,
+    /// and the tasks start from what their last commits kept (stream time, and what
+    /// processors keep there, such as the windows already emitted on close).
     ///
     /// # Errors
     /// When a store cannot be restored or a processor's `init` fails.
     pub fn restart(self) -> crate::Result<Self> {
         let (topology, config) = (self.topology.clone(), self.config.clone());
         let captured = self.captured.clone();
-        let (wall_clock, offsets) = {
+        let (wall_clock, positions) = {
             let inner = self.inner.borrow();
-            (inner.wall_clock, inner.offsets.clone())
+            (
+                inner.wall_clock,
+                (inner.offsets.clone(), inner.commits.clone()),
+            )
         };
         drop(self);
-        Self::start(&topology, config, wall_clock, captured, offsets)
+        Self::start(&topology, config, wall_clock, captured, positions)
     }
 
     /// Starts the topology's tasks, their logged stores restored from what `captured`
-    /// holds of their changelogs.
+    /// holds of their changelogs; `offsets` are the input topics' next offsets and
+    /// `commits` what the tasks committed last.
     fn start(
         topology: &Topology,
         config: StreamsConfig,
         wall_clock_ms: i64,
         captured: Rc<Captured>,
-        offsets: BTreeMap<String, i64>,
+        (offsets, commits): (BTreeMap<String, i64>, Commits),
     ) -> crate::Result<Self> {
         let collector: Rc<dyn RecordCollector> = captured.clone();
         let application_id = config.application_id();
@@ -269,6 +285,15 @@ impl TopologyTestDriver {
             };
             let mut task = Task::build(id, topology, sub, &config, &resources, wall_clock_ms)?;
             restore(&task, topology, &sub.stores, application_id, &captured)?;
+            for ((topic, partition), metadata) in &commits {
+                if sub
+                    .source_topics
+                    .iter()
+                    .any(|source| topology.topic_name(source, application_id) == **topic)
+                {
+                    task.resume_from_commit(topic, *partition, metadata);
+                }
+            }
             task.init()?;
             for topic in &sub.source_topics {
                 readers.insert(topology.topic_name(topic, application_id), tasks.len());
@@ -286,6 +311,7 @@ impl TopologyTestDriver {
                     .map(|(topic, _)| topology.topic_name(topic, application_id))
                     .collect(),
                 wall_clock: wall_clock_ms,
+                commits,
             }),
             captured,
             topology: topology.clone(),
@@ -403,7 +429,7 @@ impl TopologyTestDriver {
             .saturating_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX));
         for task in &mut inner.tasks {
             // Records an empty partition held back may be processed now.
-            process_all(task, inner.wall_clock);
+            process_all(task, inner.wall_clock, &mut inner.commits);
             if let Err(e) = task.advance_wall_clock(inner.wall_clock) {
                 panic!("{e}");
             }

@@ -226,36 +226,46 @@ impl<K, V, VA, W> WindowedAggregate<K, V, VA, W> {
         emit_on_close: bool,
     ) -> Self {
         Self {
+            closes: CloseTracker::new(store.name.clone()),
             store,
             windows,
             aggregation,
             emit_on_close,
             stream_time: -1,
-            closes: CloseTracker::default(),
         }
     }
 }
 
 /// How often windows closed are looked for (Kafka Streams' `TimeTracker` of the emit
 /// strategy): at most once every `__emit.interval.ms.kstreams.windowed.aggregation__` of
-/// wall-clock time, and only when the close time moved.
+/// wall-clock time, and only when the close time moved; and up to when they were emitted,
+/// kept in the task's processor metadata under the store's name, so that a restart does
+/// not emit them again.
 #[derive(Debug)]
 pub(crate) struct CloseTracker {
+    /// The store's name: the key of the processor metadata.
+    store: Arc<str>,
     /// The close time of the last emission; -1 before the first.
     pub(crate) last_close: i64,
     next_check: i64,
 }
 
-impl Default for CloseTracker {
-    fn default() -> Self {
+impl CloseTracker {
+    pub(crate) fn new(store: Arc<str>) -> Self {
         Self {
+            store,
             last_close: -1,
             next_check: 0,
         }
     }
-}
 
-impl CloseTracker {
+    /// In the processor's `init`: goes on from the last emission its task committed.
+    pub(crate) fn resume<K, V>(&mut self, ctx: &ProcessorContext<K, V>) {
+        if let Some(last) = ctx.processor_metadata(&self.store) {
+            self.last_close = last;
+        }
+    }
+
     /// Whether to look for windows closed at `close_time` now.
     pub(crate) fn due<K, V>(&mut self, ctx: &ProcessorContext<K, V>, close_time: i64) -> bool {
         let now = ctx.wall_clock_time();
@@ -264,6 +274,12 @@ impl CloseTracker {
         }
         self.next_check = now.saturating_add(ctx.emit_interval_ms());
         self.last_close == -1 || self.last_close < close_time
+    }
+
+    /// The windows closed at `close_time` are emitted.
+    pub(crate) fn emitted<K, V>(&mut self, ctx: &ProcessorContext<K, V>, close_time: i64) {
+        self.last_close = close_time;
+        ctx.set_processor_metadata(&self.store, close_time);
     }
 }
 

@@ -43,6 +43,7 @@ impl<K, V, VA> SessionAggregate<K, V, VA> {
         (sends_old, emit_on_close): (bool, bool),
     ) -> Self {
         Self {
+            closes: CloseTracker::new(name.clone()),
             name,
             store: None,
             windows,
@@ -52,7 +53,6 @@ impl<K, V, VA> SessionAggregate<K, V, VA> {
             emit_on_close,
             cached: false,
             stream_time: -1,
-            closes: CloseTracker::default(),
         }
     }
 
@@ -75,7 +75,9 @@ where
 {
     fn init(&mut self, ctx: &mut Context<K, VA>) -> Result<(), ProcessError> {
         let store = ctx.session_store::<K, VA>(&self.name)?;
-        if !self.emit_on_close {
+        if self.emit_on_close {
+            self.closes.resume(ctx);
+        } else {
             let forwarder = ctx.forwarder();
             let serdes = store.view().clone();
             let sends_old = self.sends_old;
@@ -209,7 +211,7 @@ where
                 headers.clone(),
             ))?;
         }
-        self.closes.last_close = close_time;
+        self.closes.emitted(ctx, close_time);
         Ok(())
     }
 }

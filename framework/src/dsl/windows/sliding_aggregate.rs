@@ -53,6 +53,9 @@ where
     VA: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut Context<K, VA>) -> Result<(), ProcessError> {
+        if self.emit_on_close {
+            self.closes.resume(ctx);
+        }
         self.store.open(ctx)
     }
 
@@ -340,7 +343,7 @@ where
         };
         self.store
             .emit_final(ctx, (lower, upper), &record.headers)?;
-        self.closes.last_close = close_time;
+        self.closes.emitted(ctx, close_time);
         Ok(())
     }
 }

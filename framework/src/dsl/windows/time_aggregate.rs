@@ -22,6 +22,9 @@ where
         &mut self,
         ctx: &mut ProcessorContext<Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessError> {
+        if self.emit_on_close {
+            self.closes.resume(ctx);
+        }
         self.store.open(ctx)
     }
 
@@ -108,7 +111,7 @@ where
         }
         self.store
             .emit_final(ctx, (lower, upper), &record.headers)?;
-        self.closes.last_close = close_time;
+        self.closes.emitted(ctx, close_time);
         Ok(())
     }
 }
