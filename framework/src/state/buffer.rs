@@ -24,11 +24,17 @@ pub(crate) struct Buffered<V> {
     pub(crate) headers: Headers,
     pub(crate) old: Option<V>,
     pub(crate) new: Option<V>,
+    /// The old value of the key's first change held: what went downstream last, which
+    /// the suppressed table's value getter answers while the key is held (Kafka Streams'
+    /// `priorValue`).
+    pub(crate) prior: Option<V>,
 }
 
 /// A buffered change as its store keeps it: buffer time and timestamp (8 bytes each,
 /// big-endian), the headers (a count, then each key and value with their lengths, -1 for a
-/// null value), then the old and new values (each a length, -1 for none, and its bytes).
+/// null value), then the old and new values (each a length, -1 for none, and its bytes),
+/// and the prior value in the same form, only when its bytes differ from the old value's
+/// (as Kafka Streams charges a prior value that is the old value once).
 pub(crate) struct BufferedSerde<V>(pub(crate) SharedSerde<V>);
 
 impl<V: 'static> BufferedSerde<V> {
@@ -91,18 +97,14 @@ impl<V: 'static> Serde<Buffered<V>> for BufferedSerde<V> {
             put_len(out, header.value.as_ref().map(Vec::len));
             out.extend_from_slice(header.value.as_deref().unwrap_or_default());
         }
-        for part in [&value.old, &value.new] {
-            match part {
-                None => put_len(out, None),
-                Some(v) => {
-                    let at = out.len();
-                    put_len(out, Some(0));
-                    self.0.serialize(topic, headers, v, out)?;
-                    let len = out.len() - at - 4;
-                    out[at..at + 4]
-                        .copy_from_slice(&i32::try_from(len).unwrap_or(i32::MAX).to_be_bytes());
-                }
-            }
+        let old = out.len();
+        self.part(topic, headers, value.old.as_ref(), out)?;
+        let old = old..out.len();
+        self.part(topic, headers, value.new.as_ref(), out)?;
+        let mut prior = Vec::new();
+        self.part(topic, headers, value.prior.as_ref(), &mut prior)?;
+        if prior[..] != out[old] {
+            out.extend_from_slice(&prior);
         }
         Ok(())
     }
@@ -125,20 +127,49 @@ impl<V: 'static> Serde<Buffered<V>> for BufferedSerde<V> {
                 None => held.add_null(key),
             };
         }
-        let mut value = || -> Result<Option<V>, SerdeError> {
-            reader
-                .part()?
-                .map(|b| self.0.deserialize(topic, headers, b))
+        let value = |part: Option<&[u8]>| {
+            part.map(|b| self.0.deserialize(topic, headers, b))
                 .transpose()
         };
-        let (old, new) = (value()?, value()?);
+        let old_part = reader.part()?;
+        let (old, new) = (value(old_part)?, value(reader.part()?)?);
+        let prior = if reader.0.is_empty() {
+            value(old_part)?
+        } else {
+            value(reader.part()?)?
+        };
         Ok(Buffered {
             time,
             timestamp,
             headers: held,
             old,
             new,
+            prior,
         })
+    }
+}
+
+impl<V: 'static> BufferedSerde<V> {
+    /// Writes `value` as a part: its length (-1 for none), then its bytes.
+    fn part(
+        &self,
+        topic: &str,
+        headers: &mut Headers,
+        value: Option<&V>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SerdeError> {
+        match value {
+            None => put_len(out, None),
+            Some(v) => {
+                let at = out.len();
+                put_len(out, Some(0));
+                self.0.serialize(topic, headers, v, out)?;
+                let len = out.len() - at - 4;
+                out[at..at + 4]
+                    .copy_from_slice(&i32::try_from(len).unwrap_or(i32::MAX).to_be_bytes());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -185,16 +216,25 @@ impl<K: 'static, V: 'static> TimeOrderedBuffer<K, V> {
     }
 
     /// Holds `key`'s latest change, buffered at `time` unless the key is held already
-    /// (then at the time it was first buffered).
-    pub(crate) fn put(
-        &mut self,
-        key: &K,
-        time: i64,
-        change: Buffered<V>,
-    ) -> Result<(), StoreError> {
+    /// (then at the time it was first buffered, and with the prior value of the first
+    /// change held; `change.prior` is left out).
+    pub(crate) fn put(&mut self, key: &K, time: i64, change: Buffered<V>) -> Result<(), StoreError>
+    where
+        V: Clone,
+    {
         let (key_bytes, len) = self.store.with_key(key, |bytes| {
-            let time = self.times.get(bytes).copied().unwrap_or(time);
-            let held = Buffered { time, ..change };
+            let (time, prior) = match self.times.get(bytes) {
+                Some(&first) => {
+                    let held = self.store.get_serialized(bytes)?;
+                    (first, held.and_then(|held| held.prior))
+                }
+                None => (time, change.old.clone()),
+            };
+            let held = Buffered {
+                time,
+                prior,
+                ..change
+            };
             self.store.put_serialized(bytes, &held, &Headers::new())?;
             let len = self.store.view().bytes().get(bytes)?.map_or(0, |v| v.len());
             Ok::<_, StoreError>((bytes.to_vec(), (time, len)))
@@ -217,6 +257,14 @@ impl<K: 'static, V: 'static> TimeOrderedBuffer<K, V> {
     /// What the held entries are charged, in bytes.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// The prior value of `key` if it is held (`Some(None)`: held, with no prior value).
+    pub(crate) fn prior(
+        store: &KeyValueStore<K, Buffered<V>>,
+        key: &K,
+    ) -> Result<Option<Option<V>>, StoreError> {
+        Ok(store.get(key)?.map(|held| held.prior))
     }
 
     /// Takes out the entry held longest (earliest buffer time, then key bytes).
@@ -251,6 +299,7 @@ mod tests {
             headers,
             old: None,
             new: Some("x".to_string()),
+            prior: None,
         };
         let mut out = Vec::new();
         serde
@@ -261,5 +310,20 @@ mod tests {
             .deserialize("t", &Headers::new(), &out[..5])
             .unwrap_err();
         assert!(err.to_string().contains("needed"), "{err}");
+
+        // A prior value other than the old value is kept after the values; one equal to
+        // it costs nothing.
+        let (plain, changed) = (out.len(), {
+            let mut held = held.clone();
+            held.old = Some("a".to_string());
+            held.prior = Some("p".to_string());
+            let mut out = Vec::new();
+            serde
+                .serialize("t", &mut Headers::new(), &held, &mut out)
+                .unwrap();
+            assert_eq!(serde.deserialize("t", &Headers::new(), &out).unwrap(), held);
+            out.len()
+        });
+        assert_eq!(changed, plain + 1 + 4 + 1, "old and prior, one byte each");
     }
 }

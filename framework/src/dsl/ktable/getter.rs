@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use crate::processor::{OpenStore, ProcessError};
 use crate::state::{
-    SessionStore, StoreError, TimestampedKeyValueStore, TimestampedWindowStore, ValueAndTimestamp,
-    Windowed,
+    Buffered, KeyValueStore, SessionStore, StoreError, TimeOrderedBuffer, TimestampedKeyValueStore,
+    TimestampedWindowStore, ValueAndTimestamp, Windowed,
 };
 
 /// Reads the current value of a key of a table, with its timestamp.
@@ -74,6 +74,42 @@ impl<K: 'static, V: 'static> ValueGetterSupplier<K, V> {
                 };
                 Ok(Box::new(getter) as Box<dyn ValueGetter<K, VR>>)
             }),
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> ValueGetterSupplier<K, V> {
+    /// The getter of a suppressed table (Kafka Streams' `KTableSuppressProcessorSupplier`
+    /// view): a key its buffer `buffer` holds reads as what went downstream last (its
+    /// prior value, of unknown timestamp: -1), any other key as the table upstream reads.
+    pub(crate) fn suppressed(buffer: Arc<str>, upstream: &ValueGetterSupplier<K, V>) -> Self {
+        let parent = upstream.make.clone();
+        let mut stores = vec![buffer.clone()];
+        stores.extend(upstream.stores.iter().cloned());
+        Self {
+            stores,
+            make: Arc::new(move |lookup: StoreLookup<'_>| {
+                let getter = Suppressed {
+                    buffer: lookup(&buffer)?.buffer::<K, Buffered<V>>()?,
+                    parent: parent(lookup)?,
+                };
+                Ok(Box::new(getter) as Box<dyn ValueGetter<K, V>>)
+            }),
+        }
+    }
+}
+
+/// Reads a suppressed table: its buffer's prior value of a key held, else upstream's.
+struct Suppressed<K, V> {
+    buffer: KeyValueStore<K, Buffered<V>>,
+    parent: Box<dyn ValueGetter<K, V>>,
+}
+
+impl<K: 'static, V: 'static> ValueGetter<K, V> for Suppressed<K, V> {
+    fn get(&self, key: &K) -> Result<Option<ValueAndTimestamp<V>>, ProcessError> {
+        match TimeOrderedBuffer::prior(&self.buffer, key)? {
+            Some(prior) => Ok(prior.map(|value| ValueAndTimestamp::make(value, -1))),
+            None => self.parent.get(key),
         }
     }
 }
@@ -197,9 +233,42 @@ mod tests {
             .map_values(|price| format!("${price}"));
         let supplier = prices.value_getter();
         assert_eq!(supplier.stores.len(), 1, "the source got a store");
+        let driver = lookups(&mut builder, &supplier);
+        let prices = driver.create_input_topic::<String, String>("prices");
+        let orders = driver.create_input_topic::<String, String>("orders");
+        let found = driver.create_output_topic::<String, String>("found");
+        prices.pipe_input_with_timestamp("a".into(), "5".into(), 10);
+        prices.pipe_input_with_timestamp("b".into(), "0".into(), 11);
+        for item in ["a", "b", "c"] {
+            orders.pipe_input_with_timestamp(item.into(), "order".into(), 20);
+        }
+        prices.pipe_record(Record::from_parts(
+            Some("a".into()),
+            None,
+            30,
+            Default::default(),
+        ));
+        orders.pipe_input_with_timestamp("a".into(), "order".into(), 40);
+        assert_eq!(
+            found.read_key_values_to_list(),
+            [
+                ("a".to_string(), "$5@10".to_string()),
+                ("b".to_string(), "none".to_string()),
+                ("c".to_string(), "none".to_string()),
+                ("a".to_string(), "none".to_string()),
+            ]
+        );
+    }
+
+    /// A driver of `builder` with a lookup of each `orders` record in the table `supplier`
+    /// reads, to `found`.
+    fn lookups(
+        builder: &mut StreamsBuilder,
+        supplier: &ValueGetterSupplier<String, String>,
+    ) -> TopologyTestDriver {
         let orders = builder.stream::<String, String>("orders");
         {
-            let state = builder_state(&builder);
+            let state = builder_state(builder);
             let mut state = state.borrow_mut();
             let for_lookup = supplier.clone();
             let lookup = state
@@ -231,30 +300,37 @@ mod tests {
             .application_id("getter")
             .build()
             .unwrap();
-        let driver = TopologyTestDriver::with_wall_clock(&topology, config, 0).unwrap();
+        TopologyTestDriver::with_wall_clock(&topology, config, 0).unwrap()
+    }
+
+    #[test]
+    fn a_suppressed_table_reads_what_went_downstream_while_a_key_is_held() {
+        let mut builder = StreamsBuilder::new();
+        let prices = builder
+            .table::<String, String>("prices", Materialized::as_("prices"))
+            .suppress(crate::dsl::Suppressed::until_time_limit(
+                std::time::Duration::from_secs(10),
+                crate::dsl::BufferConfig::unbounded(),
+            ));
+        let supplier = prices.value_getter();
+        let driver = lookups(&mut builder, &supplier);
         let prices = driver.create_input_topic::<String, String>("prices");
         let orders = driver.create_input_topic::<String, String>("orders");
         let found = driver.create_output_topic::<String, String>("found");
-        prices.pipe_input_with_timestamp("a".into(), "5".into(), 10);
-        prices.pipe_input_with_timestamp("b".into(), "0".into(), 11);
-        for item in ["a", "b", "c"] {
-            orders.pipe_input_with_timestamp(item.into(), "order".into(), 20);
-        }
-        prices.pipe_record(Record::from_parts(
-            Some("a".into()),
-            None,
-            30,
-            Default::default(),
-        ));
-        orders.pipe_input_with_timestamp("a".into(), "order".into(), 40);
+        let order = |at| orders.pipe_input_with_timestamp("a".into(), "order".into(), at);
+        // Held, nothing went downstream yet: no value.
+        prices.pipe_input_with_timestamp("a".into(), "1".into(), 0);
+        order(1);
+        // Emitted at 10 s: the table's value.
+        prices.pipe_input_with_timestamp("b".into(), "9".into(), 10_000);
+        order(10_001);
+        // Held again (2, then 3): what went downstream last, of unknown time.
+        prices.pipe_input_with_timestamp("a".into(), "2".into(), 10_002);
+        prices.pipe_input_with_timestamp("a".into(), "3".into(), 10_003);
+        order(10_004);
         assert_eq!(
-            found.read_key_values_to_list(),
-            [
-                ("a".to_string(), "$5@10".to_string()),
-                ("b".to_string(), "none".to_string()),
-                ("c".to_string(), "none".to_string()),
-                ("a".to_string(), "none".to_string()),
-            ]
+            found.read_values_to_list(),
+            ["none", "1@0", "1@-1"].map(String::from)
         );
     }
 

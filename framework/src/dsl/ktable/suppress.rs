@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Change, KTable};
+use super::{Change, KTable, ValueGetterSupplier};
 use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 use crate::serde::{DefaultSerde, SharedSerde};
 use crate::state::{Buffered, BufferedSerde, StoreBuilder, TimeOrderedBuffer, Windowed};
@@ -244,6 +244,7 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KTable<K, V> {
         }
         let buffer = suppressed.buffer;
         let store_name: Arc<str> = store_name.into();
+        let buffer_store = store_name.clone();
         let node = {
             let mut state = self.state.borrow_mut();
             let node_name: Arc<str> = name.clone().into();
@@ -265,7 +266,8 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KTable<K, V> {
         };
         // Kafka Streams forwards old values through a suppression from the table upstream.
         self.enable_old_values();
-        self.derived(node, self.getter.clone())
+        let getter = ValueGetterSupplier::suppressed(buffer_store, &self.getter);
+        self.derived(node, getter)
     }
 }
 
@@ -312,6 +314,7 @@ where
             headers: record.headers,
             old: change.old,
             new: change.new,
+            prior: None,
         };
         self.buffer()?.put(&key, time, held)?;
         self.enforce(ctx)
