@@ -169,6 +169,7 @@ pub struct StreamsConfig {
     metrics_recording_level: RecordingLevel,
     windowstore_changelog_additional_retention: Duration,
     emit_interval_windowed_aggregation: Duration,
+    emit_interval_outer_join: Duration,
     consumer: BTreeMap<String, String>,
     main_consumer: BTreeMap<String, String>,
     restore_consumer: BTreeMap<String, String>,
@@ -237,6 +238,11 @@ pub mod keys {
     /// the test driver sets 0, as Kafka Streams' does).
     pub const EMIT_INTERVAL_MS_KSTREAMS_WINDOWED_AGGREGATION: &str =
         "__emit.interval.ms.kstreams.windowed.aggregation__";
+    /// Kafka Streams' internal setting: how often, at most, a left or outer stream-stream
+    /// join looks for records whose windows closed without a match, in wall-clock ms
+    /// (default 1000; the test driver sets 0, as Kafka Streams' does).
+    pub const EMIT_INTERVAL_MS_KSTREAMS_OUTER_JOIN_SPURIOUS_RESULTS_FIX: &str =
+        "__emit.interval.ms.kstreams.outer.join.spurious.results.fix__";
 }
 
 /// Client settings given unprefixed that apply to every client, as in Kafka Streams.
@@ -329,11 +335,17 @@ impl StreamsConfig {
         self.emit_interval_windowed_aggregation
     }
 
+    /// `__emit.interval.ms.kstreams.outer.join.spurious.results.fix__`.
+    pub fn emit_interval_outer_join(&self) -> Duration {
+        self.emit_interval_outer_join
+    }
+
     /// The config with Kafka Streams' internal emit throttles at 0, as its test driver
     /// sets them.
     #[cfg(any(test, feature = "test-utils"))]
     pub(crate) fn without_emit_throttles(mut self) -> Self {
         self.emit_interval_windowed_aggregation = Duration::ZERO;
+        self.emit_interval_outer_join = Duration::ZERO;
         self
     }
 
@@ -696,6 +708,10 @@ impl StreamsConfigBuilder {
                 keys::EMIT_INTERVAL_MS_KSTREAMS_WINDOWED_AGGREGATION,
                 1000,
             )?,
+            emit_interval_outer_join: millis(
+                keys::EMIT_INTERVAL_MS_KSTREAMS_OUTER_JOIN_SPURIOUS_RESULTS_FIX,
+                1000,
+            )?,
             main_consumer: {
                 let mut all = with_shared(consumer.clone());
                 all.extend(main_consumer);
@@ -738,6 +754,7 @@ fn is_streams_key(key: &str) -> bool {
         BUFFERED_RECORDS_PER_PARTITION,
         WINDOWSTORE_CHANGELOG_ADDITIONAL_RETENTION_MS,
         EMIT_INTERVAL_MS_KSTREAMS_WINDOWED_AGGREGATION,
+        EMIT_INTERVAL_MS_KSTREAMS_OUTER_JOIN_SPURIOUS_RESULTS_FIX,
         DESERIALIZATION_EXCEPTION_HANDLER,
         PROCESSING_EXCEPTION_HANDLER,
         PRODUCTION_EXCEPTION_HANDLER,

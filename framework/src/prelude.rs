@@ -2,9 +2,9 @@
 
 pub use crate::config::StreamsConfig;
 pub use crate::dsl::{
-    BufferConfig, Consumed, EmitStrategy, Grouped, KGroupedStream, KStream, KTable, Materialized,
-    Produced, Repartitioned, SessionWindows, SlidingWindows, StreamsBuilder, Suppressed,
-    TimeWindows, Window, Windowed,
+    BufferConfig, Consumed, EmitStrategy, Grouped, JoinWindows, KGroupedStream, KStream, KTable,
+    Materialized, Produced, Repartitioned, SessionWindows, SlidingWindows, StreamJoined,
+    StreamsBuilder, Suppressed, TimeWindows, Window, Windowed,
 };
 pub use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 pub use crate::runtime::KafkaStreams;

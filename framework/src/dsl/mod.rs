@@ -22,6 +22,7 @@ macro_rules! serde_setters {
 }
 
 pub(crate) mod builder;
+mod joins;
 mod kgrouped_table;
 mod kstream;
 pub(crate) mod ktable;
@@ -32,6 +33,7 @@ mod table_store;
 mod windows;
 
 pub use builder::StreamsBuilder;
+pub use joins::{JoinWindows, StreamJoined};
 pub use kgrouped_table::KGroupedTable;
 pub use kstream::{BranchedKStream, KGroupedStream, KStream, Repartitioned};
 pub use ktable::{BufferConfig, KTable, Suppressed};

@@ -34,6 +34,13 @@ pub(crate) struct TaskState {
     /// How often, at most, in wall-clock ms, a windowed aggregation emitting on window
     /// close looks for closed windows (`__emit.interval.ms.kstreams.windowed.aggregation__`).
     pub(crate) emit_interval_ms: Cell<i64>,
+    /// How often, at most, in wall-clock ms, a left or outer stream-stream join looks for
+    /// records whose windows closed unmatched
+    /// (`__emit.interval.ms.kstreams.outer.join.spurious.results.fix__`).
+    pub(crate) outer_join_emit_interval_ms: Cell<i64>,
+    /// What processors of the task share, by a name they agree on (the two sides of a
+    /// stream-stream join: their stream time).
+    pub(crate) shared: RefCell<std::collections::HashMap<Arc<str>, Rc<dyn std::any::Any>>>,
     /// Values processors keep across restarts, committed with the input offsets.
     pub(crate) processor_metadata: RefCell<ProcessorMetadata>,
 }
@@ -121,6 +128,8 @@ impl TaskState {
             stores: RefCell::new(std::collections::BTreeMap::new()),
             record_timestamp: Rc::new(Cell::new(-1)),
             emit_interval_ms: Cell::new(1000),
+            outer_join_emit_interval_ms: Cell::new(1000),
+            shared: RefCell::default(),
             processor_metadata: RefCell::default(),
         }
     }
@@ -337,6 +346,38 @@ impl<K, V> ProcessorContext<K, V> {
     /// close looks for closed windows.
     pub(crate) fn emit_interval_ms(&self) -> i64 {
         self.task.emit_interval_ms.get()
+    }
+
+    /// How often, at most, in wall-clock ms, a left or outer stream-stream join looks for
+    /// records whose windows closed unmatched.
+    pub(crate) fn outer_join_emit_interval_ms(&self) -> i64 {
+        self.task.outer_join_emit_interval_ms.get()
+    }
+
+    /// The task's one `T` shared under `name`, made with `T::default()` by the first
+    /// processor that asks: how processors of one task share what is neither a store nor
+    /// a record (the two sides of a join, their stream time).
+    ///
+    /// # Errors
+    /// When a value of another type is shared under `name`.
+    pub(crate) fn task_shared<T: Default + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<Rc<T>, ProcessError> {
+        let shared = self
+            .task
+            .shared
+            .borrow_mut()
+            .entry(Arc::from(name))
+            .or_insert_with(|| Rc::new(T::default()))
+            .clone();
+        shared.downcast::<T>().map_err(|_| {
+            format!(
+                "the task shares {name} as another type than {}",
+                std::any::type_name::<T>()
+            )
+            .into()
+        })
     }
 
     /// The value `key` had in the task's processor metadata as last committed (or set

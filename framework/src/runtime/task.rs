@@ -362,10 +362,10 @@ impl Task {
             Arc::from(config.application_id()),
             wall_clock,
         ));
-        let emit_interval = config.emit_interval_windowed_aggregation().as_millis();
-        state
-            .emit_interval_ms
-            .set(i64::try_from(emit_interval).unwrap_or(i64::MAX));
+        let millis =
+            |interval: std::time::Duration| i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+        (state.emit_interval_ms).set(millis(config.emit_interval_windowed_aggregation()));
+        (state.outer_join_emit_interval_ms).set(millis(config.emit_interval_outer_join()));
         let store_error = |source| TaskError::Store { task: id, source };
         let stores = StoreContext {
             state_dir: resources.state_dir,

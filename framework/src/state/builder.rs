@@ -332,12 +332,13 @@ impl StoreDef {
                 spec.retention_ms, spec.size_ms
             ));
         }
-        (spec.retention_ms <= 0).then(|| "its retention must be more than 0 ms".to_string())
+        (spec.retention_ms < 0).then(|| "its retention must not be negative".to_string())
     }
 
     /// The topic settings of the store's changelog, as Kafka Streams creates them:
     /// compacted; a window or session store's also deleted after its retention plus
-    /// `additional_retention_ms` (`windowstore.changelog.additional.retention.ms`).
+    /// `additional_retention_ms` (`windowstore.changelog.additional.retention.ms`), and
+    /// only deleted for a store that keeps duplicates (a join's: no key is written twice).
     pub(crate) fn changelog_configs(
         &self,
         additional_retention_ms: i64,
@@ -345,7 +346,13 @@ impl StoreDef {
         match self.window {
             None => vec![("cleanup.policy", "compact".into())],
             Some(spec) => vec![
-                ("cleanup.policy", "compact,delete".into()),
+                (
+                    "cleanup.policy",
+                    match spec.retain_duplicates {
+                        true => "delete".into(),
+                        false => "compact,delete".into(),
+                    },
+                ),
                 (
                     "retention.ms",
                     spec.retention_ms

@@ -5,7 +5,7 @@ use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 use crate::topology::graph::NodeId;
 
 /// Passes every record on.
-struct PassThrough;
+pub(crate) struct PassThrough;
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V> for PassThrough {
     fn process(

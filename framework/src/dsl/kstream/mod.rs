@@ -29,6 +29,7 @@ mod split;
 mod to;
 
 pub use group::KGroupedStream;
+pub(crate) use merge::PassThrough;
 pub use repartition::Repartitioned;
 pub use split::BranchedKStream;
 
@@ -89,6 +90,12 @@ impl<K: 'static, V: 'static> KStream<K, V> {
     fn keys_changed(mut self) -> Self {
         self.repartition_required = true;
         self
+    }
+
+    /// Whether an operator upstream may have changed the keys since the records were last
+    /// partitioned by key.
+    pub(crate) fn repartition_required(&self) -> bool {
+        self.repartition_required
     }
 
     /// The node that forwards this stream's records.

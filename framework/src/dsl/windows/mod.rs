@@ -54,7 +54,7 @@ impl Span {
 }
 
 /// Milliseconds of `duration`, saturating at `i64::MAX`.
-fn millis(duration: std::time::Duration) -> i64 {
+pub(crate) fn millis(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 

@@ -111,16 +111,21 @@ public final class Oracle {
     static final String SESSION_VALUES = SESSION_INPUT.replace(" a=null@31500", "");
 
     public static void main(String[] args) {
-        List<String> names = args.length == 0 ? List.copyOf(CASES.keySet()) : List.of(args);
+        runCases(CASES, args);
+    }
+
+    /** Runs the cases named in {@code args} (all when none are), each after its header. */
+    static void runCases(Map<String, Runnable> cases, String[] args) {
+        List<String> names = args.length == 0 ? List.copyOf(cases.keySet()) : List.of(args);
         for (String name : names) {
-            if (!CASES.containsKey(name)) {
-                System.err.println("unknown case '" + name + "'; cases: " + CASES.keySet());
+            if (!cases.containsKey(name)) {
+                System.err.println("unknown case '" + name + "'; cases: " + cases.keySet());
                 System.exit(2);
             }
         }
         for (String name : names) {
             System.out.println("## " + name);
-            CASES.get(name).run();
+            cases.get(name).run();
         }
         System.out.flush();
     }

@@ -1,0 +1,172 @@
+package dev.homa.oracle;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Properties;
+import java.util.function.BiFunction;
+
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.TestInputTopic;
+import org.apache.kafka.streams.TestOutputTopic;
+import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.JoinWindows;
+import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.StreamJoined;
+import org.apache.kafka.streams.test.TestRecord;
+
+/**
+ * Kafka Streams' own TopologyTestDriver as the oracle of HOMA's joins: runs small fixed
+ * cases and prints the records of topic "out" in order, then the task's dropped records.
+ *
+ * <p>Usage: {@code java -cp target/classes:target/lib/* dev.homa.oracle.JoinOracle [case ...]}
+ * (all cases when none are named); the output is kept in {@code join-oracle-output.txt}.
+ *
+ * <p>Input rows are {@code L:key=value@ts} (topic "left") or {@code R:key=value@ts} (topic
+ * "right"), strings, {@code null} for none. The joiner is {@code l + "+" + r}, a missing side
+ * printed as {@code null}. Output per case: {@code ## <case>}, then
+ * {@code out key=<k|null> value=<v|null> ts=<t>} per record, then {@code dropped <n>}; a
+ * describe case prints the topology's description instead.
+ */
+public final class JoinOracle {
+    private JoinOracle() {}
+
+    private static final Serde<String> S = Serdes.String();
+
+    /** A join of the streams "left" and "right" into one stream. */
+    private interface Join extends BiFunction<KStream<String, String>, KStream<String, String>,
+            KStream<String, String>> {}
+
+    private static final Map<String, Runnable> CASES = new LinkedHashMap<>();
+
+    private static Duration ms(long n) {
+        return Duration.ofMillis(n);
+    }
+
+    private static Join inner(JoinWindows w) {
+        return (l, r) -> l.join(r, (a, b) -> a + "+" + b, w, StreamJoined.with(S, S, S));
+    }
+
+    private static Join left(JoinWindows w) {
+        return (l, r) -> l.leftJoin(r, (a, b) -> a + "+" + b, w, StreamJoined.with(S, S, S));
+    }
+
+    private static Join outer(JoinWindows w) {
+        return (l, r) -> l.outerJoin(r, (a, b) -> a + "+" + b, w, StreamJoined.with(S, S, S));
+    }
+
+    private static void streamStream(String name, Join join, String input) {
+        CASES.put(name, () -> run(join, input));
+    }
+
+    static {
+        JoinWindows w100 = JoinWindows.ofTimeDifferenceWithNoGrace(ms(100));
+        JoinWindows w10 = JoinWindows.ofTimeDifferenceWithNoGrace(ms(10));
+        streamStream("ss-inner-both-ways", inner(w100),
+                "L:A=a1@10 R:A=b1@50 R:A=b2@120 L:A=a2@200");
+        streamStream("ss-inner-out-of-order-grace",
+                inner(JoinWindows.ofTimeDifferenceAndGrace(ms(100), ms(50))),
+                "L:A=a1@100 L:A=a2@50 L:A=a3@100 R:A=b1@80");
+        streamStream("ss-inner-late", inner(w10),
+                "L:A=a1@0 L:A=a2@30 R:A=b1@5 L:A=a3@8 R:A=b2@9");
+        streamStream("ss-inner-nulls", inner(w100), "L:null=a@10 L:A=null@20 R:A=b@20");
+        streamStream("ss-left-nulls", left(w100), "L:null=a@10 R:null=b@10 L:A=null@10");
+        streamStream("ss-left-dropped-moves-time", left(w10),
+                "L:A=a1@0 L:A=null@100 R:B=b@50 L:C=c@100");
+        streamStream("ss-outer-null-key", outer(w10), "R:null=b@5 L:null=a@6");
+        streamStream("ss-left-after-close",
+                left(JoinWindows.ofTimeDifferenceAndGrace(ms(100), ms(10))),
+                "L:A=a1@0 R:B=b1@105 L:C=c1@110 R:B=b2@111 R:A=b3@50");
+        streamStream("ss-left-out-of-order-in-grace",
+                left(JoinWindows.ofTimeDifferenceAndGrace(ms(10), ms(20))),
+                "L:A=a1@100 L:B=b1@95 L:C=c1@85 R:C=x@90 R:Z=z@131");
+        streamStream("ss-outer-both-unmatched", outer(w10),
+                "L:A=a1@5 R:B=b1@5 L:C=c1@6 R:D=d1@30");
+        streamStream("ss-inner-asymmetric",
+                inner(JoinWindows.ofTimeDifferenceWithNoGrace(ms(50)).before(ms(10))),
+                "L:A=a1@100 R:A=b1@89 R:A=b2@90 R:A=b3@150 R:A=b4@151 L:A=a2@140");
+        streamStream("ss-inner-bounds", inner(w10),
+                "L:A=a1@100 R:A=b1@110 R:A=b2@90 R:A=b3@89 R:A=b4@111 L:A=a2@95");
+        streamStream("ss-inner-zero-window", inner(JoinWindows.ofTimeDifferenceWithNoGrace(ms(0))),
+                "L:A=a@5 R:A=b@5");
+        streamStream("ss-inner-zero-window-grace",
+                inner(JoinWindows.ofTimeDifferenceAndGrace(ms(0), ms(1))), "L:A=a@5 R:A=b@5");
+        streamStream("ss-left-zero-window", left(JoinWindows.ofTimeDifferenceWithNoGrace(ms(0))),
+                "L:A=a@5 R:A=b@5 L:B=x@6");
+        streamStream("ss-outer-match-removes-held", outer(w10),
+                "L:A=a1@0 R:A=b1@5 R:A=b2@30 L:X=x@41");
+        streamStream("ss-left-after-zero",
+                left(JoinWindows.ofTimeDifferenceWithNoGrace(ms(100)).after(ms(0))),
+                "L:A=a1@10 R:B=x@11 L:C=y@12");
+        streamStream("ss-outer-many",
+                outer(JoinWindows.ofTimeDifferenceAndGrace(ms(20), ms(5))),
+                "L:A=a1@10 L:B=b1@12 R:A=x1@15 R:C=c1@16 L:A=a2@14 R:A=x2@40 L:B=b2@44 R:B=y1@30"
+                        + " L:D=d1@70 R:A=x3@71 L:C=c2@20 R:D=z1@100 L:E=e1@100 R:E=e2@100"
+                        + " L:A=a3@60 R:F=f1@200");
+        CASES.put("ss-describe", JoinOracle::describeStreamStream);
+    }
+
+    public static void main(String[] args) {
+        Oracle.runCases(CASES, args);
+    }
+
+    /** The names of the nodes and stores of an inner, a left and an outer join. */
+    private static void describeStreamStream() {
+        StreamsBuilder b = new StreamsBuilder();
+        KStream<String, String> l = b.stream("left", Consumed.with(S, S));
+        KStream<String, String> r = b.stream("right", Consumed.with(S, S));
+        JoinWindows w = JoinWindows.ofTimeDifferenceAndGrace(ms(100), ms(10));
+        inner(w).apply(l, r).to("inner", Produced.with(S, S));
+        left(w).apply(l, r).to("left-out", Produced.with(S, S));
+        outer(w).apply(l, r).to("outer", Produced.with(S, S));
+        l.join(r, (x, y) -> x + y, w, StreamJoined.<String, String, String>with(S, S, S)
+                .withName("named").withStoreName("stored")).to("named", Produced.with(S, S));
+        l.outerJoin(r, (x, y) -> x + y, w, StreamJoined.<String, String, String>with(S, S, S)
+                .withStoreName("kept")).to("kept", Produced.with(S, S));
+        System.out.print(b.build().describe());
+    }
+
+    private static void run(Join join, String input) {
+        StreamsBuilder b = new StreamsBuilder();
+        join.apply(b.stream("left", Consumed.with(S, S)), b.stream("right", Consumed.with(S, S)))
+                .to("out", Produced.with(S, S));
+        Properties props = new Properties();
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, "homa-oracle");
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "dummy:1234");
+        try (TopologyTestDriver d = new TopologyTestDriver(b.build(), props)) {
+            TestInputTopic<String, String> left = d.createInputTopic("left", S.serializer(), S.serializer());
+            TestInputTopic<String, String> right = d.createInputTopic("right", S.serializer(), S.serializer());
+            for (String row : input.trim().split("\\s+")) {
+                TestInputTopic<String, String> topic = row.startsWith("L:") ? left : right;
+                String rest = row.substring(2);
+                int at = rest.lastIndexOf('@');
+                int eq = rest.indexOf('=');
+                String key = rest.substring(0, eq);
+                String value = rest.substring(eq + 1, at);
+                topic.pipeInput(new TestRecord<>(key.equals("null") ? null : key,
+                        value.equals("null") ? null : value,
+                        Instant.ofEpochMilli(Long.parseLong(rest.substring(at + 1)))));
+            }
+            TestOutputTopic<String, String> out = d.createOutputTopic("out", S.deserializer(), S.deserializer());
+            for (TestRecord<String, String> r : out.readRecordsToList()) {
+                System.out.println("out key=" + r.key() + " value=" + r.value() + " ts=" + r.timestamp());
+            }
+            double dropped = 0;
+            for (Map.Entry<org.apache.kafka.common.MetricName, ? extends org.apache.kafka.common.Metric> m
+                    : d.metrics().entrySet()) {
+                if (m.getKey().name().equals("dropped-records-total")) {
+                    dropped += ((Number) m.getValue().metricValue()).doubleValue();
+                }
+            }
+            System.out.println("dropped " + (long) dropped);
+        } catch (RuntimeException e) {
+            System.out.println("exception " + e.getClass().getName() + ": " + e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Joins, one kind a file, as Kafka Streams has them: `stream_stream` (two streams within
+//! [`JoinWindows`], over a window store a side, `window_join` its processors and
+//! `outer_store` what a left or outer join holds back until its window closes).
+
+mod join_windows;
+mod outer_store;
+mod stream_stream;
+mod window_join;
+
+pub use join_windows::JoinWindows;
+pub use stream_stream::StreamJoined;

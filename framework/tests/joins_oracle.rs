@@ -1,0 +1,319 @@
+//! The joins record for record as Kafka Streams 4.4: each case runs the same topology and
+//! input as the case of the same name of `benchmarks/kafka-streams`'
+//! `dev.homa.oracle.JoinOracle`, and must print exactly what Kafka Streams' own
+//! `TopologyTestDriver` printed there (kept in its `join-oracle-output.txt`): every record
+//! of topic `out` in order (key, value, timestamp), then the records dropped.
+
+mod common;
+
+use std::time::Duration;
+
+use homa::header::Headers;
+use homa::prelude::*;
+
+const ORACLE: &str = include_str!("../../benchmarks/kafka-streams/join-oracle-output.txt");
+
+/// The lines the oracle printed for case `name`.
+fn oracle(name: &str) -> Vec<String> {
+    let header = format!("## {name}");
+    let mut lines = ORACLE.lines().skip_while(|l| *l != header);
+    assert!(
+        lines.next().is_some(),
+        "case {name} is in join-oracle-output.txt"
+    );
+    lines
+        .take_while(|l| !l.starts_with("## "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A join of the streams `left` and `right`.
+type Join = fn(
+    &KStream<String, String>,
+    &KStream<String, String>,
+    JoinWindows,
+    bool,
+) -> KStream<String, String>;
+
+fn show(value: Option<&String>) -> &str {
+    value.map_or("null", String::as_str)
+}
+
+fn options(in_memory: bool) -> StreamJoined<String, String, String> {
+    match in_memory {
+        true => StreamJoined::default().in_memory(),
+        false => StreamJoined::default(),
+    }
+}
+
+fn inner(
+    l: &KStream<String, String>,
+    r: &KStream<String, String>,
+    w: JoinWindows,
+    in_memory: bool,
+) -> KStream<String, String> {
+    l.join_with(r, |a, b| format!("{a}+{b}"), w, options(in_memory))
+}
+
+fn left(
+    l: &KStream<String, String>,
+    r: &KStream<String, String>,
+    w: JoinWindows,
+    in_memory: bool,
+) -> KStream<String, String> {
+    l.left_join_with(r, |a, b| format!("{a}+{}", show(b)), w, options(in_memory))
+}
+
+fn outer(
+    l: &KStream<String, String>,
+    r: &KStream<String, String>,
+    w: JoinWindows,
+    in_memory: bool,
+) -> KStream<String, String> {
+    l.outer_join_with(
+        r,
+        |a, b| format!("{}+{}", show(a), show(b)),
+        w,
+        options(in_memory),
+    )
+}
+
+/// Runs `join` within `windows` on `input` (`L:key=value@ts` into `left`, `R:...` into
+/// `right`), its stores in RocksDB and in memory, and compares what it printed with the
+/// oracle's case `name`.
+fn case(name: &str, join: Join, windows: JoinWindows, input: &str) {
+    for in_memory in [false, true] {
+        let mut builder = StreamsBuilder::new();
+        let l = builder.stream::<String, String>("left");
+        let r = builder.stream::<String, String>("right");
+        join(&l, &r, windows, in_memory).to("out");
+        let driver = common::driver(&builder, "homa-oracle");
+        let topics = [
+            driver.create_input_topic::<String, String>("left"),
+            driver.create_input_topic::<String, String>("right"),
+        ];
+        for row in input.split_whitespace() {
+            let (side, row) = row.split_once(':').expect("a side");
+            let (record, timestamp) = row.rsplit_once('@').expect("a timestamp");
+            let (key, value) = record.split_once('=').expect("a key and a value");
+            topics[usize::from(side == "R")].pipe_record(Record::from_parts(
+                (key != "null").then(|| key.to_string()),
+                (value != "null").then(|| value.to_string()),
+                timestamp.parse().expect("a timestamp"),
+                Headers::new(),
+            ));
+        }
+        let mut printed: Vec<String> = driver
+            .create_output_topic::<String, String>("out")
+            .read_records_to_list()
+            .into_iter()
+            .map(|r| {
+                format!(
+                    "out key={} value={} ts={}",
+                    show(r.key.as_ref()),
+                    show(r.value.as_ref()),
+                    r.timestamp
+                )
+            })
+            .collect();
+        printed.push(format!("dropped {}", driver.dropped_records()));
+        assert_eq!(
+            printed,
+            oracle(name),
+            "case {name} (in memory: {in_memory})"
+        );
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn no_grace(difference: u64) -> JoinWindows {
+    JoinWindows::of_time_difference_with_no_grace(ms(difference))
+}
+
+fn with_grace(difference: u64, grace: u64) -> JoinWindows {
+    JoinWindows::of_time_difference_and_grace(ms(difference), ms(grace))
+}
+
+#[test]
+fn inner_joins_pair_records_within_the_windows() {
+    case(
+        "ss-inner-both-ways",
+        inner,
+        no_grace(100),
+        "L:A=a1@10 R:A=b1@50 R:A=b2@120 L:A=a2@200",
+    );
+    case(
+        "ss-inner-out-of-order-grace",
+        inner,
+        with_grace(100, 50),
+        "L:A=a1@100 L:A=a2@50 L:A=a3@100 R:A=b1@80",
+    );
+    case(
+        "ss-inner-asymmetric",
+        inner,
+        no_grace(50).before(ms(10)),
+        "L:A=a1@100 R:A=b1@89 R:A=b2@90 R:A=b3@150 R:A=b4@151 L:A=a2@140",
+    );
+    case(
+        "ss-inner-bounds",
+        inner,
+        no_grace(10),
+        "L:A=a1@100 R:A=b1@110 R:A=b2@90 R:A=b3@89 R:A=b4@111 L:A=a2@95",
+    );
+}
+
+#[test]
+fn late_records_join_what_the_other_store_still_shows() {
+    case(
+        "ss-inner-late",
+        inner,
+        no_grace(10),
+        "L:A=a1@0 L:A=a2@30 R:A=b1@5 L:A=a3@8 R:A=b2@9",
+    );
+    case(
+        "ss-inner-zero-window",
+        inner,
+        no_grace(0),
+        "L:A=a@5 R:A=b@5",
+    );
+    case(
+        "ss-inner-zero-window-grace",
+        inner,
+        with_grace(0, 1),
+        "L:A=a@5 R:A=b@5",
+    );
+}
+
+#[test]
+fn records_without_a_key_or_value_are_dropped_or_go_on_alone() {
+    case(
+        "ss-inner-nulls",
+        inner,
+        no_grace(100),
+        "L:null=a@10 L:A=null@20 R:A=b@20",
+    );
+    case(
+        "ss-left-nulls",
+        left,
+        no_grace(100),
+        "L:null=a@10 R:null=b@10 L:A=null@10",
+    );
+    case(
+        "ss-left-dropped-moves-time",
+        left,
+        no_grace(10),
+        "L:A=a1@0 L:A=null@100 R:B=b@50 L:C=c@100",
+    );
+    case(
+        "ss-outer-null-key",
+        outer,
+        no_grace(10),
+        "R:null=b@5 L:null=a@6",
+    );
+}
+
+#[test]
+fn unmatched_records_are_emitted_once_their_windows_close() {
+    case(
+        "ss-left-after-close",
+        left,
+        with_grace(100, 10),
+        "L:A=a1@0 R:B=b1@105 L:C=c1@110 R:B=b2@111 R:A=b3@50",
+    );
+    case(
+        "ss-left-out-of-order-in-grace",
+        left,
+        with_grace(10, 20),
+        "L:A=a1@100 L:B=b1@95 L:C=c1@85 R:C=x@90 R:Z=z@131",
+    );
+    case(
+        "ss-outer-both-unmatched",
+        outer,
+        no_grace(10),
+        "L:A=a1@5 R:B=b1@5 L:C=c1@6 R:D=d1@30",
+    );
+    case(
+        "ss-left-zero-window",
+        left,
+        no_grace(0),
+        "L:A=a@5 R:A=b@5 L:B=x@6",
+    );
+    case(
+        "ss-outer-match-removes-held",
+        outer,
+        no_grace(10),
+        "L:A=a1@0 R:A=b1@5 R:A=b2@30 L:X=x@41",
+    );
+    case(
+        "ss-left-after-zero",
+        left,
+        no_grace(100).after(ms(0)),
+        "L:A=a1@10 R:B=x@11 L:C=y@12",
+    );
+    case(
+        "ss-outer-many",
+        outer,
+        with_grace(20, 5),
+        "L:A=a1@10 L:B=b1@12 R:A=x1@15 R:C=c1@16 L:A=a2@14 R:A=x2@40 L:B=b2@44 R:B=y1@30 \
+         L:D=d1@70 R:A=x3@71 L:C=c2@20 R:D=z1@100 L:E=e1@100 R:E=e2@100 L:A=a3@60 R:F=f1@200",
+    );
+}
+
+/// A description's node lines with the lists in them sorted: Kafka Streams prints a
+/// node's stores and neighbours from sets.
+fn normalized(description: &str) -> Vec<String> {
+    let sort = |list: &str| {
+        let mut items: Vec<&str> = list.split(", ").collect();
+        items.sort_unstable();
+        items.join(", ")
+    };
+    description
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            if let Some((head, list)) = line.split_once("(stores: [") {
+                let list = list.trim_end_matches("])");
+                return format!("{head}(stores: [{}])", sort(list));
+            }
+            for arrow in ["--> ", "<-- "] {
+                if let Some(list) = line.strip_prefix(arrow) {
+                    return format!("{arrow}{}", sort(list));
+                }
+            }
+            line.to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn describe_names_join_nodes_and_stores_as_kafka_streams() {
+    let mut builder = StreamsBuilder::new();
+    let l = builder.stream::<String, String>("left");
+    let r = builder.stream::<String, String>("right");
+    let w = with_grace(100, 10);
+    inner(&l, &r, w, false).to("inner");
+    left(&l, &r, w, false).to("left-out");
+    outer(&l, &r, w, false).to("outer");
+    l.join_with(
+        &r,
+        |x, y| format!("{x}{y}"),
+        w,
+        StreamJoined::as_("named").and_store_name("stored"),
+    )
+    .to("named");
+    l.outer_join_with(
+        &r,
+        |x, y| format!("{}{}", show(x), show(y)),
+        w,
+        StreamJoined::with_store_name("kept"),
+    )
+    .to("kept");
+    let topology = builder.build().expect("a topology");
+    let described = topology.describe().to_string();
+    let expected = oracle("ss-describe").join("\n");
+    assert_eq!(normalized(&described), normalized(&expected));
+}
