@@ -2,8 +2,8 @@
 
 pub use crate::config::StreamsConfig;
 pub use crate::dsl::{
-    BufferConfig, Consumed, EmitStrategy, Grouped, JoinWindows, KGroupedStream, KStream, KTable,
-    Materialized, Produced, Repartitioned, SessionWindows, SlidingWindows, StreamJoined,
+    BufferConfig, Consumed, EmitStrategy, Grouped, JoinWindows, Joined, KGroupedStream, KStream,
+    KTable, Materialized, Produced, Repartitioned, SessionWindows, SlidingWindows, StreamJoined,
     StreamsBuilder, Suppressed, TimeWindows, Window, Windowed,
 };
 pub use crate::processor::{ProcessError, Processor, ProcessorContext, Record};

@@ -83,46 +83,98 @@ fn outer(
 /// oracle's case `name`.
 fn case(name: &str, join: Join, windows: JoinWindows, input: &str) {
     for in_memory in [false, true] {
-        let mut builder = StreamsBuilder::new();
-        let l = builder.stream::<String, String>("left");
-        let r = builder.stream::<String, String>("right");
-        join(&l, &r, windows, in_memory).to("out");
-        let driver = common::driver(&builder, "homa-oracle");
-        let topics = [
-            driver.create_input_topic::<String, String>("left"),
-            driver.create_input_topic::<String, String>("right"),
-        ];
-        for row in input.split_whitespace() {
-            let (side, row) = row.split_once(':').expect("a side");
-            let (record, timestamp) = row.rsplit_once('@').expect("a timestamp");
-            let (key, value) = record.split_once('=').expect("a key and a value");
-            topics[usize::from(side == "R")].pipe_record(Record::from_parts(
-                (key != "null").then(|| key.to_string()),
-                (value != "null").then(|| value.to_string()),
-                timestamp.parse().expect("a timestamp"),
-                Headers::new(),
-            ));
-        }
-        let mut printed: Vec<String> = driver
-            .create_output_topic::<String, String>("out")
-            .read_records_to_list()
-            .into_iter()
-            .map(|r| {
-                format!(
-                    "out key={} value={} ts={}",
-                    show(r.key.as_ref()),
-                    show(r.value.as_ref()),
-                    r.timestamp
-                )
-            })
-            .collect();
-        printed.push(format!("dropped {}", driver.dropped_records()));
-        assert_eq!(
-            printed,
-            oracle(name),
-            "case {name} (in memory: {in_memory})"
-        );
+        let label = format!("{name} (in memory: {in_memory})");
+        run(name, &label, input, |builder| {
+            let l = builder.stream::<String, String>("left");
+            let r = builder.stream::<String, String>("right");
+            join(&l, &r, windows, in_memory)
+        });
     }
+}
+
+/// Runs the topology `build` makes (its output written to `out`) on `input`, and compares
+/// what it printed with the oracle's case `name`.
+fn run(
+    name: &str,
+    label: &str,
+    input: &str,
+    build: impl FnOnce(&mut StreamsBuilder) -> KStream<String, String>,
+) {
+    run_with(name, label, input, true, None, build);
+}
+
+/// [`run`], the record caches on or off, then printing the timestamped store `store`.
+fn run_with(
+    name: &str,
+    label: &str,
+    input: &str,
+    cached: bool,
+    store: Option<&str>,
+    build: impl FnOnce(&mut StreamsBuilder) -> KStream<String, String>,
+) {
+    let mut builder = StreamsBuilder::new();
+    build(&mut builder).to("out");
+    let mut config = StreamsConfig::builder().application_id("homa-oracle");
+    if !cached {
+        config = config.set("statestore.cache.max.bytes", "0");
+    }
+    let topology = builder.build().expect("a topology");
+    let config = config.build().expect("a config");
+    let driver = TopologyTestDriver::new(&topology, config).expect("a driver");
+    let topics = [
+        driver.create_input_topic::<String, String>("left"),
+        driver.create_input_topic::<String, String>("right"),
+    ];
+    for row in input.split_whitespace() {
+        let (side, row) = row.split_once(':').expect("a side");
+        let (record, timestamp) = row.rsplit_once('@').expect("a timestamp");
+        let (key, value) = record.split_once('=').expect("a key and a value");
+        topics[usize::from(side == "R")].pipe_record(Record::from_parts(
+            (key != "null").then(|| key.to_string()),
+            (value != "null").then(|| value.to_string()),
+            timestamp.parse().expect("a timestamp"),
+            Headers::new(),
+        ));
+    }
+    let mut printed: Vec<String> = driver
+        .create_output_topic::<String, String>("out")
+        .read_records_to_list()
+        .into_iter()
+        .map(|r| {
+            format!(
+                "out key={} value={} ts={}",
+                show(r.key.as_ref()),
+                show(r.value.as_ref()),
+                r.timestamp
+            )
+        })
+        .collect();
+    if let Some(store) = store {
+        let entries = driver
+            .timestamped_key_value_store::<String, String>(store)
+            .expect("the store")
+            .all()
+            .expect("a scan")
+            .map(|entry| entry.expect("an entry"))
+            .map(|(k, v)| format!("store {store} {k}={}@{}", v.value, v.timestamp))
+            .collect::<Vec<_>>();
+        printed.extend(entries);
+    }
+    printed.push(format!("dropped {}", driver.dropped_records()));
+    assert_eq!(printed, oracle(name), "case {label}");
+}
+
+/// Runs the stream `left` joined (`left_join`: left-joined) with the table of `right` on
+/// `input`, and compares with the oracle's case `name`.
+fn table_case(name: &str, left_join: bool, input: &str) {
+    run(name, name, input, |builder| {
+        let l = builder.stream::<String, String>("left");
+        let r = builder.table::<String, String>("right", Materialized::default());
+        match left_join {
+            true => l.left_join_table(&r, |a, c| format!("{a}+{}", show(c))),
+            false => l.join_table(&r, |a, c| format!("{a}+{c}")),
+        }
+    });
 }
 
 fn ms(n: u64) -> Duration {
@@ -315,5 +367,93 @@ fn describe_names_join_nodes_and_stores_as_kafka_streams() {
     let topology = builder.build().expect("a topology");
     let described = topology.describe().to_string();
     let expected = oracle("ss-describe").join("\n");
+    assert_eq!(normalized(&described), normalized(&expected));
+}
+
+#[test]
+fn stream_records_join_the_tables_current_values() {
+    let missing = "R:A=a1@10 L:A=x1@5 L:B=x2@6";
+    let updates = "R:A=a1@1 L:A=x@2 R:A=a2@3 R:A=null@4 L:A=y@5 R:B=b1@9 L:B=z@3";
+    let nulls = "R:A=a1@1 L:null=x@7 L:A=null@8 L:A=w@9";
+    table_case("st-inner-missing", false, missing);
+    table_case("st-left-missing", true, missing);
+    table_case("st-inner-updates", false, updates);
+    table_case("st-left-updates", true, updates);
+    table_case("st-inner-nulls", false, nulls);
+    table_case("st-left-nulls", true, nulls);
+}
+
+#[test]
+fn describe_names_stream_table_joins_as_kafka_streams() {
+    let mut builder = StreamsBuilder::new();
+    let l = builder.stream::<String, String>("left");
+    let r = builder.table::<String, String>("right", Materialized::default());
+    l.join_table(&r, |x, y| format!("{x}{y}")).to("inner");
+    l.left_join_table_with(&r, |x, y| format!("{x}{}", show(y)), Joined::as_("named"))
+        .to("named");
+    let topology = builder.build().expect("a topology");
+    let described = topology.describe().to_string();
+    let expected = oracle("st-describe").join("\n");
+    assert_eq!(normalized(&described), normalized(&expected));
+}
+
+/// The tables of `left` and `right` joined as `kind` says, into store `j` when
+/// `materialized`, the caches on or off.
+fn table_table_case(kind: &str, cached: bool, materialized: bool) {
+    let tables = "L:A=a1@10 R:A=b1@5 L:A=a2@3 R:B=c1@7 R:A=null@20 L:A=null@15 L:B=null@8 \
+        R:C=null@9 R:B=null@30 L:D=d1@40 R:D=d2@41 L:D=d3@42 R:D=d4@43 R:D=null@44 L:D=null@45";
+    let mut name = format!("tt-{kind}{}", if cached { "" } else { "-uncached" });
+    if materialized {
+        name.push_str("-materialized");
+    }
+    let store = materialized.then_some("j");
+    run_with(&name, &name, tables, cached, store, |builder| {
+        let l = builder.table::<String, String>("left", Materialized::default());
+        let r = builder.table::<String, String>("right", Materialized::default());
+        let both = |x: &String, y: &String| format!("{x}+{y}");
+        let left = |x: &String, y: Option<&String>| format!("{x}+{}", show(y));
+        let either = |x: Option<&String>, y: Option<&String>| format!("{}+{}", show(x), show(y));
+        let joined = match (kind, store) {
+            ("inner", None) => l.join(&r, both),
+            ("inner", Some(store)) => l.join_with(&r, both, Materialized::as_(store)),
+            ("left", None) => l.left_join(&r, left),
+            ("left", Some(store)) => l.left_join_with(&r, left, Materialized::as_(store)),
+            (_, None) => l.outer_join(&r, either),
+            (_, Some(store)) => l.outer_join_with(&r, either, Materialized::as_(store)),
+        };
+        joined.to_stream()
+    });
+}
+
+#[test]
+fn tables_join_into_a_table_of_both_sides_changes() {
+    for kind in ["inner", "left", "outer"] {
+        for cached in [true, false] {
+            for materialized in [false, true] {
+                table_table_case(kind, cached, materialized);
+            }
+        }
+    }
+}
+
+#[test]
+fn describe_names_table_table_joins_as_kafka_streams() {
+    let mut builder = StreamsBuilder::new();
+    let l = builder.table::<String, String>("left", Materialized::default());
+    let r = builder.table::<String, String>("right", Materialized::default());
+    l.join(&r, |x, y| format!("{x}{y}")).to_stream().to("inner");
+    l.left_join_with(&r, |x, y| format!("{x}{}", show(y)), Materialized::as_("j"))
+        .to_stream()
+        .to("left-out");
+    l.outer_join_with(
+        &r,
+        |x, y| format!("{}{}", show(x), show(y)),
+        Materialized::default(),
+    )
+    .to_stream()
+    .to("outer");
+    let topology = builder.build().expect("a topology");
+    let described = topology.describe().to_string();
+    let expected = oracle("tt-describe").join("\n");
     assert_eq!(normalized(&described), normalized(&expected));
 }

@@ -250,7 +250,7 @@ impl StreamsBuilder {
         K: DefaultSerde + Clone,
         V: DefaultSerde + Clone,
     {
-        let stream = self.stream::<K, V>(topic);
+        // As Kafka Streams: an unnamed store's name is drawn before the source's.
         let store_name = match materialized.name() {
             Some(name) => name.to_string(),
             None => self
@@ -258,6 +258,7 @@ impl StreamsBuilder {
                 .borrow_mut()
                 .name(&format!("{topic}-STATE-STORE")),
         };
+        let stream = self.stream::<K, V>(topic);
         super::ktable::table(&stream, "KTABLE-SOURCE", store_name, materialized)
     }
 

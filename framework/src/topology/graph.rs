@@ -173,7 +173,6 @@ impl Graph {
     }
 
     /// Connects the existing store `store` to the processor `node` too.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn connect_store(&mut self, store: &Arc<str>, node: NodeId) {
         let stores = &mut self.nodes[node.0].stores;
         if !stores.contains(store) {

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use super::JoinWindows;
 use super::outer_store;
-use super::window_join::{JoinSpec, JoinWindow, Joiner, LeftSide, RightSide, StreamStreamJoin};
+use super::window_join::{
+    JoinSpec, JoinWindow, Joiner, LeftSide, RightSide, StreamStreamJoin, inner_joiner, left_joiner,
+};
 use crate::dsl::kstream::PassThrough;
 use crate::dsl::{KStream, Repartitioned};
 use crate::serde::{DefaultSerde, Serde, SharedSerde};
@@ -176,11 +178,7 @@ where
         V2: DefaultSerde + Clone,
         VR: Clone + 'static,
     {
-        let joiner: Joiner<V1, V2, VR> = Arc::new(move |left, right| match (left, right) {
-            (Some(left), Some(right)) => joiner(left, right),
-            _ => unreachable!("an inner join calls its joiner with two values"),
-        });
-        self.windowed_join(other, joiner, windows, joined, Outer::Neither)
+        self.windowed_join(other, inner_joiner(joiner), windows, joined, Outer::Neither)
     }
 
     /// [`join`](Self::join), and each record of this stream that found no partner once
@@ -211,11 +209,7 @@ where
         V2: DefaultSerde + Clone,
         VR: Clone + 'static,
     {
-        let joiner: Joiner<V1, V2, VR> = Arc::new(move |left, right| match left {
-            Some(left) => joiner(left, right),
-            None => unreachable!("a left join calls its joiner with a left value"),
-        });
-        self.windowed_join(other, joiner, windows, joined, Outer::Left)
+        self.windowed_join(other, left_joiner(joiner), windows, joined, Outer::Left)
     }
 
     /// [`left_join`](Self::left_join) both ways: the records of either stream that found

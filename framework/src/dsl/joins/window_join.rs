@@ -18,6 +18,26 @@ use crate::state::WindowStore;
 /// of a left or outer join.
 pub(crate) type Joiner<V1, V2, VR> = Arc<dyn Fn(Option<&V1>, Option<&V2>) -> VR + Send + Sync>;
 
+/// An inner join's `joiner` as every join's: it is called with both values only.
+pub(crate) fn inner_joiner<V1, V2, VR>(
+    joiner: impl Fn(&V1, &V2) -> VR + Send + Sync + 'static,
+) -> Joiner<V1, V2, VR> {
+    Arc::new(move |left, right| match (left, right) {
+        (Some(left), Some(right)) => joiner(left, right),
+        _ => unreachable!("an inner join calls its joiner with two values"),
+    })
+}
+
+/// A left join's `joiner` as every join's: it is called with a left value always.
+pub(crate) fn left_joiner<V1, V2, VR>(
+    joiner: impl Fn(&V1, Option<&V2>) -> VR + Send + Sync + 'static,
+) -> Joiner<V1, V2, VR> {
+    Arc::new(move |left, right| match left {
+        Some(left) => joiner(left, right),
+        None => unreachable!("a left join calls its joiner with a left value"),
+    })
+}
+
 /// Puts each record with a key and a value into its side's window store, then passes it
 /// on to the join (Kafka Streams' `KStreamJoinWindow`). A record without either joins
 /// nothing later, but is passed on: the join decides what becomes of it.

@@ -13,7 +13,6 @@ use crate::state::{
 };
 
 /// Reads the current value of a key of a table, with its timestamp.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) trait ValueGetter<K, V> {
     fn get(&self, key: &K) -> Result<Option<ValueAndTimestamp<V>>, ProcessError>;
 }
@@ -165,7 +164,6 @@ impl<K: 'static, V: 'static> ValueGetter<Windowed<K>, V> for SessionGetter<K, V>
 }
 
 /// Reads a table's store.
-#[cfg_attr(not(test), allow(dead_code))]
 struct StoreGetter<K, V>(TimestampedKeyValueStore<K, V>);
 
 impl<K: 'static, V: 'static> ValueGetter<K, V> for StoreGetter<K, V> {
@@ -175,7 +173,6 @@ impl<K: 'static, V: 'static> ValueGetter<K, V> for StoreGetter<K, V> {
 }
 
 /// Reads the parent table's value and derives this table's from it, keeping its timestamp.
-#[cfg_attr(not(test), allow(dead_code))]
 struct Derived<K, V, VR> {
     parent: Box<dyn ValueGetter<K, V>>,
     derive: Derive<K, V, VR>,

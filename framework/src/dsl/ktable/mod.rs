@@ -1,7 +1,7 @@
 //! `KTable<K, V>`: a changelog stream seen as a table, the latest value per key, and its
 //! operators, one a file: `source` (a topic or a stream as a table), `filter`, `map_values`,
 //! `suppress`, `to_stream`; `change` is what flows between them, `getter` how a task reads a table's
-//! current values.
+//! current values. The joins of tables live with the other joins (`dsl::joins`).
 //!
 //! Between the processors of a table flow changes, the new value of a key and the one it
 //! replaces (Kafka Streams' `Change`), so that operators downstream can take back what an
@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub(crate) use change::{Change, ChangeSerde};
-pub(crate) use getter::ValueGetterSupplier;
+pub(crate) use getter::{ValueGetter, ValueGetterSupplier};
 pub(crate) use source::table;
 pub use suppress::{BufferConfig, Suppressed};
 
@@ -171,6 +171,29 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         sends_old: Arc<AtomicBool>,
         getter: ValueGetterSupplier<K, V>,
     ) -> Self {
+        Self::knowing_old_values(state, node, Some(store), sends_old, getter)
+    }
+
+    /// The table forwarded by `node`, kept in no store but computed from tables that know
+    /// their old values (a join's): read by `getter`; its processors forward old values
+    /// once `sends_old` is set.
+    pub(crate) fn computed(
+        state: Rc<RefCell<DslState>>,
+        node: NodeId,
+        sends_old: Arc<AtomicBool>,
+        getter: ValueGetterSupplier<K, V>,
+    ) -> Self {
+        Self::knowing_old_values(state, node, None, sends_old, getter)
+    }
+
+    /// A table that roots a line of tables knowing their old values.
+    fn knowing_old_values(
+        state: Rc<RefCell<DslState>>,
+        node: NodeId,
+        store: Option<Arc<str>>,
+        sends_old: Arc<AtomicBool>,
+        getter: ValueGetterSupplier<K, V>,
+    ) -> Self {
         let node_name = state.borrow().graph.node(node).name.to_string();
         let materialized = Arc::new(AtomicBool::new(true));
         let root = state
@@ -179,12 +202,17 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         Self {
             state,
             node,
-            store: Some(store),
+            store,
             root,
             getter,
             windowing: None,
             _records: PhantomData,
         }
+    }
+
+    /// The node that forwards the table's changes.
+    pub(crate) fn node(&self) -> NodeId {
+        self.node
     }
 
     /// The table, told it is a windowed aggregation's.
@@ -228,9 +256,8 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     }
 
     /// How a processor reads this table's current values (its root gets a store if it has
-    /// none); the processor must be connected to the supplier's stores. The joins with
-    /// tables read them this way; until they exist, only the tests do.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// none); the processor must be connected to the supplier's stores, as the joins with
+    /// tables are.
     pub(crate) fn value_getter(&self) -> ValueGetterSupplier<K, V> {
         self.enable_old_values();
         self.getter.clone()

@@ -3,12 +3,15 @@ package dev.homa.oracle;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.function.BiFunction;
 
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.utils.Bytes;
+import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.TestInputTopic;
@@ -16,9 +19,15 @@ import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.JoinWindows;
+import org.apache.kafka.streams.kstream.Joined;
 import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.KTable;
+import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.StreamJoined;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.ValueAndTimestamp;
 import org.apache.kafka.streams.test.TestRecord;
 
 /**
@@ -62,7 +71,17 @@ public final class JoinOracle {
     }
 
     private static void streamStream(String name, Join join, String input) {
-        CASES.put(name, () -> run(join, input));
+        CASES.put(name, () -> run(b -> join.apply(b.stream("left", Consumed.with(S, S)),
+                b.stream("right", Consumed.with(S, S))), input));
+    }
+
+    /** A case of the stream "left" joined with the table of topic "right". */
+    private static void streamTable(String name, boolean leftJoin, String input) {
+        CASES.put(name, () -> run(b -> {
+            KStream<String, String> l = b.stream("left", Consumed.with(S, S));
+            KTable<String, String> r = b.table("right", Consumed.with(S, S));
+            return leftJoin ? l.leftJoin(r, (a, c) -> a + "+" + c) : l.join(r, (a, c) -> a + "+" + c);
+        }, input));
     }
 
     static {
@@ -110,6 +129,26 @@ public final class JoinOracle {
                         + " L:D=d1@70 R:A=x3@71 L:C=c2@20 R:D=z1@100 L:E=e1@100 R:E=e2@100"
                         + " L:A=a3@60 R:F=f1@200");
         CASES.put("ss-describe", JoinOracle::describeStreamStream);
+        String missing = "R:A=a1@10 L:A=x1@5 L:B=x2@6";
+        String updates = "R:A=a1@1 L:A=x@2 R:A=a2@3 R:A=null@4 L:A=y@5 R:B=b1@9 L:B=z@3";
+        String nulls = "R:A=a1@1 L:null=x@7 L:A=null@8 L:A=w@9";
+        streamTable("st-inner-missing", false, missing);
+        streamTable("st-left-missing", true, missing);
+        streamTable("st-inner-updates", false, updates);
+        streamTable("st-left-updates", true, updates);
+        streamTable("st-inner-nulls", false, nulls);
+        streamTable("st-left-nulls", true, nulls);
+        CASES.put("st-describe", JoinOracle::describeStreamTable);
+        String tables = "L:A=a1@10 R:A=b1@5 L:A=a2@3 R:B=c1@7 R:A=null@20 L:A=null@15 L:B=null@8"
+                + " R:C=null@9 R:B=null@30 L:D=d1@40 R:D=d2@41 L:D=d3@42 R:D=d4@43 R:D=null@44 L:D=null@45";
+        for (String kind : List.of("inner", "left", "outer")) {
+            for (boolean cached : List.of(true, false)) {
+                String name = "tt-" + kind + (cached ? "" : "-uncached");
+                CASES.put(name, () -> tableTable(kind, cached, null, tables));
+                CASES.put(name + "-materialized", () -> tableTable(kind, cached, "j", tables));
+            }
+        }
+        CASES.put("tt-describe", JoinOracle::describeTableTable);
     }
 
     public static void main(String[] args) {
@@ -132,11 +171,73 @@ public final class JoinOracle {
         System.out.print(b.build().describe());
     }
 
-    private static void run(Join join, String input) {
+    /** The tables of topics "left" and "right" joined, into store {@code store} unless null. */
+    private static void tableTable(String kind, boolean cached, String store, String input) {
+        run(b -> {
+            KTable<String, String> l = b.table("left", Consumed.with(S, S));
+            KTable<String, String> r = b.table("right", Consumed.with(S, S));
+            org.apache.kafka.streams.kstream.ValueJoiner<String, String, String> j = (x, y) -> x + "+" + y;
+            KTable<String, String> joined;
+            if (store == null) {
+                joined = switch (kind) {
+                    case "inner" -> l.join(r, j);
+                    case "left" -> l.leftJoin(r, j);
+                    default -> l.outerJoin(r, j);
+                };
+            } else {
+                Materialized<String, String, KeyValueStore<Bytes, byte[]>> m =
+                        Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as(store)
+                                .withKeySerde(S).withValueSerde(S);
+                joined = switch (kind) {
+                    case "inner" -> l.join(r, j, m);
+                    case "left" -> l.leftJoin(r, j, m);
+                    default -> l.outerJoin(r, j, m);
+                };
+            }
+            return joined.toStream();
+        }, input, cached, store);
+    }
+
+    /** The names of a table-table join's nodes and stores, materialized or not. */
+    private static void describeTableTable() {
         StreamsBuilder b = new StreamsBuilder();
-        join.apply(b.stream("left", Consumed.with(S, S)), b.stream("right", Consumed.with(S, S)))
-                .to("out", Produced.with(S, S));
+        KTable<String, String> l = b.table("left", Consumed.with(S, S));
+        KTable<String, String> r = b.table("right", Consumed.with(S, S));
+        l.join(r, (x, y) -> x + y).toStream().to("inner", Produced.with(S, S));
+        l.leftJoin(r, (x, y) -> x + y, Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("j")
+                .withKeySerde(S).withValueSerde(S)).toStream().to("left-out", Produced.with(S, S));
+        l.outerJoin(r, (x, y) -> x + y, Materialized.with(S, S)).toStream().to("outer", Produced.with(S, S));
+        System.out.print(b.build().describe());
+    }
+
+    /** The names of a stream-table join's node and store, and of a left join after a key change. */
+    private static void describeStreamTable() {
+        StreamsBuilder b = new StreamsBuilder();
+        KStream<String, String> l = b.stream("left", Consumed.with(S, S));
+        KTable<String, String> r = b.table("right", Consumed.with(S, S));
+        l.join(r, (x, y) -> x + y).to("inner", Produced.with(S, S));
+        l.leftJoin(r, (x, y) -> x + y, Joined.<String, String, String>with(S, S, S).withName("named"))
+                .to("named", Produced.with(S, S));
+        System.out.print(b.build().describe());
+    }
+
+    private static void run(java.util.function.Function<StreamsBuilder, KStream<String, String>> topology,
+                            String input) {
+        run(topology, input, true, null);
+    }
+
+    /**
+     * Runs the topology (its result to "out") on {@code input}, the record caches on or off,
+     * and prints "out", the store {@code store} (unless null) and the records dropped.
+     */
+    private static void run(java.util.function.Function<StreamsBuilder, KStream<String, String>> topology,
+                            String input, boolean cached, String store) {
+        StreamsBuilder b = new StreamsBuilder();
+        topology.apply(b).to("out", Produced.with(S, S));
         Properties props = new Properties();
+        if (!cached) {
+            props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0L);
+        }
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, "homa-oracle");
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "dummy:1234");
         try (TopologyTestDriver d = new TopologyTestDriver(b.build(), props)) {
@@ -156,6 +257,16 @@ public final class JoinOracle {
             TestOutputTopic<String, String> out = d.createOutputTopic("out", S.deserializer(), S.deserializer());
             for (TestRecord<String, String> r : out.readRecordsToList()) {
                 System.out.println("out key=" + r.key() + " value=" + r.value() + " ts=" + r.timestamp());
+            }
+            if (store != null) {
+                KeyValueStore<String, ValueAndTimestamp<String>> kv = d.getTimestampedKeyValueStore(store);
+                try (KeyValueIterator<String, ValueAndTimestamp<String>> it = kv.all()) {
+                    while (it.hasNext()) {
+                        KeyValue<String, ValueAndTimestamp<String>> e = it.next();
+                        System.out.println("store " + store + " " + e.key + "=" + e.value.value()
+                                + "@" + e.value.timestamp());
+                    }
+                }
             }
             double dropped = 0;
             for (Map.Entry<org.apache.kafka.common.MetricName, ? extends org.apache.kafka.common.Metric> m
