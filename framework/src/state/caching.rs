@@ -312,37 +312,22 @@ impl CachingLayer {
     }
 
     /// Writes `updates` down and hands each to `listener`, stamped with its timestamp.
-    /// The store takes them in one batch (a write each would go through RocksDB's write
-    /// path each time), before any is logged or handed on; reads go through this cache,
-    /// which holds them all already.
     fn write_down(
         &self,
         updates: Vec<Update>,
         mut listener: Option<&mut FlushListener>,
         below: Below<'_>,
     ) -> Result<(), StoreError> {
-        let mut batch = WriteBatch::new();
-        let mut written = Vec::with_capacity(updates.len());
         for update in updates {
-            let old = match &update.old {
-                Some(old) => old.clone(),
-                None => below.bytes.get(&update.key)?,
+            let (key, new, timestamp) = (&update.key, update.new.as_deref(), update.timestamp);
+            let old = match update.old {
+                Some(old) => old,
+                None => below.bytes.get(key)?,
             };
-            if update.new.is_none() && old.is_none() {
+            if new.is_none() && old.is_none() {
                 continue;
             }
-            batch.push(&update.key, update.new.as_deref());
-            written.push((update, old));
-        }
-        if batch.is_empty() {
-            return Ok(());
-        }
-        below.bytes.write_batch(&batch)?;
-        for (update, old) in written {
-            let (key, new, timestamp) = (&update.key, update.new.as_deref(), update.timestamp);
-            if let Some(logger) = below.logger {
-                logger.log_at(key, new, timestamp)?;
-            }
+            below.write(key, new, timestamp)?;
             if let Some(listener) = listener.as_mut() {
                 self.record_timestamp.set(timestamp);
                 listener(key, new, old.as_deref(), timestamp, &update.headers).map_err(

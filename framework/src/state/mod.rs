@@ -128,16 +128,6 @@ pub trait KeyValueBytesStore: StateStore {
     fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>)
     -> Result<KeyValueIter<'_>, StoreError>;
 
-    /// Applies the writes of `batch` in order, with the outcome of as many `put`s and
-    /// `delete`s, at once where the backend can (a record cache's flush writes this way).
-    /// [`restore_batch`](StateStore::restore_batch) by default.
-    ///
-    /// # Errors
-    /// When the backend fails; then none or some of the writes may have been applied.
-    fn write_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        self.restore_batch(batch)
-    }
-
     /// Every entry the store holds, in key order: a window or session store's past its
     /// retention too, while a live segment keeps them (what emitting sessions on close
     /// scans, as Kafka Streams' time-ordered session store does: they are just past it).

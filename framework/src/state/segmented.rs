@@ -301,37 +301,6 @@ impl SegmentedBytesStore {
         self.drop_expired(stream_time)
     }
 
-    /// Writes `batch` a segment at a time, stream time moving with each write: a write
-    /// into a segment expired by then is skipped and counted; a delete opens a segment
-    /// only when `deletes_open`. A segment a later write expired is dropped with what
-    /// went into it.
-    fn write_by_segment(&self, batch: &WriteBatch, deletes_open: bool) -> Result<(), StoreError> {
-        let mut by_segment: BTreeMap<i64, (SharedBytesStore, WriteBatch)> = BTreeMap::new();
-        let mut stream_time = self.stream_time.load(Ordering::Relaxed);
-        for (key, value) in batch.iter() {
-            let timestamp = self.timestamp_of(key)?;
-            stream_time = stream_time.max(timestamp);
-            let start = self.segment_start(timestamp);
-            if start >= self.oldest_segment(stream_time)
-                && let Some((_, writes)) = by_segment.get_mut(&start)
-            {
-                writes.push(key, value);
-                continue;
-            }
-            let create = deletes_open || value.is_some();
-            if let Some(segment) = self.live_segment(timestamp, stream_time, create)? {
-                let mut writes = WriteBatch::new();
-                writes.push(key, value);
-                by_segment.insert(start, (segment, writes));
-            }
-        }
-        self.stream_time.fetch_max(stream_time, Ordering::Relaxed);
-        for (_, (segment, writes)) in by_segment.range(self.oldest_segment(stream_time)..) {
-            segment.write_batch(writes)?;
-        }
-        self.drop_expired(stream_time)
-    }
-
     /// The segment of `timestamp`, opened when `create` and it has none yet; none for a
     /// timestamp whose segment is dropped at `stream_time` (counted as expired).
     fn live_segment(
@@ -449,7 +418,25 @@ impl StateStore for SegmentedBytesStore {
     /// Each segment's writes at once; writes into segments expired by stream time as the
     /// batch moves it are skipped, as Kafka Streams restores a segmented store.
     fn restore_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        self.write_by_segment(batch, true)
+        let mut by_segment: BTreeMap<i64, (SharedBytesStore, WriteBatch)> = BTreeMap::new();
+        let mut stream_time = self.stream_time.load(Ordering::Relaxed);
+        for (key, value) in batch.iter() {
+            let timestamp = self.timestamp_of(key)?;
+            stream_time = stream_time.max(timestamp);
+            let start = self.segment_start(timestamp);
+            if let Some((_, writes)) = by_segment.get_mut(&start) {
+                writes.push(key, value);
+            } else if let Some(segment) = self.live_segment(timestamp, stream_time, true)? {
+                let mut writes = WriteBatch::new();
+                writes.push(key, value);
+                by_segment.insert(start, (segment, writes));
+            }
+        }
+        self.stream_time.fetch_max(stream_time, Ordering::Relaxed);
+        for (segment, writes) in by_segment.values() {
+            segment.restore_batch(writes)?;
+        }
+        self.drop_expired(stream_time)
     }
 
     fn close(&self) {
@@ -480,12 +467,6 @@ impl KeyValueBytesStore for SegmentedBytesStore {
 
     fn delete(&self, key: &[u8]) -> Result<(), StoreError> {
         self.write(key, None)
-    }
-
-    /// The writes as `put`s and `delete`s in order would leave them (stream time moving
-    /// with each, expired ones skipped and counted), each segment's taken at once.
-    fn write_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        self.write_by_segment(batch, false)
     }
 
     /// The live entries of every segment with `from <= key <= to`, in key order, read at
@@ -630,37 +611,5 @@ mod tests {
             all,
             [(session_key(b"k", 10 * MINUTE, 10 * MINUTE), b"new".to_vec())]
         );
-    }
-
-    #[test]
-    fn a_batch_leaves_what_its_writes_one_by_one_would() {
-        let mut batch = WriteBatch::new();
-        batch.put(&session_key(b"a", 0, MINUTE), b"1");
-        batch.put(&session_key(b"b", 0, MINUTE), b"2");
-        batch.delete(&session_key(b"c", 5 * MINUTE, 5 * MINUTE));
-        batch.put(&session_key(b"a", 10 * MINUTE, 10 * MINUTE), b"3");
-        batch.put(&session_key(b"c", 0, 2 * MINUTE), b"late");
-        batch.delete(&session_key(b"a", 10 * MINUTE, 10 * MINUTE));
-        batch.put(&session_key(b"d", 9 * MINUTE, 9 * MINUTE), b"4");
-        let one_by_one = SegmentedBytesStore::in_memory("s", KeySchema::Session, 2 * MINUTE);
-        for (key, value) in batch.iter() {
-            match value {
-                Some(value) => one_by_one.put(key, value).unwrap(),
-                None => one_by_one.delete(key).unwrap(),
-            }
-        }
-        let batched = SegmentedBytesStore::in_memory("s", KeySchema::Session, 2 * MINUTE);
-        batched.write_batch(&batch).unwrap();
-        let all = |store: &SegmentedBytesStore| -> Vec<_> {
-            store.all_held().unwrap().map(Result::unwrap).collect()
-        };
-        assert_eq!(
-            all(&batched),
-            [(session_key(b"d", 9 * MINUTE, 9 * MINUTE), b"4".to_vec())]
-        );
-        assert_eq!(all(&batched), all(&one_by_one));
-        assert_eq!(batched.segment_count(), one_by_one.segment_count());
-        assert_eq!(batched.expired_writes(), 1);
-        assert_eq!(batched.expired_writes(), one_by_one.expired_writes());
     }
 }
