@@ -457,3 +457,43 @@ fn describe_names_table_table_joins_as_kafka_streams() {
     let expected = oracle("tt-describe").join("\n");
     assert_eq!(normalized(&described), normalized(&expected));
 }
+
+/// Two streams cogrouped into one aggregate per key, into store `c`.
+fn cogrouped(builder: &mut StreamsBuilder) -> KStream<String, String> {
+    let one = builder.stream::<String, String>("left").group_by_key();
+    let two = builder.stream::<String, String>("right").group_by_key();
+    one.cogroup(|_k, v: &String, agg: String| format!("{agg}+{v}"))
+        .cogroup(&two, |_k, v: &String, agg: String| format!("{agg}*{v}"))
+        .aggregate_with(|| "0".to_string(), Materialized::as_("c"))
+        .to_stream()
+}
+
+#[test]
+fn cogrouped_streams_fold_into_one_aggregate() {
+    let input = "L:A=1@10 R:A=2@5 L:B=3@7 R:A=4@20 L:null=5@21 R:B=null@22 L:A=6@3 R:C=7@30";
+    run_with("cogroup", "cogroup", input, true, Some("c"), cogrouped);
+    run_with(
+        "cogroup-uncached",
+        "cogroup-uncached",
+        input,
+        false,
+        Some("c"),
+        cogrouped,
+    );
+}
+
+#[test]
+fn describe_names_cogroups_as_kafka_streams() {
+    let mut builder = StreamsBuilder::new();
+    let one = builder.stream::<String, String>("left").group_by_key();
+    let two = builder.stream::<String, String>("right").group_by_key();
+    one.cogroup(|_k, v: &String, agg: String| format!("{agg}{v}"))
+        .cogroup(&two, |_k, v: &String, agg: String| format!("{agg}{v}"))
+        .aggregate(|| "0".to_string())
+        .to_stream()
+        .to("out");
+    let topology = builder.build().expect("a topology");
+    let described = topology.describe().to_string();
+    let expected = oracle("cogroup-describe").join("\n");
+    assert_eq!(normalized(&described), normalized(&expected));
+}

@@ -212,6 +212,11 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KGroupedStream<K, V> {
             .repartition_with_serdes(Repartitioned::as_(&name), self.grouped.serdes())
     }
 
+    /// The builder's state the grouped stream belongs to.
+    pub(crate) fn state(&self) -> &std::rc::Rc<std::cell::RefCell<crate::dsl::builder::DslState>> {
+        self.stream.state()
+    }
+
     /// The serdes the grouping sets, for the store where it sets none.
     pub(crate) fn grouped_serdes(&self) -> (Option<&SharedSerde<K>>, Option<&SharedSerde<V>>) {
         (

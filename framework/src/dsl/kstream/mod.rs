@@ -12,11 +12,15 @@
 //! | `map`, `flat_map`, `select_key` | is dropped, counted and logged: the new key needs the value |
 //! | `repartition` | goes through the repartition topic unchanged |
 //!
+//! `group_by_key` and `group_by` make a [`KGroupedStream`] to aggregate; `cogroup` folds
+//! several grouped streams into one aggregate ([`CogroupedKStream`]).
+//!
 //! After an operator that may change keys (`map`, `flat_map`, `select_key`, `process`),
 //! records may sit in a partition other than their key's: as in Kafka Streams,
 //! `group_by_key` and `to_table` downstream then send them through a repartition topic
 //! first (`repartition` itself puts them back in place).
 
+mod cogroup;
 mod filter;
 mod flat_map_values;
 mod group;
@@ -28,6 +32,7 @@ mod repartition;
 mod split;
 mod to;
 
+pub use cogroup::CogroupedKStream;
 pub use group::KGroupedStream;
 pub(crate) use merge::PassThrough;
 pub use repartition::Repartitioned;

@@ -149,6 +149,10 @@ public final class JoinOracle {
             }
         }
         CASES.put("tt-describe", JoinOracle::describeTableTable);
+        String cogrouped = "L:A=1@10 R:A=2@5 L:B=3@7 R:A=4@20 L:null=5@21 R:B=null@22 L:A=6@3 R:C=7@30";
+        CASES.put("cogroup", () -> cogroup(true, cogrouped));
+        CASES.put("cogroup-uncached", () -> cogroup(false, cogrouped));
+        CASES.put("cogroup-describe", JoinOracle::describeCogroup);
     }
 
     public static void main(String[] args) {
@@ -196,6 +200,34 @@ public final class JoinOracle {
             }
             return joined.toStream();
         }, input, cached, store);
+    }
+
+    /** Two streams cogrouped into one aggregate per key, into store "c". */
+    private static KStream<String, String> cogrouped(StreamsBuilder b) {
+        KStream<String, String> one = b.stream("left", Consumed.with(S, S));
+        KStream<String, String> two = b.stream("right", Consumed.with(S, S));
+        return one.groupByKey(org.apache.kafka.streams.kstream.Grouped.with(S, S))
+                .<String>cogroup((k, v, agg) -> agg + "+" + v)
+                .cogroup(two.groupByKey(org.apache.kafka.streams.kstream.Grouped.with(S, S)),
+                        (k, v, agg) -> agg + "*" + v)
+                .aggregate(() -> "0", Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("c")
+                        .withKeySerde(S).withValueSerde(S))
+                .toStream();
+    }
+
+    private static void cogroup(boolean cached, String input) {
+        run(JoinOracle::cogrouped, input, cached, "c");
+    }
+
+    /** The names of a cogroup's nodes and store. */
+    private static void describeCogroup() {
+        StreamsBuilder b = new StreamsBuilder();
+        KStream<String, String> one = b.stream("left", Consumed.with(S, S));
+        KStream<String, String> two = b.stream("right", Consumed.with(S, S));
+        one.groupByKey().<String>cogroup((k, v, agg) -> agg + v)
+                .cogroup(two.groupByKey(), (k, v, agg) -> agg + v)
+                .aggregate(() -> "0").toStream().to("out", Produced.with(S, S));
+        System.out.print(b.build().describe());
     }
 
     /** The names of a table-table join's nodes and stores, materialized or not. */

@@ -1,0 +1,168 @@
+//! `cogroup`: several grouped streams, each with its own aggregator, folded into one
+//! aggregate per key (Kafka Streams' `CogroupedKStream`): a `COGROUPKSTREAM-AGGREGATE`
+//! processor per stream, all over one store, and a `COGROUPKSTREAM-MERGE` node that makes
+//! one table of their changes.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{KGroupedStream, PassThrough};
+use crate::dsl::Materialized;
+use crate::dsl::builder::DslState;
+use crate::dsl::ktable::{Change, KTable, ValueGetterSupplier};
+use crate::dsl::table_store::{Aggregate, Step, TableStore};
+use crate::serde::DefaultSerde;
+use crate::topology::TopologyError;
+use crate::topology::graph::NodeId;
+
+/// Makes an aggregate's first value.
+type Initializer<VA> = Arc<dyn Fn() -> VA + Send + Sync>;
+
+/// Adds one stream's aggregate processor over the store named by the first argument,
+/// starting from the initializer, forwarding old values when the flag says: its name
+/// and node.
+type AddInput<VA> =
+    Rc<dyn Fn(&str, &Initializer<VA>, &Arc<AtomicBool>) -> Result<(String, NodeId), TopologyError>>;
+
+/// Grouped streams aggregated together into one table (Kafka Streams' `CogroupedKStream`),
+/// made by [`KGroupedStream::cogroup`]. Each record of a stream is folded into its key's
+/// aggregate by that stream's aggregator.
+///
+/// ```
+/// use homa::prelude::*;
+///
+/// let mut builder = StreamsBuilder::new();
+/// let clicks = builder.stream::<String, String>("clicks").group_by_key();
+/// let views = builder.stream::<String, String>("views").group_by_key();
+/// let totals: KTable<String, i64> = clicks
+///     .cogroup(|_k, v: &String, agg: i64| agg + v.len() as i64)
+///     .cogroup(&views, |_k, v: &String, agg: i64| agg + 100 * v.len() as i64)
+///     .aggregate(|| 0);
+/// totals.to_stream().to("totals");
+/// ```
+pub struct CogroupedKStream<K, VA> {
+    state: Rc<RefCell<DslState>>,
+    inputs: Vec<AddInput<VA>>,
+    _key: std::marker::PhantomData<fn() -> K>,
+}
+
+impl<K, VA> fmt::Debug for CogroupedKStream<K, VA> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CogroupedKStream")
+            .field("streams", &self.inputs.len())
+            .finish()
+    }
+}
+
+impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KGroupedStream<K, V> {
+    /// This stream's records folded with `aggregator(key, value, aggregate)` into an
+    /// aggregate that other grouped streams add to ([`CogroupedKStream::cogroup`]).
+    pub fn cogroup<VA: DefaultSerde + Clone>(
+        &self,
+        aggregator: impl Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
+    ) -> CogroupedKStream<K, VA> {
+        CogroupedKStream {
+            state: self.state().clone(),
+            inputs: vec![self.cogrouped(aggregator)],
+            _key: std::marker::PhantomData,
+        }
+    }
+
+    /// How this stream's aggregate processor is added, once the store is named.
+    fn cogrouped<VA: DefaultSerde + Clone>(
+        &self,
+        aggregator: impl Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
+    ) -> AddInput<VA> {
+        let grouped = self.clone();
+        let aggregator = Arc::new(aggregator);
+        Rc::new(
+            move |store: &str, initializer: &Initializer<VA>, sends_old: &Arc<AtomicBool>| {
+                let input = grouped.input(store);
+                let mut state = input.state().borrow_mut();
+                let name = state.name("COGROUPKSTREAM-AGGREGATE");
+                let (aggregator, initializer) = (aggregator.clone(), initializer.clone());
+                let step: Step<K, V, VA> = Arc::new(move |key, value, old| {
+                    Some(aggregator(key, value, old.unwrap_or_else(|| initializer())))
+                });
+                let (store, sends_old) = (Arc::<str>::from(store), sends_old.clone());
+                let node = state.add_processor(
+                    &name,
+                    &[input.node()],
+                    move || Aggregate {
+                        store: TableStore::new(store.clone(), sends_old.load(Ordering::Relaxed)),
+                        step: step.clone(),
+                        unusable: "an aggregation needs a key and a value",
+                    },
+                    None,
+                )?;
+                Ok((name, node))
+            },
+        )
+    }
+}
+
+impl<K: DefaultSerde + Clone, VA: DefaultSerde + Clone> CogroupedKStream<K, VA> {
+    /// Adds `other`'s records, folded with `aggregator(key, value, aggregate)` into the same
+    /// aggregates.
+    #[must_use]
+    pub fn cogroup<V2: DefaultSerde + Clone>(
+        mut self,
+        other: &KGroupedStream<K, V2>,
+        aggregator: impl Fn(&K, &V2, VA) -> VA + Send + Sync + 'static,
+    ) -> Self {
+        self.inputs.push(other.cogrouped(aggregator));
+        self
+    }
+
+    /// The aggregate of each key, starting from `initializer()`, in a store with a
+    /// generated name.
+    pub fn aggregate(&self, initializer: impl Fn() -> VA + Send + Sync + 'static) -> KTable<K, VA> {
+        self.aggregate_with(initializer, Materialized::default())
+    }
+
+    /// [`aggregate`](Self::aggregate) into the store `materialized` describes. A stream
+    /// whose keys may have changed goes through a repartition topic first, named by its
+    /// grouping or else after the store.
+    pub fn aggregate_with(
+        &self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<K, VA> {
+        let initializer: Initializer<VA> = Arc::new(initializer);
+        // Set by an operator downstream that reads old values.
+        let sends_old = Arc::new(AtomicBool::new(false));
+        let state = self.state.clone();
+        let store_name = match materialized.name() {
+            Some(name) => name.to_string(),
+            None => state
+                .borrow_mut()
+                .name("COGROUPKSTREAM-AGGREGATE-STATE-STORE"),
+        };
+        let store = materialized.into_store(store_name.clone());
+        let added = (|| {
+            let (mut names, mut nodes) = (Vec::new(), Vec::new());
+            for input in &self.inputs {
+                let (name, node) = input(&store_name, &initializer, &sends_old)?;
+                names.push(name);
+                nodes.push(node);
+            }
+            let mut dsl = state.borrow_mut();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            dsl.graph.add_store(store.into_def(), &names)?;
+            let merge = dsl.name("COGROUPKSTREAM-MERGE");
+            dsl.add_processor::<_, K, Change<VA>, K, Change<VA>>(
+                &merge,
+                &nodes,
+                || PassThrough,
+                None,
+            )
+        })();
+        let node = state.borrow_mut().or_report(added, NodeId(0));
+        let store: Arc<str> = store_name.into();
+        let getter = ValueGetterSupplier::store(store.clone());
+        KTable::materialized(state, node, store, sends_old, getter)
+    }
+}
