@@ -497,3 +497,43 @@ fn describe_names_cogroups_as_kafka_streams() {
     let expected = oracle("cogroup-describe").join("\n");
     assert_eq!(normalized(&described), normalized(&expected));
 }
+
+/// [`cogrouped`] by tumbling windows of 10 ms with a grace of 5 ms, keys `key@start/end`.
+fn cogrouped_by_window(builder: &mut StreamsBuilder) -> KStream<String, String> {
+    let one = builder.stream::<String, String>("left").group_by_key();
+    let two = builder.stream::<String, String>("right").group_by_key();
+    one.cogroup(|_k, v: &String, agg: String| format!("{agg}+{v}"))
+        .cogroup(&two, |_k, v: &String, agg: String| format!("{agg}*{v}"))
+        .windowed_by(TimeWindows::of_size_and_grace(ms(10), ms(5)))
+        .aggregate_with(|| "0".to_string(), Materialized::as_("w"))
+        .to_stream()
+        .map(|key, value| {
+            let key = key.expect("a windowed key");
+            let window = key.window();
+            let shown = format!("{}@{}/{}", key.key(), window.start(), window.end());
+            (shown, value.clone())
+        })
+}
+
+#[test]
+fn cogrouped_streams_fold_into_one_aggregate_per_window() {
+    // A record is late by its own stream's time: the right stream's `A=6@8` goes into a
+    // window the left stream's time has closed, and the left stream's `A=7@4` is dropped.
+    let input = "L:A=1@1 R:A=2@5 L:A=3@12 R:B=4@3 L:A=5@30 R:A=6@8 L:A=7@4";
+    run_with(
+        "cogroup-tumbling",
+        "cogroup-tumbling",
+        input,
+        true,
+        None,
+        cogrouped_by_window,
+    );
+    run_with(
+        "cogroup-tumbling-uncached",
+        "cogroup-tumbling-uncached",
+        input,
+        false,
+        None,
+        cogrouped_by_window,
+    );
+}

@@ -35,7 +35,10 @@ mod windows;
 pub use builder::StreamsBuilder;
 pub use joins::{JoinWindows, Joined, StreamJoined};
 pub use kgrouped_table::KGroupedTable;
-pub use kstream::{BranchedKStream, CogroupedKStream, KGroupedStream, KStream, Repartitioned};
+pub use kstream::{
+    BranchedKStream, CogroupedKStream, KGroupedStream, KStream, Repartitioned,
+    TimeWindowedCogroupedKStream,
+};
 pub use ktable::{BufferConfig, KTable, Suppressed};
 pub use materialized::Materialized;
 pub use options::{Consumed, Grouped, Produced};

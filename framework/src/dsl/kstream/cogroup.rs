@@ -11,10 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{KGroupedStream, PassThrough};
 use crate::dsl::Materialized;
+use crate::dsl::TimeWindows;
 use crate::dsl::builder::DslState;
-use crate::dsl::ktable::{Change, KTable, ValueGetterSupplier};
+use crate::dsl::ktable::{Change, KTable, ValueGetterSupplier, Windowing};
 use crate::dsl::table_store::{Aggregate, Step, TableStore};
+use crate::dsl::windows::aggregation::{Aggregation, WindowAggregateStore};
+use crate::dsl::windows::time_aggregate::TimeWindowAggregate;
 use crate::serde::DefaultSerde;
+use crate::state::{StoreBuilder, Windowed, WindowedSerde};
 use crate::topology::TopologyError;
 use crate::topology::graph::NodeId;
 
@@ -22,10 +26,16 @@ use crate::topology::graph::NodeId;
 type Initializer<VA> = Arc<dyn Fn() -> VA + Send + Sync>;
 
 /// Adds one stream's aggregate processor over the store named by the first argument,
-/// starting from the initializer, forwarding old values when the flag says: its name
-/// and node.
-type AddInput<VA> =
-    Rc<dyn Fn(&str, &Initializer<VA>, &Arc<AtomicBool>) -> Result<(String, NodeId), TopologyError>>;
+/// starting from the initializer, forwarding old values when the flag says, by the time
+/// windows given (else of whole keys): its name and node.
+type AddInput<VA> = Rc<
+    dyn Fn(
+        &str,
+        &Initializer<VA>,
+        &Arc<AtomicBool>,
+        Option<TimeWindows>,
+    ) -> Result<(String, NodeId), TopologyError>,
+>;
 
 /// Grouped streams aggregated together into one table (Kafka Streams' `CogroupedKStream`),
 /// made by [`KGroupedStream::cogroup`]. Each record of a stream is folded into its key's
@@ -79,25 +89,61 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KGroupedStream<K, V> {
         let grouped = self.clone();
         let aggregator = Arc::new(aggregator);
         Rc::new(
-            move |store: &str, initializer: &Initializer<VA>, sends_old: &Arc<AtomicBool>| {
+            move |store: &str,
+                  initializer: &Initializer<VA>,
+                  sends_old: &Arc<AtomicBool>,
+                  windows: Option<TimeWindows>| {
                 let input = grouped.input(store);
                 let mut state = input.state().borrow_mut();
                 let name = state.name("COGROUPKSTREAM-AGGREGATE");
                 let (aggregator, initializer) = (aggregator.clone(), initializer.clone());
-                let step: Step<K, V, VA> = Arc::new(move |key, value, old| {
-                    Some(aggregator(key, value, old.unwrap_or_else(|| initializer())))
-                });
                 let (store, sends_old) = (Arc::<str>::from(store), sends_old.clone());
-                let node = state.add_processor(
-                    &name,
-                    &[input.node()],
-                    move || Aggregate {
-                        store: TableStore::new(store.clone(), sends_old.load(Ordering::Relaxed)),
-                        step: step.clone(),
-                        unusable: "an aggregation needs a key and a value",
-                    },
-                    None,
-                )?;
+                let node = match windows {
+                    None => {
+                        let step: Step<K, V, VA> = Arc::new(move |key, value, old| {
+                            Some(aggregator(key, value, old.unwrap_or_else(|| initializer())))
+                        });
+                        state.add_processor(
+                            &name,
+                            &[input.node()],
+                            move || Aggregate {
+                                store: TableStore::new(
+                                    store.clone(),
+                                    sends_old.load(Ordering::Relaxed),
+                                ),
+                                step: step.clone(),
+                                unusable: "an aggregation needs a key and a value",
+                            },
+                            None,
+                        )?
+                    }
+                    Some(windows) => {
+                        let aggregation = Aggregation::aggregate(
+                            move || initializer(),
+                            move |key: &K, value: &V, agg: VA| aggregator(key, value, agg),
+                        );
+                        let size = windows.size_ms();
+                        state.add_processor(
+                            &name,
+                            &[input.node()],
+                            move || {
+                                let sends_old = sends_old.load(Ordering::Relaxed);
+                                TimeWindowAggregate::new(
+                                    WindowAggregateStore::new(
+                                        store.clone(),
+                                        size,
+                                        sends_old,
+                                        false,
+                                    ),
+                                    windows,
+                                    aggregation.clone(),
+                                    false,
+                                )
+                            },
+                            None,
+                        )?
+                    }
+                };
                 Ok((name, node))
             },
         )
@@ -131,38 +177,124 @@ impl<K: DefaultSerde + Clone, VA: DefaultSerde + Clone> CogroupedKStream<K, VA> 
         initializer: impl Fn() -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<K, VA> {
-        let initializer: Initializer<VA> = Arc::new(initializer);
+        let store_name = self.store_name(&materialized);
+        let store = materialized.into_store(store_name);
+        let (node, store, sends_old) = self.aggregated::<K>(Arc::new(initializer), store, None);
+        let getter = ValueGetterSupplier::store(store.clone());
+        KTable::materialized(self.state.clone(), node, store, sends_old, getter)
+    }
+
+    /// The aggregates by window (Kafka Streams' `TimeWindowedCogroupedKStream`):
+    /// [`TimeWindows`], tumbling or hopping.
+    pub fn windowed_by(&self, windows: TimeWindows) -> TimeWindowedCogroupedKStream<K, VA> {
+        TimeWindowedCogroupedKStream {
+            cogrouped: self.clone(),
+            windows,
+        }
+    }
+
+    /// The name of the store `materialized` describes: its own, or a generated one.
+    fn store_name(&self, materialized: &Materialized<K, VA>) -> String {
+        match materialized.name() {
+            Some(name) => name.to_string(),
+            None => (self.state.borrow_mut()).name("COGROUPKSTREAM-AGGREGATE-STATE-STORE"),
+        }
+    }
+
+    /// Each stream's aggregate processor over `store` (by `windows`, if any), and the merge
+    /// of their changes (`KOut`: the table's keys, windowed or not): the merge's node, the
+    /// store's name and the flag that makes them forward old values.
+    fn aggregated<KOut: Clone + 'static>(
+        &self,
+        initializer: Initializer<VA>,
+        store: StoreBuilder<K, VA>,
+        windows: Option<TimeWindows>,
+    ) -> (NodeId, Arc<str>, Arc<AtomicBool>) {
         // Set by an operator downstream that reads old values.
         let sends_old = Arc::new(AtomicBool::new(false));
-        let state = self.state.clone();
-        let store_name = match materialized.name() {
-            Some(name) => name.to_string(),
-            None => state
-                .borrow_mut()
-                .name("COGROUPKSTREAM-AGGREGATE-STATE-STORE"),
-        };
-        let store = materialized.into_store(store_name.clone());
+        let store_name: Arc<str> = store.name().into();
         let added = (|| {
             let (mut names, mut nodes) = (Vec::new(), Vec::new());
             for input in &self.inputs {
-                let (name, node) = input(&store_name, &initializer, &sends_old)?;
+                let (name, node) = input(&store_name, &initializer, &sends_old, windows)?;
                 names.push(name);
                 nodes.push(node);
             }
-            let mut dsl = state.borrow_mut();
+            let mut dsl = self.state.borrow_mut();
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             dsl.graph.add_store(store.into_def(), &names)?;
             let merge = dsl.name("COGROUPKSTREAM-MERGE");
-            dsl.add_processor::<_, K, Change<VA>, K, Change<VA>>(
+            dsl.add_processor::<_, KOut, Change<VA>, KOut, Change<VA>>(
                 &merge,
                 &nodes,
                 || PassThrough,
                 None,
             )
         })();
-        let node = state.borrow_mut().or_report(added, NodeId(0));
-        let store: Arc<str> = store_name.into();
-        let getter = ValueGetterSupplier::store(store.clone());
-        KTable::materialized(state, node, store, sends_old, getter)
+        let node = self.state.borrow_mut().or_report(added, NodeId(0));
+        (node, store_name, sends_old)
+    }
+}
+
+impl<K, VA> Clone for CogroupedKStream<K, VA> {
+    fn clone(&self) -> Self {
+        Self {
+            state: self.state.clone(),
+            inputs: self.inputs.clone(),
+            _key: std::marker::PhantomData,
+        }
+    }
+}
+
+/// Cogrouped streams by time window (Kafka Streams' `TimeWindowedCogroupedKStream`), made
+/// by [`CogroupedKStream::windowed_by`]: each record goes into every window that holds it
+/// and is still open by its own stream's time, as in a windowed aggregate.
+pub struct TimeWindowedCogroupedKStream<K, VA> {
+    cogrouped: CogroupedKStream<K, VA>,
+    windows: TimeWindows,
+}
+
+impl<K, VA> fmt::Debug for TimeWindowedCogroupedKStream<K, VA> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeWindowedCogroupedKStream")
+            .field("windows", &self.windows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: DefaultSerde + Clone, VA: DefaultSerde + Clone> TimeWindowedCogroupedKStream<K, VA> {
+    /// The aggregate of each key in each window, starting from `initializer()`, in a window
+    /// store with a generated name. Records without a value are dropped.
+    pub fn aggregate(
+        &self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+    ) -> KTable<Windowed<K>, VA> {
+        self.aggregate_with(initializer, Materialized::default())
+    }
+
+    /// [`aggregate`](Self::aggregate) into the window store `materialized` describes
+    /// (retention the window size plus the grace, unless set longer).
+    pub fn aggregate_with(
+        &self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        let store_name = self.cogrouped.store_name(&materialized);
+        let windows = self.windows;
+        let (size, grace) = (windows.size_ms(), windows.grace_ms());
+        let keys = Arc::new(WindowedSerde::time_windowed(materialized.key_serde(), size));
+        let store = materialized.into_window_store(store_name, size, size.saturating_add(grace));
+        let store = match windows.problem() {
+            Some(problem) => store.with_problem(format!("its windows: {problem}")),
+            None => store,
+        };
+        let (node, store, sends_old) =
+            (self.cogrouped).aggregated::<Windowed<K>>(Arc::new(initializer), store, Some(windows));
+        let getter = ValueGetterSupplier::window_store(store.clone());
+        let state = self.cogrouped.state.clone();
+        KTable::materialized(state, node, store, sends_old, getter).with_windowing(Windowing {
+            keys,
+            grace_ms: grace,
+        })
     }
 }

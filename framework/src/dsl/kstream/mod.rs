@@ -32,7 +32,7 @@ mod repartition;
 mod split;
 mod to;
 
-pub use cogroup::CogroupedKStream;
+pub use cogroup::{CogroupedKStream, TimeWindowedCogroupedKStream};
 pub use group::KGroupedStream;
 pub(crate) use merge::PassThrough;
 pub use repartition::Repartitioned;

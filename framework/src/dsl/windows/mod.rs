@@ -13,14 +13,14 @@
 //! the records with `start <= timestamp < end`, and closes once stream time reaches
 //! `end + grace`: a record for a closed window is late, and dropped.
 
-mod aggregation;
+pub(crate) mod aggregation;
 mod emit;
 mod session_aggregate;
 mod session_windowed_kstream;
 mod session_windows;
 mod sliding_aggregate;
 mod sliding_windows;
-mod time_aggregate;
+pub(crate) mod time_aggregate;
 mod time_windowed_kstream;
 mod time_windows;
 

@@ -153,6 +153,10 @@ public final class JoinOracle {
         CASES.put("cogroup", () -> cogroup(true, cogrouped));
         CASES.put("cogroup-uncached", () -> cogroup(false, cogrouped));
         CASES.put("cogroup-describe", JoinOracle::describeCogroup);
+        String windowedCogroup = "L:A=1@1 R:A=2@5 L:A=3@12 R:B=4@3 L:A=5@30 R:A=6@8 L:A=7@4";
+        CASES.put("cogroup-tumbling", () -> run(JoinOracle::cogroupedByWindow, windowedCogroup, true, null));
+        CASES.put("cogroup-tumbling-uncached",
+                () -> run(JoinOracle::cogroupedByWindow, windowedCogroup, false, null));
     }
 
     public static void main(String[] args) {
@@ -202,17 +206,33 @@ public final class JoinOracle {
         }, input, cached, store);
     }
 
-    /** Two streams cogrouped into one aggregate per key, into store "c". */
-    private static KStream<String, String> cogrouped(StreamsBuilder b) {
+    /** The streams "left" and "right" cogrouped: "+" and "*" before each of their values. */
+    private static org.apache.kafka.streams.kstream.CogroupedKStream<String, String> cogroup(StreamsBuilder b) {
         KStream<String, String> one = b.stream("left", Consumed.with(S, S));
         KStream<String, String> two = b.stream("right", Consumed.with(S, S));
         return one.groupByKey(org.apache.kafka.streams.kstream.Grouped.with(S, S))
                 .<String>cogroup((k, v, agg) -> agg + "+" + v)
                 .cogroup(two.groupByKey(org.apache.kafka.streams.kstream.Grouped.with(S, S)),
-                        (k, v, agg) -> agg + "*" + v)
+                        (k, v, agg) -> agg + "*" + v);
+    }
+
+    /** Two streams cogrouped into one aggregate per key, into store "c". */
+    private static KStream<String, String> cogrouped(StreamsBuilder b) {
+        return cogroup(b)
                 .aggregate(() -> "0", Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("c")
                         .withKeySerde(S).withValueSerde(S))
                 .toStream();
+    }
+
+    /** {@link #cogrouped} by tumbling windows of 10 ms with a grace of 5 ms, keys {@code key@start/end}. */
+    private static KStream<String, String> cogroupedByWindow(StreamsBuilder b) {
+        return cogroup(b)
+                .windowedBy(org.apache.kafka.streams.kstream.TimeWindows.ofSizeAndGrace(ms(10), ms(5)))
+                .aggregate(() -> "0", Materialized.<String, String,
+                        org.apache.kafka.streams.state.WindowStore<Bytes, byte[]>>as("w")
+                        .withKeySerde(S).withValueSerde(S))
+                .toStream()
+                .map((wk, v) -> KeyValue.pair(wk.key() + "@" + wk.window().start() + "/" + wk.window().end(), v));
     }
 
     private static void cogroup(boolean cached, String input) {
