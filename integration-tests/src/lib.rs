@@ -870,3 +870,13 @@ pub mod counting {
             .unwrap_or(0)
     }
 }
+
+/// Kills `child` with SIGKILL (no commit, no flush, no checkpoint) and reaps it.
+///
+/// # Errors
+/// When the signal cannot be sent or the child not waited for.
+pub fn kill(mut child: std::process::Child) -> anyhow::Result<()> {
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}

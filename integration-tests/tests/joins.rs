@@ -1,8 +1,13 @@
 //! Joins against the real broker: a stream-table enrichment over four partitions whose
 //! stream is on the broker before the table, which `max.task.idle.ms` still has read first
-//! (its records are older).
+//! (its records are older); a stream-stream join killed with SIGKILL and restarted with its
+//! state directory wiped, its window stores restored from their changelogs.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
 
 use homa::prelude::*;
 use homa::runtime::{KafkaStreams, State};
@@ -72,4 +77,80 @@ fn a_stream_table_join_waits_for_the_table_records_older_than_its_orders() -> an
     }
     assert_eq!(enriched.len(), ORDERS);
     Ok(())
+}
+
+const USERS: usize = 40;
+
+#[test]
+fn a_stream_stream_join_restores_its_windows_after_a_crash() -> anyhow::Result<()> {
+    let kafka = kafka();
+    let (left, right) = (
+        kafka.create_topic("lefts", 4)?,
+        kafka.create_topic("rights", 4)?,
+    );
+    let output = kafka.create_topic("pairs", 4)?;
+    let id = unique_name("stream-join");
+    let spawn = |state: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_stream-join-app"))
+            .args([kafka.bootstrap_servers(), &left, &right, &output, &id])
+            .arg(state)
+            .spawn()
+            .context("starting stream-join-app")
+    };
+    // An hour ago, so that the broker keeps the records and the changelogs.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let t0 = i64::try_from(now.as_millis())? - 3_600_000;
+    let users = || (0..USERS).map(|u| (u, format!("u{u}"), t0 + i64::try_from(u).expect("few")));
+    let state = tempfile::tempdir()?;
+    let app = spawn(state.path())?;
+    kafka.produce_timed(
+        &left,
+        users().map(|(u, k, at)| (k, format!("l{u}"), Some(at))),
+    )?;
+    let committed = wait_until_committed(&id, &left);
+    // No commit, no flush, no checkpoint; then the state is gone too.
+    homa_integration_tests::kill(app)?;
+    committed?;
+    drop(state);
+    let state = tempfile::tempdir()?;
+    let app = spawn(state.path())?;
+    // Each right record 5 s after its user's left one: joined only with what was restored.
+    kafka.produce_timed(
+        &right,
+        users().map(|(u, k, at)| (k, format!("r{u}"), Some(at + 5_000))),
+    )?;
+    let pairs = kafka
+        .consume(&output, USERS)
+        .and_then(|pairs| wait_until_committed(&id, &right).map(|()| pairs));
+    homa_integration_tests::kill(app)?;
+    let pairs = pairs?;
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, value) in &pairs {
+        let key = String::from_utf8_lossy(key).into_owned();
+        seen.entry(key)
+            .or_default()
+            .push(String::from_utf8_lossy(value).into_owned());
+    }
+    let expected: BTreeMap<String, Vec<String>> = users()
+        .map(|(u, k, _)| (k, vec![format!("l{u}+r{u}")]))
+        .collect();
+    assert_eq!(seen, expected);
+    let more = kafka.end_offsets(&output, 4)?.iter().sum::<i64>();
+    assert_eq!(more, i64::try_from(USERS)?, "no pair written twice");
+    Ok(())
+}
+
+/// Waits until the group `id` has committed every record of `topic`.
+fn wait_until_committed(id: &str, topic: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if kafka().committed_offsets(id, topic, 4)? == kafka().end_offsets(topic, 4)? {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{topic} not committed within {TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -11,7 +11,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use homa_integration_tests::{TIMEOUT, kafka, unique_name};
+use homa_integration_tests::{TIMEOUT, kafka, kill, unique_name};
 use rdkafka::Message;
 
 const USERS: usize = 40;
@@ -105,13 +105,6 @@ impl App {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
-}
-
-fn kill(mut child: Child) -> anyhow::Result<()> {
-    // Child::kill sends SIGKILL: no commit, no flush, no checkpoint.
-    child.kill()?;
-    child.wait()?;
-    Ok(())
 }
 
 /// The window store's segment directories of each task under `state`.
