@@ -880,3 +880,37 @@ pub fn kill(mut child: std::process::Child) -> anyhow::Result<()> {
     child.wait()?;
     Ok(())
 }
+
+/// Runs `topology` as application `app` against `bootstrap` with its state in `state_dir`
+/// (commits every 500 ms, a 10 s session), until it fails or is killed: the main loop of
+/// the apps that tests kill. `name` prefixes what it prints of an error.
+///
+/// # Errors
+/// When the instance cannot start, or stops.
+pub fn run_until_killed(
+    name: &str,
+    topology: &homa::prelude::Topology,
+    [bootstrap, app, state_dir]: [&str; 3],
+) -> anyhow::Result<()> {
+    let config = homa::prelude::StreamsConfig::builder()
+        .application_id(app)
+        .bootstrap_servers(bootstrap)
+        .state_dir(state_dir)
+        .commit_interval(Duration::from_millis(500))
+        .set("consumer.session.timeout.ms", "10000")
+        .build()?;
+    let mut streams = homa::runtime::KafkaStreams::new(topology, config)?;
+    let prefix = name.to_string();
+    streams.set_uncaught_error_handler(move |e| eprintln!("{prefix}: {e}"));
+    streams.start()?;
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let state = streams.state();
+        if matches!(
+            state,
+            homa::runtime::State::Error | homa::runtime::State::NotRunning
+        ) {
+            bail!("{name} stopped: {state:?}");
+        }
+    }
+}

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use homa::prelude::*;
-use homa::runtime::State;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,20 +26,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .to(output);
     let topology = builder.build()?;
-    let config = StreamsConfig::builder()
-        .application_id(app)
-        .bootstrap_servers(bootstrap)
-        .state_dir(state_dir)
-        .commit_interval(Duration::from_millis(500))
-        .set("consumer.session.timeout.ms", "10000")
-        .build()?;
-    let mut streams = KafkaStreams::new(&topology, config)?;
-    streams.set_uncaught_error_handler(|e| eprintln!("stream-join-app: {e}"));
-    streams.start()?;
-    loop {
-        std::thread::sleep(Duration::from_millis(200));
-        if matches!(streams.state(), State::Error | State::NotRunning) {
-            return Err(format!("stopped: {:?}", streams.state()).into());
-        }
-    }
+    homa_integration_tests::run_until_killed(
+        "stream-join-app",
+        &topology,
+        [bootstrap, app, state_dir],
+    )?;
+    Ok(())
 }
