@@ -194,14 +194,14 @@ impl<K: Clone + 'static, V1: 'static, V2: 'static> OuterStore<K, V1, V2> {
     /// Holds `value` of `key` at `timestamp`, after any held for the same key, time and side.
     pub(crate) fn hold(
         &self,
-        key: &K,
+        key: K,
         timestamp: i64,
         value: LeftOrRight<V1, V2>,
     ) -> Result<(), StoreError> {
         let key = JoinSideKey {
             timestamp,
             left: matches!(value, LeftOrRight::Left(_)),
-            key: key.clone(),
+            key,
         };
         let mut held = self.store.get(&key)?.unwrap_or_default();
         held.push(value);

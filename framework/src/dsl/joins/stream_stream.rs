@@ -12,6 +12,7 @@ use super::outer_store;
 use super::window_join::{
     JoinSpec, JoinWindow, Joiner, LeftSide, RightSide, StreamStreamJoin, inner_joiner, left_joiner,
 };
+use crate::dsl::builder::DslState;
 use crate::dsl::kstream::PassThrough;
 use crate::dsl::{KStream, Repartitioned};
 use crate::serde::{DefaultSerde, Serde, SharedSerde};
@@ -265,46 +266,16 @@ where
 
         let state = self.state().clone();
         let mut state = state.borrow_mut();
-        let mut node_name = |prefix: &str, suffix: &str| {
-            let generated = state.name(prefix);
-            let name = named(suffix).unwrap_or_else(|| generated.clone());
-            (generated, name)
-        };
-        let (_, this_windowed) = node_name("KSTREAM-WINDOWED", "this-windowed");
-        let (_, other_windowed) = node_name("KSTREAM-WINDOWED", "other-windowed");
-        let (this_generated, join_this) = match outer {
-            Outer::Both => node_name("KSTREAM-OUTERTHIS", "outer-this-join"),
-            _ => node_name("KSTREAM-JOINTHIS", "this-join"),
-        };
-        let (other_generated, join_other) = match outer {
-            Outer::Neither => node_name("KSTREAM-JOINOTHER", "other-join"),
-            _ => node_name("KSTREAM-OUTEROTHER", "outer-other-join"),
-        };
-        let (_, merge) = node_name("KSTREAM-MERGE", "merge");
-
-        let store_name = |generated: &str, suffix: &str| match &joined.store_name {
-            Some(name) => format!("{name}-{suffix}-store"),
-            None => format!("{generated}-store"),
-        };
-        let this_store: Arc<str> = match outer {
-            Outer::Both => store_name(&this_generated, "outer-this-join"),
-            _ => store_name(&this_generated, "this-join"),
-        }
-        .into();
-        let other_store: Arc<str> = match outer {
-            Outer::Neither => store_name(&other_generated, "other-join"),
-            _ => store_name(&other_generated, "outer-other-join"),
-        }
-        .into();
-        let outer_store: Option<Arc<str>> = match (outer, &joined.store_name) {
-            (Outer::Neither, _) => None,
-            (Outer::Left, Some(name)) => Some(format!("{name}-left-shared-join-store").into()),
-            (Outer::Both, Some(name)) => Some(format!("{name}-outer-shared-join-store").into()),
-            (_, None) => {
-                let index = this_generated.rsplit('-').next().unwrap_or_default();
-                Some(format!("KSTREAM-OUTERSHARED-{index}-store").into())
-            }
-        };
+        let JoinNames {
+            this_windowed,
+            other_windowed,
+            join_this,
+            join_other,
+            merge,
+            this_store,
+            other_store,
+            outer_store,
+        } = JoinNames::draw(&mut state, &joined, outer);
 
         let spec = |outer, other_store: &Arc<str>| JoinSpec {
             windows,
@@ -394,6 +365,81 @@ where
             state.graph.node(self.node()).name.to_string()
         });
         self.repartition_with_serdes(Repartitioned::as_(&name), serdes)
+    }
+}
+
+/// The names of a stream-stream join's nodes and stores, drawn as Kafka Streams draws
+/// them: five indices (each drawn even when `joined` names the node), the stores named
+/// after `joined`'s store name, else after the join nodes' generated names.
+struct JoinNames {
+    this_windowed: String,
+    other_windowed: String,
+    join_this: String,
+    join_other: String,
+    merge: String,
+    this_store: Arc<str>,
+    other_store: Arc<str>,
+    /// Of a left or outer join.
+    outer_store: Option<Arc<str>>,
+}
+
+impl JoinNames {
+    fn draw<K, V1, V2>(
+        state: &mut DslState,
+        joined: &StreamJoined<K, V1, V2>,
+        outer: Outer,
+    ) -> Self {
+        let named = |suffix: &str| joined.name.as_ref().map(|name| format!("{name}-{suffix}"));
+        let mut node_name = |prefix: &str, suffix: &str| {
+            let generated = state.name(prefix);
+            let name = named(suffix).unwrap_or_else(|| generated.clone());
+            (generated, name)
+        };
+        let (_, this_windowed) = node_name("KSTREAM-WINDOWED", "this-windowed");
+        let (_, other_windowed) = node_name("KSTREAM-WINDOWED", "other-windowed");
+        let (this_generated, join_this) = match outer {
+            Outer::Both => node_name("KSTREAM-OUTERTHIS", "outer-this-join"),
+            _ => node_name("KSTREAM-JOINTHIS", "this-join"),
+        };
+        let (other_generated, join_other) = match outer {
+            Outer::Neither => node_name("KSTREAM-JOINOTHER", "other-join"),
+            _ => node_name("KSTREAM-OUTEROTHER", "outer-other-join"),
+        };
+        let (_, merge) = node_name("KSTREAM-MERGE", "merge");
+
+        let store_name = |generated: &str, suffix: &str| match &joined.store_name {
+            Some(name) => format!("{name}-{suffix}-store"),
+            None => format!("{generated}-store"),
+        };
+        let this_store: Arc<str> = match outer {
+            Outer::Both => store_name(&this_generated, "outer-this-join"),
+            _ => store_name(&this_generated, "this-join"),
+        }
+        .into();
+        let other_store: Arc<str> = match outer {
+            Outer::Neither => store_name(&other_generated, "other-join"),
+            _ => store_name(&other_generated, "outer-other-join"),
+        }
+        .into();
+        let outer_store: Option<Arc<str>> = match (outer, &joined.store_name) {
+            (Outer::Neither, _) => None,
+            (Outer::Left, Some(name)) => Some(format!("{name}-left-shared-join-store").into()),
+            (Outer::Both, Some(name)) => Some(format!("{name}-outer-shared-join-store").into()),
+            (_, None) => {
+                let index = this_generated.rsplit('-').next().unwrap_or_default();
+                Some(format!("KSTREAM-OUTERSHARED-{index}-store").into())
+            }
+        };
+        Self {
+            this_windowed,
+            other_windowed,
+            join_this,
+            join_other,
+            merge,
+            this_store,
+            other_store,
+            outer_store,
+        }
     }
 }
 

@@ -219,7 +219,7 @@ where
     VR: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<K, VR>) -> Result<(), ProcessError> {
-        self.getter = Some((self.supplier.make)(&|name| ctx.connected(name))?);
+        self.getter = Some(self.supplier.open(ctx)?);
         Ok(())
     }
 

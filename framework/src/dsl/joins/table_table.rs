@@ -271,7 +271,7 @@ where
     S: Side<V1, V2>,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<K, Change<VR>>) -> Result<(), ProcessError> {
-        self.getter = Some((self.supplier.make)(&|name| ctx.connected(name))?);
+        self.getter = Some(self.supplier.open(ctx)?);
         Ok(())
     }
 

@@ -342,7 +342,7 @@ where
                     self.time.min_time.set(earliest);
                     let Record { key, value, .. } = record;
                     if let (Some(key), Some(value)) = (key, value) {
-                        held.hold(&key, timestamp, S::held(value))?;
+                        held.hold(key, timestamp, S::held(value))?;
                     }
                 }
                 // Its window closed already: alone, at once.

@@ -44,6 +44,14 @@ impl<K, V> Clone for ValueGetterSupplier<K, V> {
 }
 
 impl<K: 'static, V: 'static> ValueGetterSupplier<K, V> {
+    /// The getter in the task of `ctx`, whose processor is connected to the stores.
+    pub(crate) fn open<KC, VC>(
+        &self,
+        ctx: &crate::processor::ProcessorContext<KC, VC>,
+    ) -> Result<Box<dyn ValueGetter<K, V>>, StoreError> {
+        (self.make)(&|name| ctx.connected(name))
+    }
+
     /// The getter of a table kept in store `name`.
     pub(crate) fn store(name: Arc<str>) -> Self {
         let store = name.clone();
@@ -203,7 +211,7 @@ mod tests {
 
     impl Processor<String, String, String, String> for Lookup {
         fn init(&mut self, ctx: &mut ProcessorContext<String, String>) -> Result<(), ProcessError> {
-            self.getter = Some((self.supplier.make)(&|name| ctx.connected(name))?);
+            self.getter = Some(self.supplier.open(ctx)?);
             Ok(())
         }
 
