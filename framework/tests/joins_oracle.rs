@@ -8,6 +8,7 @@ mod common;
 
 use std::time::Duration;
 
+use homa::dsl::CogroupedKStream;
 use homa::header::Headers;
 use homa::prelude::*;
 
@@ -460,10 +461,7 @@ fn describe_names_table_table_joins_as_kafka_streams() {
 
 /// Two streams cogrouped into one aggregate per key, into store `c`.
 fn cogrouped(builder: &mut StreamsBuilder) -> KStream<String, String> {
-    let one = builder.stream::<String, String>("left").group_by_key();
-    let two = builder.stream::<String, String>("right").group_by_key();
-    one.cogroup(|_k, v: &String, agg: String| format!("{agg}+{v}"))
-        .cogroup(&two, |_k, v: &String, agg: String| format!("{agg}*{v}"))
+    cogroup_of(builder)
         .aggregate_with(|| "0".to_string(), Materialized::as_("c"))
         .to_stream()
 }
@@ -498,21 +496,26 @@ fn describe_names_cogroups_as_kafka_streams() {
     assert_eq!(normalized(&described), normalized(&expected));
 }
 
-/// [`cogrouped`] by tumbling windows of 10 ms with a grace of 5 ms, keys `key@start/end`.
-fn cogrouped_by_window(builder: &mut StreamsBuilder) -> KStream<String, String> {
+/// The streams `left` and `right` cogrouped: `+` and `*` before each of their values.
+fn cogroup_of(builder: &mut StreamsBuilder) -> CogroupedKStream<String, String> {
     let one = builder.stream::<String, String>("left").group_by_key();
     let two = builder.stream::<String, String>("right").group_by_key();
     one.cogroup(|_k, v: &String, agg: String| format!("{agg}+{v}"))
         .cogroup(&two, |_k, v: &String, agg: String| format!("{agg}*{v}"))
-        .windowed_by(TimeWindows::of_size_and_grace(ms(10), ms(5)))
-        .aggregate_with(|| "0".to_string(), Materialized::as_("w"))
-        .to_stream()
-        .map(|key, value| {
-            let key = key.expect("a windowed key");
-            let window = key.window();
-            let shown = format!("{}@{}/{}", key.key(), window.start(), window.end());
-            (shown, value.clone())
-        })
+}
+
+/// A windowed table's changes keyed `key@start/end`.
+fn shown(table: KTable<Windowed<String>, String>) -> KStream<String, String> {
+    table.to_stream().process(|| ShowWindow)
+}
+
+/// [`cogroup_of`] by tumbling windows of 10 ms with a grace of 5 ms.
+fn cogrouped_by_window(builder: &mut StreamsBuilder) -> KStream<String, String> {
+    shown(
+        cogroup_of(builder)
+            .windowed_by(TimeWindows::of_size_and_grace(ms(10), ms(5)))
+            .aggregate_with(|| "0".to_string(), Materialized::as_("w")),
+    )
 }
 
 #[test]
@@ -536,4 +539,68 @@ fn cogrouped_streams_fold_into_one_aggregate_per_window() {
         None,
         cogrouped_by_window,
     );
+}
+
+/// [`cogroup_of`] by sliding windows of 10 ms with a grace of 5 ms.
+fn cogrouped_by_sliding_window(builder: &mut StreamsBuilder) -> KStream<String, String> {
+    shown(
+        cogroup_of(builder)
+            .windowed_by(SlidingWindows::of_time_difference_and_grace(ms(10), ms(5)))
+            .aggregate_with(|| "0".to_string(), Materialized::as_("w")),
+    )
+}
+
+#[test]
+fn cogrouped_streams_fold_into_one_aggregate_per_sliding_window() {
+    let input = "L:A=1@1 R:A=2@5 L:A=3@12 R:B=4@3 L:A=5@30 R:A=6@20 L:A=7@14 R:A=8@26";
+    for (case, cached) in [
+        ("cogroup-sliding", true),
+        ("cogroup-sliding-uncached", false),
+    ] {
+        run_with(case, case, input, cached, None, cogrouped_by_sliding_window);
+    }
+}
+
+/// [`cogroup_of`] by sessions of a 5 ms gap and a grace of 5 ms, merged with `|`.
+fn cogrouped_by_session(builder: &mut StreamsBuilder) -> KStream<String, String> {
+    shown(
+        cogroup_of(builder)
+            .windowed_by(SessionWindows::of_inactivity_gap_and_grace(ms(5), ms(5)))
+            .aggregate_with(
+                || "0".to_string(),
+                |_k, x, y| format!("{x}|{y}"),
+                Materialized::as_("s"),
+            ),
+    )
+}
+
+#[test]
+fn cogrouped_streams_fold_into_one_aggregate_per_session() {
+    // The left stream's `A=7@2` is on time by its own stream's time (12) but not by the
+    // store's (40): uncached, the store has dropped the session it would merge with.
+    let input = "L:A=1@1 R:A=2@4 L:B=3@3 R:A=4@20 L:A=5@12 R:A=6@40 L:A=7@2 R:B=8@9";
+    for (case, cached) in [
+        ("cogroup-session", true),
+        ("cogroup-session-uncached", false),
+    ] {
+        run_with(case, case, input, cached, None, cogrouped_by_session);
+    }
+}
+
+/// Shows a windowed key as `key@start/end`, and a tombstone as `null`.
+struct ShowWindow;
+
+impl Processor<Windowed<String>, String, String, String> for ShowWindow {
+    fn process(
+        &mut self,
+        record: Record<Windowed<String>, String>,
+        ctx: &mut ProcessorContext<String, String>,
+    ) -> Result<(), ProcessError> {
+        let shown = record.key.as_ref().map(|key| {
+            let window = key.window();
+            format!("{}@{}/{}", key.key(), window.start(), window.end())
+        });
+        let value = Some(record.value.clone().unwrap_or_else(|| "null".to_string()));
+        ctx.forward(record.with_key(shown).with_value(value))
+    }
 }

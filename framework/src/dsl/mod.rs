@@ -36,8 +36,8 @@ pub use builder::StreamsBuilder;
 pub use joins::{JoinWindows, Joined, StreamJoined};
 pub use kgrouped_table::KGroupedTable;
 pub use kstream::{
-    BranchedKStream, CogroupedKStream, KGroupedStream, KStream, Repartitioned,
-    TimeWindowedCogroupedKStream,
+    BranchedKStream, CogroupWindows, CogroupedKStream, KGroupedStream, KStream, Repartitioned,
+    SessionWindowedCogroupedKStream, TimeWindowedCogroupedKStream,
 };
 pub use ktable::{BufferConfig, KTable, Suppressed};
 pub use materialized::Materialized;

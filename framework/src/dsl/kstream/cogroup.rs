@@ -11,12 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{KGroupedStream, PassThrough};
 use crate::dsl::Materialized;
-use crate::dsl::TimeWindows;
 use crate::dsl::builder::DslState;
 use crate::dsl::ktable::{Change, KTable, ValueGetterSupplier, Windowing};
 use crate::dsl::table_store::{Aggregate, Step, TableStore};
+use crate::dsl::windows::TimedWindows;
 use crate::dsl::windows::aggregation::{Aggregation, WindowAggregateStore};
+use crate::dsl::windows::session_aggregate::{Merge, SessionAggregate};
+use crate::dsl::windows::sliding_aggregate::SlidingWindowAggregate;
 use crate::dsl::windows::time_aggregate::TimeWindowAggregate;
+use crate::dsl::{SessionWindows, SlidingWindows, TimeWindows};
 use crate::serde::DefaultSerde;
 use crate::state::{StoreBuilder, Windowed, WindowedSerde};
 use crate::topology::TopologyError;
@@ -25,15 +28,26 @@ use crate::topology::graph::NodeId;
 /// Makes an aggregate's first value.
 type Initializer<VA> = Arc<dyn Fn() -> VA + Send + Sync>;
 
+/// Makes the value getter of a windowed aggregate's store.
+type WindowGetter<K, VA> = fn(Arc<str>) -> ValueGetterSupplier<Windowed<K>, VA>;
+
+/// How a cogrouped aggregate is keyed: by key alone, or by key and time window, sliding
+/// window or session (whose aggregates merge as the function says).
+enum Grouping<K, VA> {
+    Keys,
+    Timed(TimedWindows),
+    Sessions(SessionWindows, Merge<K, VA>),
+}
+
 /// Adds one stream's aggregate processor over the store named by the first argument,
-/// starting from the initializer, forwarding old values when the flag says, by the time
-/// windows given (else of whole keys): its name and node.
-type AddInput<VA> = Rc<
+/// starting from the initializer, forwarding old values when the flag says, grouped as
+/// the last argument says: its name and node.
+type AddInput<K, VA> = Rc<
     dyn Fn(
         &str,
         &Initializer<VA>,
         &Arc<AtomicBool>,
-        Option<TimeWindows>,
+        &Grouping<K, VA>,
     ) -> Result<(String, NodeId), TopologyError>,
 >;
 
@@ -55,7 +69,7 @@ type AddInput<VA> = Rc<
 /// ```
 pub struct CogroupedKStream<K, VA> {
     state: Rc<RefCell<DslState>>,
-    inputs: Vec<AddInput<VA>>,
+    inputs: Vec<AddInput<K, VA>>,
     _key: std::marker::PhantomData<fn() -> K>,
 }
 
@@ -85,27 +99,35 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KGroupedStream<K, V> {
     fn cogrouped<VA: DefaultSerde + Clone>(
         &self,
         aggregator: impl Fn(&K, &V, VA) -> VA + Send + Sync + 'static,
-    ) -> AddInput<VA> {
+    ) -> AddInput<K, VA> {
         let grouped = self.clone();
         let aggregator = Arc::new(aggregator);
         Rc::new(
             move |store: &str,
                   initializer: &Initializer<VA>,
                   sends_old: &Arc<AtomicBool>,
-                  windows: Option<TimeWindows>| {
+                  grouping: &Grouping<K, VA>| {
                 let input = grouped.input(store);
                 let mut state = input.state().borrow_mut();
                 let name = state.name("COGROUPKSTREAM-AGGREGATE");
                 let (aggregator, initializer) = (aggregator.clone(), initializer.clone());
                 let (store, sends_old) = (Arc::<str>::from(store), sends_old.clone());
-                let node = match windows {
-                    None => {
+                let parent = [input.node()];
+                let windowed = {
+                    let (aggregator, initializer) = (aggregator.clone(), initializer.clone());
+                    Aggregation::aggregate(
+                        move || initializer(),
+                        move |key: &K, value: &V, agg: VA| aggregator(key, value, agg),
+                    )
+                };
+                let node = match grouping {
+                    Grouping::Keys => {
                         let step: Step<K, V, VA> = Arc::new(move |key, value, old| {
                             Some(aggregator(key, value, old.unwrap_or_else(|| initializer())))
                         });
                         state.add_processor(
                             &name,
-                            &[input.node()],
+                            &parent,
                             move || Aggregate {
                                 store: TableStore::new(
                                     store.clone(),
@@ -117,27 +139,53 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KGroupedStream<K, V> {
                             None,
                         )?
                     }
-                    Some(windows) => {
-                        let aggregation = Aggregation::aggregate(
-                            move || initializer(),
-                            move |key: &K, value: &V, agg: VA| aggregator(key, value, agg),
-                        );
-                        let size = windows.size_ms();
+                    Grouping::Timed(windows) => {
+                        let (windows, size) = (*windows, windows.span().size);
+                        let open = move || {
+                            let sends_old = sends_old.load(Ordering::Relaxed);
+                            WindowAggregateStore::new(store.clone(), size, sends_old, false)
+                        };
+                        match windows {
+                            TimedWindows::Time(windows) => state.add_processor(
+                                &name,
+                                &parent,
+                                move || {
+                                    TimeWindowAggregate::new(
+                                        open(),
+                                        windows,
+                                        windowed.clone(),
+                                        false,
+                                    )
+                                },
+                                None,
+                            )?,
+                            TimedWindows::Sliding(windows) => state.add_processor(
+                                &name,
+                                &parent,
+                                move || {
+                                    SlidingWindowAggregate::new(
+                                        open(),
+                                        windows,
+                                        windowed.clone(),
+                                        false,
+                                    )
+                                },
+                                None,
+                            )?,
+                        }
+                    }
+                    Grouping::Sessions(windows, merge) => {
+                        let (windows, merge) = (*windows, merge.clone());
                         state.add_processor(
                             &name,
-                            &[input.node()],
+                            &parent,
                             move || {
                                 let sends_old = sends_old.load(Ordering::Relaxed);
-                                TimeWindowAggregate::new(
-                                    WindowAggregateStore::new(
-                                        store.clone(),
-                                        size,
-                                        sends_old,
-                                        false,
-                                    ),
+                                SessionAggregate::new(
+                                    store.clone(),
                                     windows,
-                                    aggregation.clone(),
-                                    false,
+                                    (windowed.clone(), merge.clone()),
+                                    (sends_old, false),
                                 )
                             },
                             None,
@@ -179,18 +227,17 @@ impl<K: DefaultSerde + Clone, VA: DefaultSerde + Clone> CogroupedKStream<K, VA> 
     ) -> KTable<K, VA> {
         let store_name = self.store_name(&materialized);
         let store = materialized.into_store(store_name);
-        let (node, store, sends_old) = self.aggregated::<K>(Arc::new(initializer), store, None);
+        let (node, store, sends_old) =
+            self.aggregated::<K>(Arc::new(initializer), store, &Grouping::Keys);
         let getter = ValueGetterSupplier::store(store.clone());
         KTable::materialized(self.state.clone(), node, store, sends_old, getter)
     }
 
-    /// The aggregates by window (Kafka Streams' `TimeWindowedCogroupedKStream`):
-    /// [`TimeWindows`], tumbling or hopping.
-    pub fn windowed_by(&self, windows: TimeWindows) -> TimeWindowedCogroupedKStream<K, VA> {
-        TimeWindowedCogroupedKStream {
-            cogrouped: self.clone(),
-            windows,
-        }
+    /// The aggregates by window: tumbling or hopping [`TimeWindows`] and
+    /// [`SlidingWindows`] give a [`TimeWindowedCogroupedKStream`], [`SessionWindows`] a
+    /// [`SessionWindowedCogroupedKStream`] (Kafka Streams' `windowedBy`).
+    pub fn windowed_by<W: CogroupWindows<K, VA>>(&self, windows: W) -> W::Stream {
+        windows.windowed(self)
     }
 
     /// The name of the store `materialized` describes: its own, or a generated one.
@@ -201,6 +248,25 @@ impl<K: DefaultSerde + Clone, VA: DefaultSerde + Clone> CogroupedKStream<K, VA> 
         }
     }
 
+    /// The windowed table of the aggregates (from the initializer, grouped as given) in
+    /// `store` (unusable for the problem, if any), read with the getter the function makes.
+    fn windowed_table(
+        &self,
+        (initializer, grouping): (Initializer<VA>, Grouping<K, VA>),
+        (store, problem, getter): (StoreBuilder<K, VA>, Option<String>, WindowGetter<K, VA>),
+        windowing: Windowing<Windowed<K>>,
+    ) -> KTable<Windowed<K>, VA> {
+        let store = match problem {
+            Some(problem) => store.with_problem(format!("its windows: {problem}")),
+            None => store,
+        };
+        let (node, store, sends_old) =
+            self.aggregated::<Windowed<K>>(initializer, store, &grouping);
+        let getter = getter(store.clone());
+        KTable::materialized(self.state.clone(), node, store, sends_old, getter)
+            .with_windowing(windowing)
+    }
+
     /// Each stream's aggregate processor over `store` (by `windows`, if any), and the merge
     /// of their changes (`KOut`: the table's keys, windowed or not): the merge's node, the
     /// store's name and the flag that makes them forward old values.
@@ -208,7 +274,7 @@ impl<K: DefaultSerde + Clone, VA: DefaultSerde + Clone> CogroupedKStream<K, VA> 
         &self,
         initializer: Initializer<VA>,
         store: StoreBuilder<K, VA>,
-        windows: Option<TimeWindows>,
+        grouping: &Grouping<K, VA>,
     ) -> (NodeId, Arc<str>, Arc<AtomicBool>) {
         // Set by an operator downstream that reads old values.
         let sends_old = Arc::new(AtomicBool::new(false));
@@ -216,7 +282,7 @@ impl<K: DefaultSerde + Clone, VA: DefaultSerde + Clone> CogroupedKStream<K, VA> 
         let added = (|| {
             let (mut names, mut nodes) = (Vec::new(), Vec::new());
             for input in &self.inputs {
-                let (name, node) = input(&store_name, &initializer, &sends_old, windows)?;
+                let (name, node) = input(&store_name, &initializer, &sends_old, grouping)?;
                 names.push(name);
                 nodes.push(node);
             }
@@ -246,12 +312,64 @@ impl<K, VA> Clone for CogroupedKStream<K, VA> {
     }
 }
 
-/// Cogrouped streams by time window (Kafka Streams' `TimeWindowedCogroupedKStream`), made
-/// by [`CogroupedKStream::windowed_by`]: each record goes into every window that holds it
-/// and is still open by its own stream's time, as in a windowed aggregate.
+/// The windows [`CogroupedKStream::windowed_by`] takes: [`TimeWindows`] and
+/// [`SlidingWindows`] give a [`TimeWindowedCogroupedKStream`], [`SessionWindows`] a
+/// [`SessionWindowedCogroupedKStream`].
+pub trait CogroupWindows<K, VA>: sealed::Sealed {
+    /// The windowed cogrouped stream these windows make.
+    type Stream;
+
+    #[doc(hidden)]
+    fn windowed(self, cogrouped: &CogroupedKStream<K, VA>) -> Self::Stream;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::TimeWindows {}
+    impl Sealed for super::SlidingWindows {}
+    impl Sealed for super::SessionWindows {}
+}
+
+impl<K, VA> CogroupWindows<K, VA> for TimeWindows {
+    type Stream = TimeWindowedCogroupedKStream<K, VA>;
+
+    fn windowed(self, cogrouped: &CogroupedKStream<K, VA>) -> Self::Stream {
+        TimeWindowedCogroupedKStream {
+            cogrouped: cogrouped.clone(),
+            windows: TimedWindows::Time(self),
+        }
+    }
+}
+
+impl<K, VA> CogroupWindows<K, VA> for SlidingWindows {
+    type Stream = TimeWindowedCogroupedKStream<K, VA>;
+
+    fn windowed(self, cogrouped: &CogroupedKStream<K, VA>) -> Self::Stream {
+        TimeWindowedCogroupedKStream {
+            cogrouped: cogrouped.clone(),
+            windows: TimedWindows::Sliding(self),
+        }
+    }
+}
+
+impl<K, VA> CogroupWindows<K, VA> for SessionWindows {
+    type Stream = SessionWindowedCogroupedKStream<K, VA>;
+
+    fn windowed(self, cogrouped: &CogroupedKStream<K, VA>) -> Self::Stream {
+        SessionWindowedCogroupedKStream {
+            cogrouped: cogrouped.clone(),
+            windows: self,
+        }
+    }
+}
+
+/// Cogrouped streams by time or sliding window (Kafka Streams'
+/// `TimeWindowedCogroupedKStream`), made by [`CogroupedKStream::windowed_by`]: each record
+/// goes into every window that holds it and is still open by its own stream's time, as in
+/// a windowed aggregate.
 pub struct TimeWindowedCogroupedKStream<K, VA> {
     cogrouped: CogroupedKStream<K, VA>,
-    windows: TimeWindows,
+    windows: TimedWindows,
 }
 
 impl<K, VA> fmt::Debug for TimeWindowedCogroupedKStream<K, VA> {
@@ -273,28 +391,84 @@ impl<K: DefaultSerde + Clone, VA: DefaultSerde + Clone> TimeWindowedCogroupedKSt
     }
 
     /// [`aggregate`](Self::aggregate) into the window store `materialized` describes
-    /// (retention the window size plus the grace, unless set longer).
+    /// (retention as in a windowed aggregate of one stream, unless set longer).
     pub fn aggregate_with(
         &self,
         initializer: impl Fn() -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<Windowed<K>, VA> {
         let store_name = self.cogrouped.store_name(&materialized);
+        let span = self.windows.span();
+        let keys = Arc::new(WindowedSerde::time_windowed(
+            materialized.key_serde(),
+            span.size,
+        ));
+        let store = materialized.into_window_store(store_name, span.size, span.least_retention);
+        self.cogrouped.windowed_table(
+            (Arc::new(initializer), Grouping::Timed(self.windows)),
+            (store, span.problem, ValueGetterSupplier::window_store),
+            Windowing {
+                keys,
+                grace_ms: span.grace,
+            },
+        )
+    }
+}
+
+/// Cogrouped streams by session (Kafka Streams' `SessionWindowedCogroupedKStream`), made
+/// by [`CogroupedKStream::windowed_by`] with [`SessionWindows`]: sessions that a record
+/// bridges are merged, as in a session aggregate.
+pub struct SessionWindowedCogroupedKStream<K, VA> {
+    cogrouped: CogroupedKStream<K, VA>,
+    windows: SessionWindows,
+}
+
+impl<K, VA> fmt::Debug for SessionWindowedCogroupedKStream<K, VA> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionWindowedCogroupedKStream")
+            .field("windows", &self.windows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: DefaultSerde + Clone, VA: DefaultSerde + Clone> SessionWindowedCogroupedKStream<K, VA> {
+    /// The aggregate of each key's sessions, starting from `initializer()`; when a record
+    /// bridges sessions, their aggregates are combined with `merger(key, earlier, later)`.
+    /// Kept in a session store with a generated name. Records without a value are dropped.
+    pub fn aggregate(
+        &self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        merger: impl Fn(&K, VA, VA) -> VA + Send + Sync + 'static,
+    ) -> KTable<Windowed<K>, VA> {
+        self.aggregate_with(initializer, merger, Materialized::default())
+    }
+
+    /// [`aggregate`](Self::aggregate) into the session store `materialized` describes
+    /// (kept for the gap plus the grace, unless set longer).
+    pub fn aggregate_with(
+        &self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        merger: impl Fn(&K, VA, VA) -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        let store_name = self.cogrouped.store_name(&materialized);
         let windows = self.windows;
-        let (size, grace) = (windows.size_ms(), windows.grace_ms());
-        let keys = Arc::new(WindowedSerde::time_windowed(materialized.key_serde(), size));
-        let store = materialized.into_window_store(store_name, size, size.saturating_add(grace));
-        let store = match windows.problem() {
-            Some(problem) => store.with_problem(format!("its windows: {problem}")),
-            None => store,
-        };
-        let (node, store, sends_old) =
-            (self.cogrouped).aggregated::<Windowed<K>>(Arc::new(initializer), store, Some(windows));
-        let getter = ValueGetterSupplier::window_store(store.clone());
-        let state = self.cogrouped.state.clone();
-        KTable::materialized(state, node, store, sends_old, getter).with_windowing(Windowing {
-            keys,
-            grace_ms: grace,
-        })
+        let least = windows
+            .inactivity_gap_ms()
+            .saturating_add(windows.grace_ms());
+        let keys = Arc::new(WindowedSerde::session_windowed(materialized.key_serde()));
+        let store = materialized.into_session_store(store_name, least);
+        let initializer: Initializer<VA> = Arc::new(initializer);
+        let start = initializer.clone();
+        let merge: Merge<K, VA> =
+            Arc::new(move |key, a, b| merger(key, a.unwrap_or_else(|| start()), b));
+        self.cogrouped.windowed_table(
+            (initializer, Grouping::Sessions(windows, merge)),
+            (store, windows.problem(), ValueGetterSupplier::session_store),
+            Windowing {
+                keys,
+                grace_ms: least,
+            },
+        )
     }
 }

@@ -32,7 +32,9 @@ mod repartition;
 mod split;
 mod to;
 
-pub use cogroup::{CogroupedKStream, TimeWindowedCogroupedKStream};
+pub use cogroup::{
+    CogroupWindows, CogroupedKStream, SessionWindowedCogroupedKStream, TimeWindowedCogroupedKStream,
+};
 pub use group::KGroupedStream;
 pub(crate) use merge::PassThrough;
 pub use repartition::Repartitioned;

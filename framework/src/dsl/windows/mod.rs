@@ -15,10 +15,10 @@
 
 pub(crate) mod aggregation;
 mod emit;
-mod session_aggregate;
+pub(crate) mod session_aggregate;
 mod session_windowed_kstream;
 mod session_windows;
-mod sliding_aggregate;
+pub(crate) mod sliding_aggregate;
 mod sliding_windows;
 pub(crate) mod time_aggregate;
 mod time_windowed_kstream;
@@ -29,6 +29,7 @@ pub use emit::EmitStrategy;
 pub use session_windowed_kstream::SessionWindowedKStream;
 pub use session_windows::SessionWindows;
 pub use sliding_windows::SlidingWindows;
+pub(crate) use time_windowed_kstream::TimedWindows;
 pub use time_windowed_kstream::{TimeWindowedKStream, WindowsOf};
 pub use time_windows::TimeWindows;
 

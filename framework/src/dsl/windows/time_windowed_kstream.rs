@@ -82,9 +82,41 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
 
 /// Time or sliding windows.
 #[derive(Debug, Clone, Copy)]
-enum TimedWindows {
+pub(crate) enum TimedWindows {
     Time(TimeWindows),
     Sliding(SlidingWindows),
+}
+
+/// What a window store of [`TimedWindows`] is made of, in ms.
+pub(crate) struct WindowStoreSpan {
+    /// The windows' size: a sliding window's is the time difference.
+    pub(crate) size: i64,
+    pub(crate) grace: i64,
+    /// The least retention: the size plus the grace (a sliding window's: twice the time
+    /// difference plus the grace), as Kafka Streams' `WindowStoreMaterializer` has it.
+    pub(crate) least_retention: i64,
+    /// Why the windows cannot be used, if they cannot.
+    pub(crate) problem: Option<String>,
+}
+
+impl TimedWindows {
+    pub(crate) fn span(&self) -> WindowStoreSpan {
+        match self {
+            Self::Time(w) => WindowStoreSpan {
+                size: w.size_ms(),
+                grace: w.grace_ms(),
+                least_retention: w.size_ms().saturating_add(w.grace_ms()),
+                problem: w.problem(),
+            },
+            Self::Sliding(w) => WindowStoreSpan {
+                size: w.time_difference_ms(),
+                grace: w.grace_ms(),
+                least_retention: (w.time_difference_ms().saturating_mul(2))
+                    .saturating_add(w.grace_ms()),
+                problem: w.problem(),
+            },
+        }
+    }
 }
 
 /// A grouped stream by time window (Kafka Streams' `TimeWindowedKStream`), made by
@@ -192,17 +224,12 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> TimeWindowedKStream<K, V>
             .grouped
             .store_name(&materialized, &format!("{prefix}-STATE-STORE"));
         let input = self.grouped.input(&store_name);
-        let (size, grace, least, problem) = match self.windows {
-            TimedWindows::Time(w) => {
-                let least = w.size_ms().saturating_add(w.grace_ms());
-                (w.size_ms(), w.grace_ms(), least, w.problem())
-            }
-            TimedWindows::Sliding(w) => {
-                let difference = w.time_difference_ms();
-                let least = difference.saturating_mul(2).saturating_add(w.grace_ms());
-                (difference, w.grace_ms(), least, w.problem())
-            }
-        };
+        let WindowStoreSpan {
+            size,
+            grace,
+            least_retention: least,
+            problem,
+        } = self.windows.span();
         let windowing = Windowing {
             keys: Arc::new(WindowedSerde::time_windowed(materialized.key_serde(), size)),
             grace_ms: grace,

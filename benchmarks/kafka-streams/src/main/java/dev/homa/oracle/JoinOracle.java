@@ -157,6 +157,14 @@ public final class JoinOracle {
         CASES.put("cogroup-tumbling", () -> run(JoinOracle::cogroupedByWindow, windowedCogroup, true, null));
         CASES.put("cogroup-tumbling-uncached",
                 () -> run(JoinOracle::cogroupedByWindow, windowedCogroup, false, null));
+        String slidingCogroup = "L:A=1@1 R:A=2@5 L:A=3@12 R:B=4@3 L:A=5@30 R:A=6@20 L:A=7@14 R:A=8@26";
+        CASES.put("cogroup-sliding", () -> run(JoinOracle::cogroupedBySlidingWindow, slidingCogroup, true, null));
+        CASES.put("cogroup-sliding-uncached",
+                () -> run(JoinOracle::cogroupedBySlidingWindow, slidingCogroup, false, null));
+        String sessionCogroup = "L:A=1@1 R:A=2@4 L:B=3@3 R:A=4@20 L:A=5@12 R:A=6@40 L:A=7@2 R:B=8@9";
+        CASES.put("cogroup-session", () -> run(JoinOracle::cogroupedBySession, sessionCogroup, true, null));
+        CASES.put("cogroup-session-uncached",
+                () -> run(JoinOracle::cogroupedBySession, sessionCogroup, false, null));
     }
 
     public static void main(String[] args) {
@@ -233,6 +241,29 @@ public final class JoinOracle {
                         .withKeySerde(S).withValueSerde(S))
                 .toStream()
                 .map((wk, v) -> KeyValue.pair(wk.key() + "@" + wk.window().start() + "/" + wk.window().end(), v));
+    }
+
+    /** {@link #cogrouped} by sliding windows of 10 ms with a grace of 5 ms, keys {@code key@start/end}. */
+    private static KStream<String, String> cogroupedBySlidingWindow(StreamsBuilder b) {
+        return cogroup(b)
+                .windowedBy(org.apache.kafka.streams.kstream.SlidingWindows.ofTimeDifferenceAndGrace(ms(10), ms(5)))
+                .aggregate(() -> "0", Materialized.<String, String,
+                        org.apache.kafka.streams.state.WindowStore<Bytes, byte[]>>as("w")
+                        .withKeySerde(S).withValueSerde(S))
+                .toStream()
+                .map((wk, v) -> KeyValue.pair(wk.key() + "@" + wk.window().start() + "/" + wk.window().end(), v));
+    }
+
+    /** {@link #cogrouped} by sessions of a 5 ms gap and a grace of 5 ms, merged with "|". */
+    private static KStream<String, String> cogroupedBySession(StreamsBuilder b) {
+        return cogroup(b)
+                .windowedBy(org.apache.kafka.streams.kstream.SessionWindows.ofInactivityGapAndGrace(ms(5), ms(5)))
+                .aggregate(() -> "0", (k, x, y) -> x + "|" + y, Materialized.<String, String,
+                        org.apache.kafka.streams.state.SessionStore<Bytes, byte[]>>as("s")
+                        .withKeySerde(S).withValueSerde(S))
+                .toStream()
+                .map((wk, v) -> KeyValue.pair(wk.key() + "@" + wk.window().start() + "/" + wk.window().end(),
+                        v == null ? "null" : v));
     }
 
     private static void cogroup(boolean cached, String input) {
