@@ -286,22 +286,33 @@ impl CachingLayer {
         }
         // Taken out under the lock, written and handed on without it: the listener's
         // processors downstream may read this store.
+        // An update moves its entry to the back, and a read adds an entry there: the dirty
+        // entries are among the last ones, after every entry untouched since the last
+        // flush. Looked for from the back, a flush costs what was touched since the last
+        // (the test driver flushes after every record), not the size of the cache.
         let updates: Vec<Update> = {
             let mut entries = lock(&self.entries);
-            entries
-                .iter_mut()
-                .filter(|(_, e)| e.dirty)
-                .map(|(key, entry)| {
-                    entry.dirty = false;
-                    Update {
-                        key: key.clone(),
-                        new: entry.value.clone(),
-                        old: entry.old.take(),
-                        timestamp: entry.timestamp,
-                        headers: std::mem::take(&mut entry.headers),
-                    }
-                })
-                .collect()
+            let mut left = self.dirty.get();
+            let mut updates = Vec::with_capacity(left);
+            for (key, entry) in entries.iter_mut().rev() {
+                if left == 0 {
+                    break;
+                }
+                if !entry.dirty {
+                    continue;
+                }
+                left -= 1;
+                entry.dirty = false;
+                updates.push(Update {
+                    key: key.clone(),
+                    new: entry.value.clone(),
+                    old: entry.old.take(),
+                    timestamp: entry.timestamp,
+                    headers: std::mem::take(&mut entry.headers),
+                });
+            }
+            updates.reverse();
+            updates
         };
         self.dirty.set(0);
         let mut listener = self.listener.borrow_mut();
