@@ -1,6 +1,7 @@
 //! Joins against the real broker: a stream-table enrichment over four partitions whose
 //! stream is on the broker before the table, which `max.task.idle.ms` still has read first
-//! (its records are older); a stream-stream join killed with SIGKILL and restarted with its
+//! (its records are older), and whose table is on the broker too, which the task waits
+//! for by default; a stream-stream join killed with SIGKILL and restarted with its
 //! state directory wiped, its window stores restored from their changelogs.
 
 use std::collections::BTreeMap;
@@ -32,6 +33,27 @@ fn enrichment(customers: &str, orders: &str, output: &str) -> anyhow::Result<Top
 
 #[test]
 fn a_stream_table_join_waits_for_the_table_records_older_than_its_orders() -> anyhow::Result<()> {
+    // The customers come half a second after the start: only an idle time waits for them.
+    enrich_orders(
+        Some(Duration::from_millis(500)),
+        &[("max.task.idle.ms", "5000")],
+    )
+}
+
+#[test]
+fn a_stream_table_join_reads_the_table_on_the_broker_first_by_default() -> anyhow::Result<()> {
+    // Both sides are on the broker at the start: with the default max.task.idle.ms (0) the
+    // task still waits for the customers' records it knows to be there.
+    enrich_orders(None, &[])
+}
+
+/// Runs [`enrichment`] over orders on the broker before the instance starts, and
+/// customers (older) produced `customers_after` it started, else before: every order must
+/// be joined with its customer.
+fn enrich_orders(
+    customers_after: Option<Duration>,
+    settings: &[(&str, &str)],
+) -> anyhow::Result<()> {
     let kafka = kafka();
     let customers = kafka.create_topic("customers", 4)?;
     let orders = kafka.create_topic("orders", 4)?;
@@ -42,20 +64,24 @@ fn a_stream_table_join_waits_for_the_table_records_older_than_its_orders() -> an
             (format!("c{}", i % CUSTOMERS), format!("o{i}"), Some(at))
         })
         .collect();
-    // The orders are all there when the instance starts; the customers, older, come later.
+    let names = || (0..CUSTOMERS).map(|i| (format!("c{i}"), format!("name{i}"), Some(1_000)));
     kafka.produce_timed(&orders, rows)?;
+    if customers_after.is_none() {
+        kafka.produce_timed(&customers, names())?;
+    }
     let config = StreamsConfig::builder()
         .application_id(unique_name("enrich"))
         .bootstrap_servers(kafka.bootstrap_servers())
         .commit_interval(Duration::from_millis(100))
-        .set("max.task.idle.ms", "5000")
+        .set_all(settings.iter().copied())
         .build()?;
     let mut streams = KafkaStreams::new(&enrichment(&customers, &orders, &output)?, config)?;
     streams.start()?;
     wait_for_state(&streams, State::Running)?;
-    std::thread::sleep(Duration::from_millis(500));
-    let names = (0..CUSTOMERS).map(|i| (format!("c{i}"), format!("name{i}"), Some(1_000)));
-    kafka.produce_timed(&customers, names)?;
+    if let Some(after) = customers_after {
+        std::thread::sleep(after);
+        kafka.produce_timed(&customers, names())?;
+    }
     let enriched = kafka.consume(&output, ORDERS)?;
     streams.close(TIMEOUT)?;
     let missed: Vec<String> = enriched

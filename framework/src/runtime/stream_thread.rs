@@ -8,7 +8,13 @@
 //! rebalance with `assign`/`unassign` (their incremental forms under the cooperative
 //! protocol). So the revocation commits through the one commit of the task manager, with
 //! the tasks at hand, before the partitions move.
+//!
+//! The consumer's statistics (every 100 ms, when a sub-topology reads several topics)
+//! tell where each partition's fetch stands against the broker's end, so that a task
+//! waits for records it knows to be on the broker before it processes its other
+//! partitions' (Kafka Streams' task idling with a known lag).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -51,15 +57,46 @@ enum RebalanceEvent {
     Revoke(TopicPartitionList),
 }
 
-/// The consumer's context: records rebalances for the thread (see the module's doc).
+/// The consumer's context: records rebalances for the thread (see the module's doc), and
+/// where the fetch of each partition stands, from the consumer's statistics.
 struct RebalanceRecorder {
     events: Mutex<Vec<RebalanceEvent>>,
     /// Set once the thread has closed its tasks: rebalances of the consumer's close are
     /// completed at once.
     closing: AtomicBool,
+    /// The broker's end (high watermark) of each partition by topic, as of the last
+    /// statistics (-1 while unknown).
+    ends: Mutex<HashMap<String, HashMap<i32, i64>>>,
+    /// Whether statistics come: else every partition counts as caught up.
+    statistics: bool,
 }
 
-impl ClientContext for RebalanceRecorder {}
+impl RebalanceRecorder {
+    /// Whether `topic`/`partition` is caught up, the thread having read it up to `consumed`
+    /// (-1: nothing yet): the broker's end is known, and the thread has read up to it.
+    fn caught_up(&self, topic: &str, partition: i32, consumed: i64) -> bool {
+        if !self.statistics {
+            return true;
+        }
+        let ends = self.ends.lock().unwrap_or_else(PoisonError::into_inner);
+        ends.get(topic)
+            .and_then(|p| p.get(&partition))
+            .is_some_and(|end| *end >= 0 && consumed >= *end)
+    }
+}
+
+impl ClientContext for RebalanceRecorder {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut ends = self.ends.lock().unwrap_or_else(PoisonError::into_inner);
+        for (name, topic) in statistics.topics {
+            let partitions = ends.entry(name).or_default();
+            // Partition -1 is librdkafka's internal unassigned one.
+            for (id, p) in topic.partitions.into_iter().filter(|(id, _)| *id >= 0) {
+                partitions.insert(id, p.hi_offset);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for RebalanceRecorder {
     fn rebalance(
@@ -148,16 +185,31 @@ pub(crate) fn run(cx: &ThreadContext<'_>) -> Result<(), ThreadError> {
         .into_iter()
         .map(|(topic, _)| topic);
     let producer = StreamsProducer::new(cx.config, cx.bootstrap, cx.index, changelogs)?;
-    let consumer: BaseConsumer<RebalanceRecorder> =
-        clients::consumer(cx.config, cx.bootstrap, cx.index)
-            .create_with_context(RebalanceRecorder {
-                events: Mutex::new(Vec::new()),
-                closing: AtomicBool::new(false),
-            })
-            .map_err(|source| ThreadError::Client {
-                client: "consumer",
-                source,
-            })?;
+    let mut client = clients::consumer(cx.config, cx.bootstrap, cx.index);
+    // A task of several input topics idles for the records on the broker (see the
+    // module's doc), which the statistics tell.
+    let idles = cx
+        .topology
+        .subtopologies()
+        .iter()
+        .any(|s| s.source_topics.len() > 1);
+    if idles && client.get("statistics.interval.ms").is_none() {
+        client.set("statistics.interval.ms", "100");
+    }
+    let statistics = client
+        .get("statistics.interval.ms")
+        .is_some_and(|ms| ms.trim() != "0");
+    let consumer: BaseConsumer<RebalanceRecorder> = client
+        .create_with_context(RebalanceRecorder {
+            events: Mutex::new(Vec::new()),
+            closing: AtomicBool::new(false),
+            ends: Mutex::new(HashMap::new()),
+            statistics,
+        })
+        .map_err(|source| ThreadError::Client {
+            client: "consumer",
+            source,
+        })?;
     let mut tasks = TaskManager::new(cx, producer);
     let topics = tasks.source_topics();
     consumer
@@ -246,7 +298,10 @@ fn run_loop(
             (cx.on_assignment)(Assignment::Ready);
             assigned = false;
         }
-        tasks.process(super::now_ms())?;
+        let recorder = consumer.context();
+        tasks.process(super::now_ms(), &|topic, partition, consumed| {
+            recorder.caught_up(topic, partition, consumed)
+        })?;
         tasks.update_pauses(consumer)?;
         tasks.producer().poll();
         if last_commit.elapsed() >= cx.config.commit_interval() {

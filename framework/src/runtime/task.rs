@@ -270,6 +270,14 @@ pub(crate) mod dlq_headers {
     pub(crate) const NODE: &str = "__streams.errors.processor.node.id";
 }
 
+/// How long an empty input partition whose records are on the broker, not yet fetched,
+/// holds back the task's other partitions at most, in ms.
+const FETCH_WAIT_MS: i64 = 1_000;
+
+/// Whether an input partition is caught up: `(topic, partition, next offset to read (-1:
+/// none read yet))`, true when the broker holds no record past it (as far as known).
+pub(crate) type CaughtUp<'a> = &'a dyn Fn(&str, i32, i64) -> bool;
+
 /// The records of one input partition of a task that wait to be processed.
 struct PartitionQueue {
     topic: Arc<str>,
@@ -287,6 +295,9 @@ struct PartitionQueue {
     committed: i64,
     /// While the queue is empty and others are not: until when it holds them back.
     idle_deadline: Option<i64>,
+    /// While the queue is empty, with records on the broker not yet here: until when it
+    /// waits for them.
+    fetch_deadline: Option<i64>,
 }
 
 impl PartitionQueue {
@@ -301,6 +312,7 @@ impl PartitionQueue {
             consumed: -1,
             committed: -1,
             idle_deadline: None,
+            fetch_deadline: None,
         }
     }
 }
@@ -505,21 +517,34 @@ impl Task {
     }
 
     /// Whether the task may process its next record at wall-clock time `now`: it has one,
-    /// and no input partition is empty, or each empty one has been empty (while others were
-    /// not) for `max.task.idle.ms`, so that records of co-partitioned topics are processed
-    /// in timestamp order when they arrive close together (Kafka Streams' task idling).
-    ///
-    /// Unlike Kafka Streams, which with the default of 0 also waits for records it knows to
-    /// be on the broker and not yet fetched, HOMA waits only the idle time.
-    pub(crate) fn is_processable(&mut self, now: i64) -> bool {
+    /// and no input partition is empty, or each empty one is caught up (`caught_up(topic,
+    /// partition, consumed)`: no record on the broker past the next offset to read, as far
+    /// as the consumer knows) and has been empty (while others were not) for
+    /// `max.task.idle.ms`, so that records of co-partitioned topics are processed in
+    /// timestamp order (Kafka Streams' task idling). An empty partition with records on the
+    /// broker, or whose end is not known yet, holds the others back until they come.
+    pub(crate) fn is_processable(&mut self, now: i64, caught_up: CaughtUp<'_>) -> bool {
         if self.queues.iter().all(|q| q.records.is_empty()) {
             return false;
         }
         let mut ready = true;
         for queue in &mut self.queues {
             if !queue.records.is_empty() {
-                queue.idle_deadline = None;
+                (queue.idle_deadline, queue.fetch_deadline) = (None, None);
                 continue;
+            }
+            if !caught_up(&queue.topic, queue.partition, queue.consumed) {
+                // Its records are to be fetched first: the idle time starts once they are.
+                // Records that never come (the transaction markers that end a partition
+                // are offsets too) hold the others back no longer than FETCH_WAIT_MS.
+                queue.idle_deadline = None;
+                let deadline = *queue
+                    .fetch_deadline
+                    .get_or_insert(now.saturating_add(FETCH_WAIT_MS));
+                if now < deadline {
+                    ready = false;
+                    continue;
+                }
             }
             let deadline = *queue
                 .idle_deadline

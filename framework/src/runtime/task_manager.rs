@@ -20,7 +20,7 @@ use super::error::ThreadError;
 use super::restore::ChangelogReader;
 use super::stream_thread::{ThreadContext, describe};
 use super::streams_producer::{Offsets, StreamsProducer};
-use super::task::{QueuedRecord, Task, TaskCounts, TaskId, TaskResources};
+use super::task::{CaughtUp, QueuedRecord, Task, TaskCounts, TaskId, TaskResources};
 use crate::processor::RecordCollector;
 use crate::state::{CacheBudget, StoreMetrics};
 
@@ -434,14 +434,15 @@ impl<'a> TaskManager<'a> {
         }
     }
 
-    /// Processes every queued record of every task, then fires the wall-clock punctuations
-    /// due at `now`.
-    pub(crate) fn process(&mut self, now: i64) -> Result<(), ThreadError> {
+    /// Processes every queued record of every task (as far as their idling lets them,
+    /// told which partitions are caught up by `caught_up`), then fires the wall-clock
+    /// punctuations due at `now`.
+    pub(crate) fn process(&mut self, now: i64, caught_up: CaughtUp<'_>) -> Result<(), ThreadError> {
         for (id, task) in &mut self.tasks {
             if self.restoring.contains(id) {
                 continue;
             }
-            while task.is_processable(now) && task.process_next()? {}
+            while task.is_processable(now, caught_up) && task.process_next()? {}
             task.advance_wall_clock(now)?;
         }
         Ok(())
