@@ -12,7 +12,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 
-use crate::workload::{Expected, Fold, Windows, Workload};
+use crate::workload::{self, Expected, Fold, Side, TABLE_ROWS, Windows, Workload};
 
 /// How keys are drawn from the `keys` distinct keys.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -166,6 +166,15 @@ pub enum Expectation {
     Latest(Fold, HashMap<[u8; 8], Vec<u8>>),
     /// The aggregate of each key in each window so far, by output key (key, window start).
     Windowed(Windows, Fold, HashMap<Vec<u8>, Vec<u8>>),
+    /// The records of both streams of a window join (at most the ms apart), by key.
+    Pairs(i64, HashMap<[u8; 8], Sides>),
+}
+
+/// A key's records in the two streams of a window join: timestamps and values.
+#[derive(Debug, Default)]
+pub struct Sides {
+    left: Vec<(i64, Vec<u8>)>,
+    right: Vec<(i64, Vec<u8>)>,
 }
 
 impl Expectation {
@@ -177,6 +186,15 @@ impl Expectation {
             Expected::LatestPerWindow(windows, fold) => {
                 Expectation::Windowed(windows, fold, HashMap::new())
             }
+            Expected::WindowJoin(difference) => Expectation::Pairs(difference, HashMap::new()),
+        }
+    }
+
+    /// Takes one more record of the workload's [`Side::Stream`], stamped `timestamp`.
+    pub fn add_right(&mut self, key: [u8; 8], value: &[u8], timestamp: i64) {
+        if let Expectation::Pairs(_, sides) = self {
+            let side = &mut sides.entry(key).or_default().right;
+            side.push((timestamp, value.to_vec()));
         }
     }
 
@@ -200,6 +218,10 @@ impl Expectation {
                 let next = fold(latest.get(&key).map(Vec::as_slice), &key, value);
                 latest.insert(key, next);
             }
+            (Expectation::Pairs(_, sides), _) => {
+                let side = &mut sides.entry(key).or_default().left;
+                side.push((timestamp, value.to_vec()));
+            }
             (Expectation::Records(_), _) => {}
         }
     }
@@ -222,8 +244,52 @@ impl Expectation {
                 }
                 digest
             }
+            Expectation::Pairs(difference, sides) => {
+                let mut digest = Digest::default();
+                for (key, Sides { left, right }) in sides {
+                    for (at, l) in left {
+                        for (_, r) in right.iter().filter(|(t, _)| (t - at).abs() <= *difference) {
+                            digest.add(key, &workload::joined(l, r));
+                        }
+                    }
+                }
+                digest
+            }
         }
     }
+}
+
+/// Records of a second input: key, value and timestamp.
+pub type SideRecords = Box<dyn Iterator<Item = ([u8; 8], Vec<u8>, i64)>>;
+
+/// The records of a workload's second input, for a data set whose event time starts at
+/// `start_ms`: key, value and timestamp.
+pub fn side_records(spec: &DataSpec, side: Side, start_ms: i64) -> anyhow::Result<SideRecords> {
+    Ok(match side {
+        Side::Table => {
+            ensure!(
+                spec.keys <= TABLE_ROWS,
+                "the table of a stream-table join has a row for each of {TABLE_ROWS} keys: \
+                 --keys {} is more",
+                spec.keys
+            );
+            Box::new((0..TABLE_ROWS).map(move |i| {
+                let key = key_bytes(i);
+                (key, workload::row(&key), start_ms - 1)
+            }))
+        }
+        Side::Stream => {
+            let spec = DataSpec {
+                seed: spec.seed ^ 0x5EED,
+                ..spec.clone()
+            };
+            let mut generator = Generator::new(&spec)?;
+            Box::new((0..spec.records).map(move |i| {
+                let (key, value) = generator.next_record();
+                (key, value.to_vec(), spec.timestamp(start_ms, i))
+            }))
+        }
+    })
 }
 
 impl DataSet {
@@ -255,6 +321,20 @@ impl DataSet {
             "loaded {sent} records into {topic} in {seconds:.1} s ({:.0} records/s)",
             sent as f64 / seconds
         );
+        for side in [Side::Table, Side::Stream] {
+            if !workloads.iter().any(|w| w.side == Some(side)) {
+                continue;
+            }
+            let name = side.topic(&topic);
+            kafka.create_topic_named(&name, spec.partitions)?;
+            let records = side_records(spec, side, start_ms)?.inspect(|(key, value, ts)| {
+                for expectation in &mut expected {
+                    expectation.add_right(*key, value, *ts);
+                }
+            });
+            let sent = kafka.produce_timed(&name, records.map(|(k, v, ts)| (k, v, Some(ts))))?;
+            eprintln!("loaded {sent} records into {name}");
+        }
         Ok(DataSet {
             spec: spec.clone(),
             topic,

@@ -10,7 +10,7 @@ use homa_benchmarks::launch::{JavaApp, Launcher};
 use homa_benchmarks::measure::Bench;
 use homa_benchmarks::report::{self, Environment};
 use homa_benchmarks::worker::{self, WorkerArgs};
-use homa_benchmarks::workload::{self, System, WORKLOADS, Workload};
+use homa_benchmarks::workload::{self, Expected, Side, System, WORKLOADS, Workload};
 use homa_integration_tests::Kafka;
 
 #[derive(Debug, Parser)]
@@ -238,7 +238,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut latencies = Vec::new();
     if latency_rate > 0 {
         // Latency is measured per record: on the workloads that write one per input.
-        let per_record = pairs.iter().filter(|(w, _)| !w.expect.aggregates());
+        // (Not the joins: their second input is the data set's.)
+        let per_record = pairs
+            .iter()
+            .filter(|(w, _)| matches!(w.expect, Expected::PerRecord(_)) && w.side.is_none());
         for (workload, system) in per_record {
             let l = bench
                 .latency(&spec, workload, *system, latency_rate, latency_period)
@@ -250,7 +253,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             latencies.push(l);
         }
     }
-    bench.kafka().delete_topics(&[&data.topic])?;
+    let sides = [Side::Table, Side::Stream].map(|side| side.topic(&data.topic));
+    let sides = sides.iter().map(String::as_str);
+    let topics: Vec<&str> = std::iter::once(data.topic.as_str()).chain(sides).collect();
+    bench.kafka().delete_topics(&topics)?;
 
     let document = report::document(&env, &spec, &measurements, &restores, &latencies);
     println!("{document}");

@@ -17,7 +17,7 @@ use crate::data::{DataSet, DataSpec, Digest, Expectation, Generator};
 use crate::launch::{Launcher, log_tail};
 use crate::proc;
 use crate::worker::{self, WorkerArgs};
-use crate::workload::{Expected, System, Workload};
+use crate::workload::{Expected, Side, System, Workload};
 
 /// How long a system may take to write its first output record (JVM start, group join).
 const FIRST_OUTPUT: Duration = Duration::from_secs(120);
@@ -210,7 +210,7 @@ impl Bench {
         let output = self.output_topic()?;
         let mut running = self.start(workload, system, &data.topic, &output, &[])?;
         let done = match workload.expect {
-            Expected::PerRecord(_) => Done::Output(expected.records),
+            Expected::PerRecord(_) | Expected::WindowJoin(_) => Done::Output(expected.records),
             Expected::LatestPerKey(_) | Expected::LatestPerWindow(..) => Done::Committed {
                 input: data.topic.clone(),
                 records: data.spec.records,
@@ -221,10 +221,16 @@ impl Bench {
         let window = window?;
         self.verify(workload, system, &output, expected)?;
         self.clean_up(&[&output])?;
+        // A second stream is input as much as the first; a table is loaded before.
+        let inputs = if workload.side == Some(Side::Stream) {
+            2
+        } else {
+            1
+        };
         Ok(Measurement {
             workload: workload.id,
             system,
-            records: data.spec.records,
+            records: data.spec.records * inputs,
             seconds: window.seconds,
             cpu_seconds: window.cpu_seconds,
             peak_rss: window.peak_rss,

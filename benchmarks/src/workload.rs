@@ -80,6 +80,38 @@ impl Windows {
     }
 }
 
+/// A second input a workload reads besides its input topic, in a topic named after the
+/// input's ([`Side::topic`]) and loaded with it, with as many partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// A table of [`TABLE_ROWS`] rows, one per key of the key space, [`row`]'s values, all
+    /// stamped before the first input record (so that both systems load it first).
+    Table,
+    /// A second stream made as the input is (as many records, the same timestamps, keys of
+    /// the same distribution), from another seed.
+    Stream,
+}
+
+impl Side {
+    /// The side input's topic, for input topic `input`.
+    pub fn topic(self, input: &str) -> String {
+        match self {
+            Side::Table => format!("{input}-table"),
+            Side::Stream => format!("{input}-right"),
+        }
+    }
+}
+
+/// The rows of W4's table: the keys `0..TABLE_ROWS` of the key space.
+pub const TABLE_ROWS: u64 = 100_000;
+
+/// The value of the table row of `key`: 16 bytes made from the key.
+pub fn row(key: &[u8]) -> Bytes {
+    let mut value: Bytes = key.iter().rev().copied().collect();
+    value.extend_from_slice(b"customer");
+    value
+}
+
 /// What a workload must write.
 #[derive(Debug, Clone, Copy)]
 pub enum Expected {
@@ -93,12 +125,19 @@ pub enum Expected {
     /// the window (a windowed aggregation without grace over input in time order: no
     /// record is late). Complete when the consumer group has committed all of the input.
     LatestPerWindow(Windows, Fold),
+    /// A record for each pair of an input record and a [`Side::Stream`] record of the same
+    /// key at most this many ms apart: the key, and the input's value then the other's (an
+    /// inner stream-stream join).
+    WindowJoin(i64),
 }
 
 impl Expected {
     /// Whether the workload aggregates: its output's last record per key counts.
     pub fn aggregates(self) -> bool {
-        !matches!(self, Expected::PerRecord(_))
+        matches!(
+            self,
+            Expected::LatestPerKey(_) | Expected::LatestPerWindow(..)
+        )
     }
 }
 
@@ -115,6 +154,8 @@ pub struct Workload {
     pub expect: Expected,
     /// Settings of its own, for every system (over the harness's).
     pub settings: &'static [(&'static str, &'static str)],
+    /// Its second input, if it has one.
+    pub side: Option<Side>,
     /// Adds its HOMA topology from `input` to `output` to a builder.
     pub homa: fn(&mut StreamsBuilder, input: &str, output: &str),
 }
@@ -127,6 +168,7 @@ pub static WORKLOADS: &[Workload] = &[
         systems: &System::ALL,
         expect: Expected::PerRecord(|key, value| Some((key.to_vec(), value.to_vec()))),
         settings: &[],
+        side: None,
         homa: |builder, input, output| builder.stream::<Bytes, Bytes>(input).to(output),
     },
     Workload {
@@ -137,6 +179,7 @@ pub static WORKLOADS: &[Workload] = &[
             keep(value).then(|| (key.to_vec(), invert(value)))
         }),
         settings: &[],
+        side: None,
         homa: |builder, input, output| {
             builder
                 .stream::<Bytes, Bytes>(input)
@@ -151,6 +194,7 @@ pub static WORKLOADS: &[Workload] = &[
         systems: &[System::Homa, System::KafkaStreams],
         expect: Expected::LatestPerKey(sum),
         settings: &[],
+        side: None,
         homa: sums,
     },
     Workload {
@@ -159,6 +203,7 @@ pub static WORKLOADS: &[Workload] = &[
         systems: &[System::Homa, System::KafkaStreams],
         expect: Expected::LatestPerKey(sum),
         settings: &[("statestore.cache.max.bytes", "0")],
+        side: None,
         homa: sums,
     },
     Workload {
@@ -167,6 +212,7 @@ pub static WORKLOADS: &[Workload] = &[
         systems: &[System::Homa, System::KafkaStreams],
         expect: Expected::LatestPerWindow(MINUTE, count),
         settings: &[],
+        side: None,
         homa: counts_per_minute,
     },
     Workload {
@@ -175,6 +221,7 @@ pub static WORKLOADS: &[Workload] = &[
         systems: &[System::Homa, System::KafkaStreams],
         expect: Expected::LatestPerWindow(MINUTE, count),
         settings: &[("statestore.cache.max.bytes", "0")],
+        side: None,
         homa: counts_per_minute,
     },
     Workload {
@@ -183,6 +230,7 @@ pub static WORKLOADS: &[Workload] = &[
         systems: &[System::Homa, System::KafkaStreams],
         expect: Expected::LatestPerWindow(HOPPING, sum),
         settings: &[],
+        side: None,
         homa: hopping_sums,
     },
     Workload {
@@ -191,9 +239,61 @@ pub static WORKLOADS: &[Workload] = &[
         systems: &[System::Homa, System::KafkaStreams],
         expect: Expected::LatestPerWindow(HOPPING, sum),
         settings: &[("statestore.cache.max.bytes", "0")],
+        side: None,
         homa: hopping_sums,
     },
+    Workload {
+        id: "w4-table",
+        title: "stream-table join, 100,000-row table",
+        systems: &[System::Homa, System::KafkaStreams],
+        expect: Expected::PerRecord(|key, value| Some((key.to_vec(), joined(value, &row(key))))),
+        settings: &[],
+        side: Some(Side::Table),
+        homa: enriched,
+    },
+    Workload {
+        id: "w4-streams",
+        title: "stream-stream join, 10 s windows",
+        systems: &[System::Homa, System::KafkaStreams],
+        expect: Expected::WindowJoin(JOIN_WINDOW_MS),
+        settings: &[],
+        side: Some(Side::Stream),
+        homa: stream_joined,
+    },
 ];
+
+/// W4-STREAMS' windows: records at most 10 s apart join.
+pub const JOIN_WINDOW_MS: i64 = 10_000;
+
+/// W4's joiner: the two values one after the other.
+pub fn joined(left: &[u8], right: &[u8]) -> Bytes {
+    [left, right].concat()
+}
+
+/// W4-TABLE on HOMA: each input record joined with its key's row of the table, kept in the
+/// store `w4-table`.
+fn enriched(builder: &mut StreamsBuilder, input: &str, output: &str) {
+    let table =
+        builder.table::<Bytes, Bytes>(&Side::Table.topic(input), Materialized::as_("w4-table"));
+    builder
+        .stream::<Bytes, Bytes>(input)
+        .join_table(&table, |order: &Bytes, row: &Bytes| joined(order, row))
+        .to(output);
+}
+
+/// W4-STREAMS on HOMA: the input joined with the second stream, records of a key at most
+/// 10 s apart (a grace of 30 s, for the little disorder between the two topics).
+fn stream_joined(builder: &mut StreamsBuilder, input: &str, output: &str) {
+    let right = builder.stream::<Bytes, Bytes>(&Side::Stream.topic(input));
+    let windows = JoinWindows::of_time_difference_and_grace(
+        Duration::from_millis(JOIN_WINDOW_MS as u64),
+        Duration::from_secs(30),
+    );
+    builder
+        .stream::<Bytes, Bytes>(input)
+        .join(&right, |l: &Bytes, r: &Bytes| joined(l, r), windows)
+        .to(output);
+}
 
 /// W3's tumbling windows.
 const MINUTE: Windows = Windows {

@@ -25,7 +25,7 @@ fn quick_mode_runs_every_system_and_checks_every_output() {
     );
     assert!(
         stdout.contains(
-            "quick mode: 17 throughput, 2 restore and 5 latency runs, every output complete and correct"
+            "quick mode: 21 throughput, 2 restore and 5 latency runs, every output complete and correct"
         ),
         "{stdout}"
     );

@@ -5,8 +5,13 @@ use std::collections::HashMap;
 
 use homa::prelude::*;
 use homa::testing::TopologyTestDriver;
-use homa_benchmarks::data::{DataSpec, Digest, Expectation, Generator, KeyDistribution};
-use homa_benchmarks::workload::{Bytes, System, WORKLOADS};
+use homa_benchmarks::data::{
+    DataSpec, Digest, Expectation, Generator, KeyDistribution, side_records,
+};
+use homa_benchmarks::workload::{Bytes, Side, System, WORKLOADS};
+
+/// The first input record's timestamp (a table's rows are stamped before it).
+const START: i64 = 1_000;
 
 #[test]
 fn homa_topologies_write_what_each_workload_expects() {
@@ -37,11 +42,27 @@ fn homa_topologies_write_what_each_workload_expects() {
 
         let mut generator = Generator::new(&spec).expect("a generator");
         let mut expected = Expectation::new(workload);
+        // A table is piped first; a second stream record by record with the input.
+        let mut side = workload.side.map(|side| {
+            let topic = driver.create_input_topic::<Bytes, Bytes>(&side.topic("in"));
+            let records = side_records(&spec, side, START).expect("side records");
+            (side, topic, records)
+        });
+        if let Some((Side::Table, topic, records)) = &mut side {
+            for (key, value, timestamp) in records {
+                topic.pipe_input_with_timestamp(key.to_vec(), value, timestamp);
+            }
+        }
         for i in 0..spec.records {
             let (key, value) = generator.next_record();
-            let timestamp = spec.timestamp(0, i);
+            let timestamp = spec.timestamp(START, i);
             expected.add(workload, key, value, timestamp);
             input.pipe_input_with_timestamp(key.to_vec(), value.to_vec(), timestamp);
+            if let Some((Side::Stream, topic, records)) = &mut side {
+                let (key, value, timestamp) = records.next().expect("as many records");
+                expected.add_right(key, &value, timestamp);
+                topic.pipe_input_with_timestamp(key.to_vec(), value, timestamp);
+            }
         }
         let mut written = Digest::default();
         let mut latest: HashMap<Bytes, Bytes> = HashMap::new();

@@ -168,8 +168,24 @@ impl Kafka {
         configs: &[(&str, &str)],
     ) -> anyhow::Result<String> {
         let name = unique_name(prefix);
+        self.create_named_topic_with(&name, partitions, configs)?;
+        Ok(name)
+    }
+
+    /// Creates the topic `name` with `partitions` partitions and waits until the broker
+    /// reports its partitions.
+    pub fn create_topic_named(&self, name: &str, partitions: i32) -> anyhow::Result<()> {
+        self.create_named_topic_with(name, partitions, &[])
+    }
+
+    fn create_named_topic_with(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
         let admin = self.admin()?;
-        let mut topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
         for (key, value) in configs {
             topic = topic.set(key, value);
         }
@@ -181,8 +197,8 @@ impl Kafka {
                 bail!("creating topic {topic} with {partitions} partitions: {code}");
             }
         }
-        self.wait_for_partitions(&name, partitions)?;
-        Ok(name)
+        self.wait_for_partitions(name, partitions)?;
+        Ok(())
     }
 
     /// Deletes `topics`; a topic that does not exist is no error.

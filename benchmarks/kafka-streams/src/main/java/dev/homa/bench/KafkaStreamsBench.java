@@ -16,9 +16,13 @@ import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.JoinWindows;
+import org.apache.kafka.streams.kstream.Joined;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Materialized;
+import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.WindowedSerdes;
 import org.apache.kafka.streams.state.KeyValueStore;
@@ -101,6 +105,22 @@ public final class KafkaStreamsBench {
                 .toStream()
                 .to(output, Produced.with(
                     WindowedSerdes.timeWindowedSerdeFrom(byte[].class, 60_000L), Serdes.Long()));
+            case "w4-table" -> {
+                // The table's topic is named after the input's, as the harness loads it.
+                KTable<byte[], byte[]> table = builder.table(input + "-table", Consumed.with(bytes, bytes),
+                    Materialized.<byte[], byte[], KeyValueStore<Bytes, byte[]>>as("w4-table")
+                        .withKeySerde(bytes)
+                        .withValueSerde(bytes));
+                in.join(table, KafkaStreamsBench::joined, Joined.with(bytes, bytes, bytes))
+                    .to(output, Produced.with(bytes, bytes));
+            }
+            case "w4-streams" -> {
+                KStream<byte[], byte[]> right = builder.stream(input + "-right", Consumed.with(bytes, bytes));
+                in.join(right, KafkaStreamsBench::joined,
+                        JoinWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(10), Duration.ofSeconds(30)),
+                        StreamJoined.with(bytes, bytes, bytes))
+                    .to(output, Produced.with(bytes, bytes));
+            }
             default -> fail("unknown workload '" + workload + "'");
         }
 
@@ -128,6 +148,14 @@ public final class KafkaStreamsBench {
     /** W2's number: the first 8 bytes of a value, big-endian (0 for a shorter value). */
     static long number(byte[] value) {
         return value.length >= 8 ? ByteBuffer.wrap(value, 0, 8).getLong() : 0L;
+    }
+
+    /** W4's joiner: the two values one after the other. */
+    static byte[] joined(byte[] left, byte[] right) {
+        byte[] out = new byte[left.length + right.length];
+        System.arraycopy(left, 0, out, 0, left.length);
+        System.arraycopy(right, 0, out, left.length, right.length);
+        return out;
     }
 
     /** W1's value mapping: every byte inverted (a new array, as mapValues returns). */
