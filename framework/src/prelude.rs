@@ -4,7 +4,7 @@ pub use crate::config::StreamsConfig;
 pub use crate::dsl::{
     BufferConfig, Consumed, EmitStrategy, Grouped, JoinWindows, Joined, KGroupedStream, KStream,
     KTable, Materialized, Produced, Repartitioned, SessionWindows, SlidingWindows, StreamJoined,
-    StreamsBuilder, Suppressed, TimeWindows, Window, Windowed,
+    StreamsBuilder, Suppressed, TableJoined, TimeWindows, Window, Windowed,
 };
 pub use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 pub use crate::runtime::KafkaStreams;

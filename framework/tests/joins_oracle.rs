@@ -604,3 +604,151 @@ impl Processor<Windowed<String>, String, String, String> for ShowWindow {
         ctx.forward(record.with_key(shown).with_value(value))
     }
 }
+
+/// The oracle's foreign-key join inputs: the tables of `left` (orders, `customer:item`; no
+/// customer without a colon) and `right` (customers).
+const FK_INPUTS: [(&str, &str); 15] = [
+    ("order-then-customer", "L:o1=c1:burger@10 R:c1=alice@20"),
+    ("customer-newer", "R:c1=alice@30 L:o1=c1:burger@20"),
+    (
+        "fan-out",
+        "R:c1=alice@1 L:o2=c1:fries@2 L:o1=c1:burger@3 L:o3=c2:soda@4 R:c1=alicia@5 R:c3=x@6 \
+         L:o10=c1:tea@7 R:c1=al@8",
+    ),
+    (
+        "fk-change",
+        "R:c1=alice@1 R:c2=bob@2 L:o1=c1:burger@3 L:o1=c2:burger@4 R:c1=alice2@5 R:c2=bob2@6",
+    ),
+    (
+        "fk-change-missing",
+        "R:c1=alice@1 L:o1=c1:burger@2 L:o1=c9:burger@3 R:c9=zed@4",
+    ),
+    (
+        "customer-deleted",
+        "R:c1=alice@1 L:o1=c1:burger@2 L:o2=c1:fries@3 R:c1=null@4 R:c1=null@5 R:c1=alice3@6",
+    ),
+    (
+        "order-deleted",
+        "R:c1=alice@50 L:o1=c1:burger@10 L:o1=null@20 L:o1=null@30",
+    ),
+    (
+        "no-foreign-key",
+        "R:c1=alice@1 L:o1=burger@2 L:o1=c1:burger@3 L:o1=fries@4 L:o1=null@5",
+    ),
+    (
+        "out-of-order",
+        "R:c1=alice@100 L:o1=c1:burger@50 L:o1=c1:fries@200 R:c1=alex@60 L:o1=c1:soda@10",
+    ),
+    ("missing-customers", "L:o1=c8:a@1 L:o1=c8:b@2 L:o1=c9:b@3"),
+    (
+        "same-again",
+        "R:c1=alice@1 L:o1=c1:burger@2 L:o1=c1:burger@3 R:c1=alice@4",
+    ),
+    ("empty-customer", "R:c1=@1 L:o1=c1:burger@2"),
+    (
+        "absent-deletes",
+        "L:o1=null@1 R:c1=alice@2 L:o1=null@3 R:c2=null@4 L:o2=c2:a@5 R:c2=null@6",
+    ),
+    (
+        "fk-change-and-back",
+        "R:c1=alice@1 R:c2=bob@2 L:o1=c1:a@3 L:o1=c2:a@4 L:o1=c1:a@5 R:c2=bob2@6 R:c1=alice2@7",
+    ),
+    (
+        "null-keys",
+        "L:null=c1:a@1 R:null=x@2 R:c1=alice@3 L:o1=c1:b@4",
+    ),
+];
+
+/// An order's customer: what comes before its colon, none without one.
+fn customer_of(order: &str) -> Option<String> {
+    order
+        .split_once(':')
+        .map(|(customer, _)| customer.to_string())
+}
+
+/// The orders of `left` joined (`left_join`: left-joined) by their customer with the
+/// customers of `right`, kept in store `res` when `store` says.
+fn foreign_key_joined(
+    builder: &mut StreamsBuilder,
+    left_join: bool,
+    store: bool,
+) -> KStream<String, String> {
+    let orders = builder.table::<String, String>("left", Materialized::default());
+    let customers = builder.table::<String, String>("right", Materialized::default());
+    let materialized = match store {
+        true => Materialized::as_("res"),
+        false => Materialized::default(),
+    };
+    let extractor = |_: &String, order: &String| customer_of(order);
+    let joined = match left_join {
+        true => orders.left_join_on_foreign_key_with(
+            &customers,
+            extractor,
+            |o, c| format!("{o}/{}", show(c)),
+            TableJoined::default(),
+            materialized,
+        ),
+        false => orders.join_on_foreign_key_with(
+            &customers,
+            extractor,
+            |o, c| format!("{o}/{c}"),
+            TableJoined::default(),
+            materialized,
+        ),
+    };
+    joined.to_stream()
+}
+
+#[test]
+fn foreign_key_joins_join_as_kafka_streams() {
+    for (input_name, input) in FK_INPUTS {
+        for left_join in [false, true] {
+            for cached in [true, false] {
+                for store in [false, true] {
+                    let case = format!(
+                        "fk-{input_name}{}{}{}",
+                        if left_join { "-left" } else { "" },
+                        if cached { "" } else { "-uncached" },
+                        if store { "-materialized" } else { "" }
+                    );
+                    run_with(
+                        &case,
+                        &case,
+                        input,
+                        cached,
+                        store.then_some("res"),
+                        |builder| foreign_key_joined(builder, left_join, store),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn describe_names_foreign_key_joins_as_kafka_streams() {
+    for (case, named) in [("fk-describe", false), ("fk-describe-named", true)] {
+        let mut builder = StreamsBuilder::new();
+        let orders = builder.table::<String, String>("orders", Materialized::default());
+        let customers = builder.table::<String, String>("customers", Materialized::default());
+        let joined = match named {
+            true => orders.join_on_foreign_key_with(
+                &customers,
+                |_, order| customer_of(order),
+                |o, c| format!("{o}/{c}"),
+                TableJoined::as_("oc"),
+                Materialized::as_("res"),
+            ),
+            false => orders.left_join_on_foreign_key(
+                &customers,
+                |o: &String| customer_of(o),
+                |o, c| format!("{o}/{}", show(c)),
+            ),
+        };
+        joined.to_stream().to("out");
+        let topology = builder.build().expect("a topology");
+        let described = topology.describe().to_string();
+        let expected = oracle(case).join("\n");
+        assert_eq!(normalized(&described), normalized(&expected), "{case}");
+    }
+}

@@ -104,6 +104,7 @@ impl DslState {
         produced: &Produced<K, V>,
     ) -> Result<NodeId, TopologyError> {
         let (key_serde, value_serde) = produced.serdes();
+        let partitioner = produced.partitioner.clone();
         let (kind, build) = match topic {
             SinkTopicName::Fixed(topic) => {
                 let fixed: Arc<str> = Arc::from(topic.as_str());
@@ -111,6 +112,7 @@ impl DslState {
                     move || SinkTopic::Fixed(fixed.clone()),
                     key_serde,
                     value_serde,
+                    partitioner,
                 );
                 (NodeKind::Sink { topic: Some(topic) }, build)
             }
@@ -119,6 +121,7 @@ impl DslState {
                     move || SinkTopic::PerRecord(chooser.clone()),
                     key_serde,
                     value_serde,
+                    partitioner,
                 );
                 (NodeKind::Sink { topic: None }, build)
             }

@@ -33,7 +33,7 @@ mod table_store;
 mod windows;
 
 pub use builder::StreamsBuilder;
-pub use joins::{JoinWindows, Joined, StreamJoined};
+pub use joins::{JoinWindows, Joined, StreamJoined, TableJoined};
 pub use kgrouped_table::KGroupedTable;
 pub use kstream::{
     BranchedKStream, CogroupWindows, CogroupedKStream, KGroupedStream, KStream, Repartitioned,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::processor::{Record, TimestampExtractor};
+use crate::processor::{Record, StreamPartitioner, TimestampExtractor};
 use crate::serde::{DefaultSerde, Serde, SharedSerde};
 
 /// How a stream reads its topics: serdes other than the types' defaults, a node name.
@@ -23,11 +23,26 @@ pub struct Consumed<K, V> {
     pub(crate) timestamp_extractor: Option<TimestampExtractor<K, V>>,
 }
 
-/// How a stream writes to a topic: serdes other than the types' defaults, a node name.
+/// How a stream writes to a topic: serdes other than the types' defaults, a node name, a
+/// partitioner.
+///
+/// ```
+/// # use homa::dsl::{Produced, StreamsBuilder};
+/// let mut builder = StreamsBuilder::new();
+/// // Orders of a region go to its partition, whatever their key.
+/// builder.stream::<String, String>("orders").to_with(
+///     "orders-by-region",
+///     Produced::default().with_partitioner(|_topic, _key, order: Option<&String>, count| {
+///         let region = order?.split(':').next()?;
+///         Some(i32::from(region.len() % 2 == 0) % count)
+///     }),
+/// );
+/// ```
 pub struct Produced<K, V> {
     pub(crate) key_serde: Option<SharedSerde<K>>,
     pub(crate) value_serde: Option<SharedSerde<V>>,
     pub(crate) name: Option<String>,
+    pub(crate) partitioner: Option<StreamPartitioner<K, V>>,
 }
 
 /// How a grouping repartitions, when it must (after a key change): the name of the
@@ -125,5 +140,19 @@ impl<K, V> Consumed<K, V> {
         self
     }
 }
-options!(Produced, "sink node");
+options!(Produced, "sink node", partitioner);
+
+impl<K, V> Produced<K, V> {
+    /// Sets how each record's partition is chosen: `partitioner(topic, key, value,
+    /// partition count)` gives a partition below the count, or `None` for the default
+    /// (murmur2 of the serialized key).
+    #[must_use]
+    pub fn with_partitioner(
+        mut self,
+        partitioner: impl Fn(&str, Option<&K>, Option<&V>, i32) -> Option<i32> + Send + Sync + 'static,
+    ) -> Self {
+        self.partitioner = Some(Arc::new(partitioner));
+        self
+    }
+}
 options!(Grouped, "repartition");

@@ -22,6 +22,13 @@ pub(crate) struct OutgoingRecord<'a> {
 /// Takes a task's outgoing records.
 pub(crate) trait RecordCollector {
     fn send(&self, record: OutgoingRecord<'_>) -> Result<(), ProcessError>;
+
+    /// How many partitions `topic` has, for a partitioner to choose from (the test
+    /// driver's topics have one).
+    fn partitions(&self, topic: &str) -> Result<i32, ProcessError> {
+        let _ = topic;
+        Ok(1)
+    }
 }
 
 /// A task's collector as the changelog sink of its stores.

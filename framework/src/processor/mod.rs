@@ -40,6 +40,7 @@ pub(crate) use context::{Child, OpenStore, TaskState};
 pub(crate) use node::{Downstream, NodeHandle, ProcessorNode, failed_node};
 pub use punctuation::{PunctuationType, ScheduleId};
 pub use record::{Record, RecordMetadata};
+pub use sink::StreamPartitioner;
 pub(crate) use sink::{SinkNode, SinkTopic, TopicChooser};
 pub use source::{DeserializationError, RecordPart, TimestampExtractor};
 pub(crate) use source::{RawRecord, ReadRecord, SourceEntry, SourceError, SourceNode};

@@ -749,7 +749,11 @@ impl KafkaStreams {
         }
         for (topic, asked) in self.topology.internal_topics() {
             let name = self.topology.topic_name(topic, app);
-            let count = asked.unwrap_or(input_partitions);
+            // Co-partitioned with the topics a table reads (a foreign-key join's).
+            let like = (self.topology.copartitioned_with(topic).iter())
+                .filter_map(|t| partitions.get(&self.topology.topic_name(t, app)).copied())
+                .max();
+            let count = asked.or(like).unwrap_or(input_partitions);
             self.create_internal_topic(&admin, &probe, &name, count, &[])?;
             partitions.insert(name, count);
         }

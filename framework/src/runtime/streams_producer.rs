@@ -100,6 +100,8 @@ impl ProducerContext for Deliveries {
 /// The producer of one stream thread.
 pub(crate) struct StreamsProducer {
     producer: BaseProducer<Deliveries>,
+    /// The partition counts of the topics partitioners chose for, asked of the broker once.
+    partitions: Mutex<BTreeMap<String, i32>>,
 }
 
 impl std::fmt::Debug for StreamsProducer {
@@ -132,7 +134,10 @@ impl StreamsProducer {
                 client: "producer",
                 source,
             })?;
-        Ok(Self { producer })
+        Ok(Self {
+            producer,
+            partitions: Mutex::new(BTreeMap::new()),
+        })
     }
 
     /// Hands `record` to the producer. A record librdkafka refuses at once (too large, an
@@ -297,5 +302,27 @@ fn describe(offsets: &Offsets) -> String {
 impl RecordCollector for StreamsProducer {
     fn send(&self, record: OutgoingRecord<'_>) -> Result<(), ProcessError> {
         StreamsProducer::send(self, record).map_err(Into::into)
+    }
+
+    fn partitions(&self, topic: &str) -> Result<i32, ProcessError> {
+        if let Some(count) = lock(&self.partitions).get(topic) {
+            return Ok(*count);
+        }
+        let failed = |why: String| format!("the partition count of topic {topic}: {why}");
+        let metadata = self
+            .producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(30))
+            .map_err(|e| failed(e.to_string()))?;
+        let count = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .map(|t| t.partitions().len())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| failed("the broker does not know the topic".into()))?;
+        let count = i32::try_from(count).map_err(|e| failed(e.to_string()))?;
+        lock(&self.partitions).insert(topic.to_string(), count);
+        Ok(count)
     }
 }

@@ -87,6 +87,9 @@ pub(crate) struct Graph {
     /// Topics the application owns (repartition topics), by their name without the
     /// `<application.id>-` prefix, with the partition count asked for, if any.
     internal_topics: std::collections::BTreeMap<String, Option<i32>>,
+    /// Internal topics partitioned as the topics a sub-topology reads: those topics, by
+    /// internal topic.
+    copartitioned: std::collections::BTreeMap<String, Vec<String>>,
     /// The state stores, by name.
     stores: std::collections::BTreeMap<Arc<str>, StoreDef>,
 }
@@ -205,6 +208,30 @@ impl Graph {
     }
 
     /// The internal topics, without the application id.
+    /// Makes internal topic `topic` as many partitions as the topics read upstream of
+    /// `node` (the foreign-key join's topics are co-partitioned with their tables').
+    pub(crate) fn copartition(&mut self, topic: &str, node: NodeId) {
+        let mut sources = Vec::new();
+        let mut todo = vec![node];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id.0) {
+                continue;
+            }
+            let node = self.node(id);
+            match &node.kind {
+                NodeKind::Source { topics } => sources.extend(topics.iter().cloned()),
+                _ => todo.extend(node.parents.iter().copied()),
+            }
+        }
+        self.copartitioned.insert(topic.to_string(), sources);
+    }
+
+    /// The topics internal topic `topic` is co-partitioned with, if any.
+    pub(crate) fn copartitioned_with(&self, topic: &str) -> &[String] {
+        self.copartitioned.get(topic).map_or(&[], Vec::as_slice)
+    }
+
     pub(crate) fn internal_topics(&self) -> impl Iterator<Item = (&str, Option<i32>)> {
         self.internal_topics.iter().map(|(t, p)| (t.as_str(), *p))
     }

@@ -95,6 +95,11 @@ impl Topology {
         self.graph.topic_name(topic, application_id)
     }
 
+    /// The topics internal topic `topic` must have as many partitions as, if any.
+    pub(crate) fn copartitioned_with(&self, topic: &str) -> &[String] {
+        self.graph.copartitioned_with(topic)
+    }
+
     /// The changelog topics (with the application id) of the logged stores, each with the
     /// sub-topology whose tasks write it (one partition per task).
     pub fn changelog_topics(&self, application_id: &str) -> Vec<(String, u32)> {
@@ -514,6 +519,7 @@ mod tests {
             },
             String::default_serde(),
             String::default_serde(),
+            None,
         );
         graph
             .add(

@@ -149,6 +149,7 @@ pub(crate) fn sink_build<K, V>(
     topic: impl Fn() -> SinkTopic<K, V> + Send + Sync + 'static,
     key_serde: SharedSerde<K>,
     value_serde: SharedSerde<V>,
+    partitioner: Option<crate::processor::StreamPartitioner<K, V>>,
 ) -> super::graph::BuildFn
 where
     K: 'static,
@@ -168,8 +169,8 @@ where
         let node = SinkNode::new(
             name,
             topic,
-            key_serde.clone(),
-            value_serde.clone(),
+            (key_serde.clone(), value_serde.clone()),
+            partitioner.clone(),
             builder.collector.clone(),
         );
         Box::new(Rc::new(node) as Rc<dyn Downstream<K, V>>) as Box<dyn Any>

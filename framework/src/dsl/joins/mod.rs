@@ -2,8 +2,10 @@
 //! [`JoinWindows`], over a window store a side, `window_join` its processors and
 //! `outer_store` what a left or outer join holds back until its window closes),
 //! `stream_table` (a stream's records with a table's current values) and `table_table`
-//! (two tables into one, each change of either re-joined).
+//! (two tables into one, each change of either re-joined) and `foreign_key` (a table's rows
+//! with the rows of another their foreign keys name).
 
+mod foreign_key;
 mod join_windows;
 mod outer_store;
 mod stream_stream;
@@ -11,6 +13,7 @@ mod stream_table;
 mod table_table;
 mod window_join;
 
+pub use foreign_key::TableJoined;
 pub use join_windows::JoinWindows;
 pub use stream_stream::StreamJoined;
 pub use stream_table::Joined;

@@ -3,19 +3,50 @@
 use super::KStream;
 use crate::dsl::Produced;
 use crate::dsl::builder::SinkTopicName;
+use crate::processor::StreamPartitioner;
 use crate::serde::{DefaultSerde, SharedSerde};
 use crate::topology::graph::{NodeId, NodeKind, RecordType};
 use crate::topology::task_builder::source_build;
 
-/// Options of [`KStream::repartition`].
-#[derive(Debug, Clone, Default)]
+/// Options of [`KStream::repartition`]: the topic's name, partition count and partitioner.
 #[non_exhaustive]
-pub struct Repartitioned {
+pub struct Repartitioned<K, V> {
     name: Option<String>,
     partitions: Option<i32>,
+    partitioner: Option<StreamPartitioner<K, V>>,
 }
 
-impl Repartitioned {
+impl<K, V> Default for Repartitioned<K, V> {
+    fn default() -> Self {
+        Self {
+            name: None,
+            partitions: None,
+            partitioner: None,
+        }
+    }
+}
+
+impl<K, V> Clone for Repartitioned<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            partitions: self.partitions,
+            partitioner: self.partitioner.clone(),
+        }
+    }
+}
+
+impl<K, V> std::fmt::Debug for Repartitioned<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repartitioned")
+            .field("name", &self.name)
+            .field("partitions", &self.partitions)
+            .field("partitioner", &self.partitioner.is_some())
+            .finish()
+    }
+}
+
+impl<K, V> Repartitioned<K, V> {
     /// A repartition named `name`: its topic is `<application.id>-<name>-repartition`.
     /// Name it, so that a change elsewhere in the topology does not rename the topic.
     pub fn as_(name: &str) -> Self {
@@ -35,6 +66,17 @@ impl Repartitioned {
         self.partitions = Some(partitions);
         self
     }
+
+    /// Sets how each record's partition is chosen (Kafka Streams'
+    /// `withStreamPartitioner`): as [`Produced::with_partitioner`].
+    #[must_use]
+    pub fn with_stream_partitioner(
+        mut self,
+        partitioner: impl Fn(&str, Option<&K>, Option<&V>, i32) -> Option<i32> + Send + Sync + 'static,
+    ) -> Self {
+        self.partitioner = Some(std::sync::Arc::new(partitioner));
+        self
+    }
 }
 
 impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
@@ -51,14 +93,14 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
     ///     .repartition(Repartitioned::as_("by-page"))
     ///     .to("clicks-by-page");
     /// ```
-    pub fn repartition(&self, options: Repartitioned) -> KStream<K, V> {
+    pub fn repartition(&self, options: Repartitioned<K, V>) -> KStream<K, V> {
         self.repartition_with_serdes(options, (K::default_serde(), V::default_serde()))
     }
 
     /// [`repartition`](Self::repartition), the topic written and read with `serdes`.
     pub(crate) fn repartition_with_serdes(
         &self,
-        options: Repartitioned,
+        options: Repartitioned<K, V>,
         (keys, values): (SharedSerde<K>, SharedSerde<V>),
     ) -> KStream<K, V> {
         let mut state = self.state.borrow_mut();
@@ -75,6 +117,7 @@ impl<K: DefaultSerde + Clone, V: DefaultSerde + Clone> KStream<K, V> {
                 key_serde: Some(keys.clone()),
                 value_serde: Some(values.clone()),
                 name: None,
+                partitioner: options.partitioner,
             },
         );
         let source = sink.and_then(|_| {

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub(crate) use change::{Change, ChangeSerde};
 pub(crate) use getter::{ValueGetter, ValueGetterSupplier};
-pub(crate) use source::table;
+pub(crate) use source::{table, table_named};
 pub use suppress::{BufferConfig, Suppressed};
 
 use super::builder::DslState;

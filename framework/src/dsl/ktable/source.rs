@@ -28,12 +28,26 @@ where
     K: DefaultSerde + Clone,
     V: DefaultSerde + Clone,
 {
+    let name = input.state().borrow_mut().name(prefix);
+    table_named(input, name, store_name, materialized)
+}
+
+/// [`table`], kept by the processor `name`.
+pub(crate) fn table_named<K, V>(
+    input: &KStream<K, V>,
+    name: String,
+    store_name: String,
+    materialized: Materialized<K, V>,
+) -> KTable<K, V>
+where
+    K: DefaultSerde + Clone,
+    V: DefaultSerde + Clone,
+{
     let named = materialized.name().is_some();
     let store = materialized.into_store(store_name);
     let store_name: Arc<str> = store.name().into();
     let state = input.state().clone();
     let mut dsl = state.borrow_mut();
-    let name = dsl.name(prefix);
     let materialized = Arc::new(AtomicBool::new(named));
     let sends_old = Arc::new(AtomicBool::new(false));
     let (flag, old_flag, processor_store) =

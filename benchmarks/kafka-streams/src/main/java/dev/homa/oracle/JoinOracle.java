@@ -165,6 +165,92 @@ public final class JoinOracle {
         CASES.put("cogroup-session", () -> run(JoinOracle::cogroupedBySession, sessionCogroup, true, null));
         CASES.put("cogroup-session-uncached",
                 () -> run(JoinOracle::cogroupedBySession, sessionCogroup, false, null));
+        for (Map.Entry<String, String> c : fkInputs().entrySet()) {
+            for (boolean leftJoin : List.of(false, true)) {
+                for (boolean cached : List.of(true, false)) {
+                    for (String store : java.util.Arrays.asList(null, "res")) {
+                        String name = fkCase(c.getKey(), leftJoin, cached, store);
+                        CASES.put(name, () -> fk(leftJoin, cached, store, c.getValue()));
+                    }
+                }
+            }
+        }
+        CASES.put("fk-describe", () -> describeForeignKey(false));
+        CASES.put("fk-describe-named", () -> describeForeignKey(true));
+    }
+
+    /**
+     * Foreign-key joins: the tables of "left" (orders: {@code customer:item}, no customer
+     * without a colon) and "right" (customers), by key o*, c*.
+     */
+    private static Map<String, String> fkInputs() {
+        Map<String, String> inputs = new LinkedHashMap<>();
+        inputs.put("order-then-customer", "L:o1=c1:burger@10 R:c1=alice@20");
+        inputs.put("customer-newer", "R:c1=alice@30 L:o1=c1:burger@20");
+        inputs.put("fan-out", "R:c1=alice@1 L:o2=c1:fries@2 L:o1=c1:burger@3 L:o3=c2:soda@4"
+                + " R:c1=alicia@5 R:c3=x@6 L:o10=c1:tea@7 R:c1=al@8");
+        inputs.put("fk-change", "R:c1=alice@1 R:c2=bob@2 L:o1=c1:burger@3 L:o1=c2:burger@4"
+                + " R:c1=alice2@5 R:c2=bob2@6");
+        inputs.put("fk-change-missing", "R:c1=alice@1 L:o1=c1:burger@2 L:o1=c9:burger@3 R:c9=zed@4");
+        inputs.put("customer-deleted", "R:c1=alice@1 L:o1=c1:burger@2 L:o2=c1:fries@3 R:c1=null@4"
+                + " R:c1=null@5 R:c1=alice3@6");
+        inputs.put("order-deleted", "R:c1=alice@50 L:o1=c1:burger@10 L:o1=null@20 L:o1=null@30");
+        inputs.put("no-foreign-key", "R:c1=alice@1 L:o1=burger@2 L:o1=c1:burger@3 L:o1=fries@4"
+                + " L:o1=null@5");
+        inputs.put("out-of-order", "R:c1=alice@100 L:o1=c1:burger@50 L:o1=c1:fries@200"
+                + " R:c1=alex@60 L:o1=c1:soda@10");
+        inputs.put("missing-customers", "L:o1=c8:a@1 L:o1=c8:b@2 L:o1=c9:b@3");
+        inputs.put("same-again", "R:c1=alice@1 L:o1=c1:burger@2 L:o1=c1:burger@3 R:c1=alice@4");
+        inputs.put("empty-customer", "R:c1=@1 L:o1=c1:burger@2");
+        inputs.put("absent-deletes", "L:o1=null@1 R:c1=alice@2 L:o1=null@3 R:c2=null@4"
+                + " L:o2=c2:a@5 R:c2=null@6");
+        inputs.put("fk-change-and-back", "R:c1=alice@1 R:c2=bob@2 L:o1=c1:a@3 L:o1=c2:a@4"
+                + " L:o1=c1:a@5 R:c2=bob2@6 R:c1=alice2@7");
+        inputs.put("null-keys", "L:null=c1:a@1 R:null=x@2 R:c1=alice@3 L:o1=c1:b@4");
+        return inputs;
+    }
+
+    private static String fkCase(String input, boolean leftJoin, boolean cached, String store) {
+        return "fk-" + input + (leftJoin ? "-left" : "") + (cached ? "" : "-uncached")
+                + (store == null ? "" : "-materialized");
+    }
+
+    /** An order's customer: what comes before its colon, none without one. */
+    private static String customerOf(String order) {
+        int colon = order.indexOf(':');
+        return colon < 0 ? null : order.substring(0, colon);
+    }
+
+    private static void fk(boolean leftJoin, boolean cached, String store, String input) {
+        run(b -> {
+            KTable<String, String> orders = b.table("left", Consumed.with(S, S));
+            KTable<String, String> customers = b.table("right", Consumed.with(S, S));
+            org.apache.kafka.streams.kstream.ValueJoiner<String, String, String> j = (o, c) -> o + "/" + c;
+            Materialized<String, String, KeyValueStore<Bytes, byte[]>> m = store == null
+                    ? Materialized.with(S, S)
+                    : Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as(store)
+                            .withKeySerde(S).withValueSerde(S);
+            KTable<String, String> joined = leftJoin
+                    ? orders.leftJoin(customers, JoinOracle::customerOf, j, m)
+                    : orders.join(customers, JoinOracle::customerOf, j, m);
+            return joined.toStream();
+        }, input, cached, store);
+    }
+
+    /** The names of a foreign-key join's nodes, topics and stores, generated or named. */
+    private static void describeForeignKey(boolean named) {
+        StreamsBuilder b = new StreamsBuilder();
+        KTable<String, String> orders = b.table("orders", Consumed.with(S, S));
+        KTable<String, String> customers = b.table("customers", Consumed.with(S, S));
+        org.apache.kafka.streams.kstream.ValueJoiner<String, String, String> j = (o, c) -> o + "/" + c;
+        KTable<String, String> joined = named
+                ? orders.join(customers, JoinOracle::customerOf, j,
+                        org.apache.kafka.streams.kstream.TableJoined.as("oc"),
+                        Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("res")
+                                .withKeySerde(S).withValueSerde(S))
+                : orders.leftJoin(customers, JoinOracle::customerOf, j);
+        joined.toStream().to("out", Produced.with(S, S));
+        System.out.print(b.build().describe());
     }
 
     public static void main(String[] args) {
