@@ -1,5 +1,6 @@
 //! Joins through the test driver, beyond the cases compared with Kafka Streams
-//! (`joins_oracle.rs`): state that survives a restart, joins after a key change.
+//! (`joins_oracle.rs`): state that survives a restart, joins after a key change, a
+//! foreign-key response for a row that changed since (which the driver cannot make).
 
 mod common;
 
@@ -83,5 +84,57 @@ fn streams_whose_keys_changed_are_repartitioned_before_they_join() {
     assert_eq!(
         values(&driver),
         [("alice".into(), "alice:burger/5 EUR".into(), 20)]
+    );
+}
+
+/// Kafka Streams' hash of a foreign-key join row's value: Murmur3 x64 128, seed 104729, its
+/// halves big-endian.
+fn row_hash(value: &str) -> Vec<u8> {
+    let both = murmur3::murmur3_x64_128(&mut std::io::Cursor::new(value), 104_729)
+        .expect("a hash of bytes in memory");
+    [
+        (both as u64).to_be_bytes(),
+        ((both >> 64) as u64).to_be_bytes(),
+    ]
+    .concat()
+}
+
+#[test]
+fn a_foreign_key_response_for_a_row_that_changed_since_is_dropped() {
+    let mut builder = StreamsBuilder::new();
+    let orders = builder.table::<String, String>("orders", Materialized::default());
+    let customers = builder.table::<String, String>("customers", Materialized::default());
+    orders
+        .join_on_foreign_key_with(
+            &customers,
+            |_, order: &String| order.split_once(':').map(|(c, _)| c.to_string()),
+            |order, name| format!("{order}/{name}"),
+            TableJoined::as_("oc"),
+            Materialized::default(),
+        )
+        .to_stream()
+        .to("out");
+    let config = StreamsConfig::builder()
+        .application_id("app")
+        .build()
+        .unwrap();
+    let driver = TopologyTestDriver::new(&builder.build().unwrap(), config).unwrap();
+    driver
+        .create_input_topic::<String, String>("orders")
+        .pipe_input_with_timestamp("o1".to_string(), "c2:b".to_string(), 5);
+    assert_eq!(driver.dropped_records(), 0);
+    // Answers as the customers' side writes them: version 0, the row's hash, the customer.
+    let responses =
+        driver.create_input_topic::<String, Vec<u8>>("app-oc-subscription-response-topic");
+    let response =
+        |row: &str, customer: &str| [&[0][..], &row_hash(row), customer.as_bytes()].concat();
+    // An answer to the row as it was before (`c1:a`): stale.
+    responses.pipe_input_with_timestamp("o1".to_string(), response("c1:a", "alice"), 3);
+    assert!(values(&driver).is_empty());
+    assert_eq!(driver.dropped_records(), 1);
+    responses.pipe_input_with_timestamp("o1".to_string(), response("c2:b", "bob"), 6);
+    assert_eq!(
+        values(&driver),
+        [("o1".to_string(), "c2:b/bob".to_string(), 6)]
     );
 }

@@ -432,17 +432,47 @@ impl Kafka {
         K: AsRef<[u8]>,
         V: AsRef<[u8]>,
     {
+        self.produce_all(topic, records.into_iter().map(|(k, v, t)| (k, Some(v), t)))
+    }
+
+    /// [`produce`](Self::produce) of rows of a table: a row without a value is a
+    /// tombstone.
+    pub fn produce_rows<K, V>(
+        &self,
+        topic: &str,
+        rows: impl IntoIterator<Item = (K, Option<V>)>,
+    ) -> anyhow::Result<u64>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        self.produce_all(topic, rows.into_iter().map(|(k, v)| (k, v, None)))
+    }
+
+    fn produce_all<K, V>(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = (K, Option<V>, Option<i64>)>,
+    ) -> anyhow::Result<u64>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        // Kafka's Java partitioner (murmur2), as HOMA's and Kafka Streams' sinks partition:
+        // librdkafka's own default (CRC32) would put keys where no join looks for them.
         let producer: BaseProducer<DeliveryCounter> = self
             .client_config()
             .set("linger.ms", "5")
             .set("enable.idempotence", "true")
+            .set("partitioner", "murmur2_random")
             .create_with_context(DeliveryCounter::default())
             .context("creating a producer")?;
         let mut sent = 0_u64;
         for (key, value, timestamp) in records {
-            let mut record = BaseRecord::to(topic)
-                .key(key.as_ref())
-                .payload(value.as_ref());
+            let mut record = BaseRecord::<[u8], [u8]>::to(topic).key(key.as_ref());
+            if let Some(value) = &value {
+                record = record.payload(value.as_ref());
+            }
             if let Some(timestamp) = timestamp {
                 record = record.timestamp(timestamp);
             }

@@ -19,6 +19,8 @@ use crate::state::{
 #[derive(Debug)]
 pub(crate) struct TaskState {
     pub(crate) application_id: Arc<str>,
+    /// The partition of the task's input topics (its id's).
+    pub(crate) partition: Cell<i32>,
     pub(crate) metadata: RefCell<Option<RecordMetadata>>,
     /// The largest timestamp seen; -1 until the first record, as Kafka Streams.
     pub(crate) stream_time: Cell<i64>,
@@ -120,6 +122,7 @@ impl TaskState {
     pub(crate) fn new(application_id: Arc<str>, wall_clock: i64) -> Self {
         Self {
             application_id,
+            partition: Cell::new(0),
             metadata: RefCell::new(None),
             stream_time: Cell::new(-1),
             wall_clock: Cell::new(wall_clock),
@@ -328,6 +331,12 @@ impl<K, V> ProcessorContext<K, V> {
     }
 
     /// Sets where the record about to be processed came from.
+    /// The partition of the task's input topics: that of every record it reads, of a
+    /// cache's flush too.
+    pub(crate) fn task_partition(&self) -> i32 {
+        self.task.partition.get()
+    }
+
     pub(crate) fn set_record_metadata(&self, metadata: Option<RecordMetadata>) {
         *self.task.metadata.borrow_mut() = metadata;
     }
@@ -336,10 +345,28 @@ impl<K, V> ProcessorContext<K, V> {
     /// record's coordinates: no record disappears without a trace.
     pub(crate) fn drop_record(&self, reason: &str) {
         self.task.dropped.set(self.task.dropped.get() + 1);
-        let at = self
-            .record_metadata()
-            .map_or_else(|| "a punctuation".to_string(), |m| m.to_string());
-        tracing::warn!("homa: {} drops the record from {at}: {reason}", self.name);
+        tracing::warn!(
+            "homa: {} drops the record from {}: {reason}",
+            self.name,
+            self.at()
+        );
+    }
+
+    /// [`drop_record`](Self::drop_record) of a record dropped in the normal course of
+    /// things (a stale foreign-key join response), logged at debug level only.
+    pub(crate) fn drop_record_quietly(&self, reason: &str) {
+        self.task.dropped.set(self.task.dropped.get() + 1);
+        tracing::debug!(
+            "homa: {} drops the record from {}: {reason}",
+            self.name,
+            self.at()
+        );
+    }
+
+    /// Where the record being processed comes from, for logs.
+    fn at(&self) -> String {
+        self.record_metadata()
+            .map_or_else(|| "a punctuation".to_string(), |m| m.to_string())
     }
 
     /// How often, at most, in wall-clock ms, a windowed aggregation emitting on window

@@ -376,6 +376,7 @@ impl Task {
         ));
         let millis =
             |interval: std::time::Duration| i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+        state.partition.set(id.partition);
         (state.emit_interval_ms).set(millis(config.emit_interval_windowed_aggregation()));
         (state.outer_join_emit_interval_ms).set(millis(config.emit_interval_outer_join()));
         let store_error = |source| TaskError::Store { task: id, source };

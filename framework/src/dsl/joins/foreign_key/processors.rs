@@ -138,7 +138,8 @@ where
             )?),
             None => None,
         };
-        let primary_partition = ctx.record_metadata().map_or(0, |m| m.partition);
+        // The task's: a cached table forwards its changes when its cache flushes.
+        let primary_partition = ctx.task_partition();
         let extract = |value: &Option<V>| value.as_ref().and_then(|v| (self.extractor)(&key, v));
         let old_key = extract(&old);
         let mut sends: Vec<(Option<KO>, Instruction)> = Vec::with_capacity(2);
@@ -486,7 +487,7 @@ where
             None => None,
         };
         if hash != response.hash {
-            ctx.drop_record("the row changed since it subscribed: a stale foreign-key response");
+            ctx.drop_record_quietly("the row changed since it subscribed: a stale response");
             return Ok(());
         }
         let joined = match &current {
