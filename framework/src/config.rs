@@ -6,8 +6,8 @@
 //!
 //! Client settings pass through to librdkafka: `consumer.`, `producer.` and `admin.`
 //! prefixed keys go to that client alone (`main.consumer.` and `restore.consumer.` to one
-//! of a stream thread's two consumers, over `consumer.`); `security.protocol`, `ssl.*` and `sasl.*` go to
-//! every client. Serdes and timestamp extractors are not settings: they come from the types
+//! of a stream thread's two consumers, `global.consumer.` to the global tables' consumer,
+//! over `consumer.`); `security.protocol`, `ssl.*` and `sasl.*` go to every client. Serdes and timestamp extractors are not settings: they come from the types
 //! and operators of the topology.
 //!
 //! ```
@@ -173,6 +173,7 @@ pub struct StreamsConfig {
     consumer: BTreeMap<String, String>,
     main_consumer: BTreeMap<String, String>,
     restore_consumer: BTreeMap<String, String>,
+    global_consumer: BTreeMap<String, String>,
     producer: BTreeMap<String, String>,
     admin: BTreeMap<String, String>,
 }
@@ -411,6 +412,12 @@ impl StreamsConfig {
         &self.restore_consumer
     }
 
+    /// The settings of the consumer that keeps the global tables: the shared and
+    /// consumer settings, then `global.consumer.*`.
+    pub fn global_consumer_settings(&self) -> &BTreeMap<String, String> {
+        &self.global_consumer
+    }
+
     /// The librdkafka settings of the producers: shared client settings, then `producer.*`.
     pub fn producer_settings(&self) -> &BTreeMap<String, String> {
         &self.producer
@@ -502,11 +509,13 @@ impl StreamsConfigBuilder {
         let (mut consumer, mut producer, mut admin) =
             (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         let (mut main_consumer, mut restore_consumer) = (BTreeMap::new(), BTreeMap::new());
+        let mut global_consumer = BTreeMap::new();
         for (key, value) in &self.settings {
             let key = key.trim();
             let client = [
                 ("main.consumer.", &mut main_consumer),
                 ("restore.consumer.", &mut restore_consumer),
+                ("global.consumer.", &mut global_consumer),
                 ("consumer.", &mut consumer),
                 ("producer.", &mut producer),
                 ("admin.", &mut admin),
@@ -720,6 +729,11 @@ impl StreamsConfigBuilder {
             restore_consumer: {
                 let mut all = with_shared(consumer.clone());
                 all.extend(restore_consumer);
+                all
+            },
+            global_consumer: {
+                let mut all = with_shared(consumer.clone());
+                all.extend(global_consumer);
                 all
             },
             consumer: with_shared(consumer),

@@ -2,9 +2,10 @@
 
 pub use crate::config::StreamsConfig;
 pub use crate::dsl::{
-    BufferConfig, Consumed, EmitStrategy, Grouped, JoinWindows, Joined, KGroupedStream, KStream,
-    KTable, Materialized, Produced, Repartitioned, SessionWindows, SlidingWindows, StreamJoined,
-    StreamsBuilder, Suppressed, TableJoined, TimeWindows, Window, Windowed,
+    BufferConfig, Consumed, EmitStrategy, GlobalKTable, Grouped, JoinWindows, Joined,
+    KGroupedStream, KStream, KTable, Materialized, Produced, Repartitioned, SessionWindows,
+    SlidingWindows, StreamJoined, StreamsBuilder, Suppressed, TableJoined, TimeWindows, Window,
+    Windowed,
 };
 pub use crate::processor::{ProcessError, Processor, ProcessorContext, Record};
 pub use crate::runtime::KafkaStreams;

@@ -752,3 +752,57 @@ fn describe_names_foreign_key_joins_as_kafka_streams() {
         assert_eq!(normalized(&described), normalized(&expected), "{case}");
     }
 }
+
+/// A record's customer: what comes before its bar, none for one starting `nomap`.
+fn customer_key(order: &str) -> Option<String> {
+    (!order.starts_with("nomap")).then(|| order.split('|').next().unwrap_or_default().to_string())
+}
+
+/// The stream `left` joined (`left_join`: left-joined) with the global table of `right`
+/// (store `g`) by customer.
+fn global_joined(builder: &mut StreamsBuilder, left_join: bool) -> KStream<String, String> {
+    let orders = builder.stream::<String, String>("left");
+    let customers = builder.global_table::<String, String>("right", Materialized::as_("g"));
+    let selector = |_: Option<&String>, order: &String| customer_key(order);
+    match left_join {
+        true => orders.left_join_global(&customers, selector, |o, c| format!("{o}/{}", show(c))),
+        false => orders.join_global(&customers, selector, |o, c| format!("{o}/{c}")),
+    }
+}
+
+#[test]
+fn streams_join_global_tables_as_kafka_streams() {
+    let input = "L:o1=c1|a@10 R:c1=Alice@5 L:o2=c1|b@20 R:c1=null@30 L:o3=c1|c@25 R:c2=Bob@40 \
+                 L:null=c2|d@41 L:o5=nomap|e@50 L:o6=null@60 R:null=NullKeyCust@70 R:c3=X@100 \
+                 R:c3=Y@50 L:o7=c3|f@7 L:o8=c9|g@80";
+    for (case, left_join) in [("global-inner", false), ("global-left", true)] {
+        run_with(case, case, input, true, Some("g"), |builder| {
+            global_joined(builder, left_join)
+        });
+    }
+}
+
+#[test]
+fn describe_names_global_tables_as_kafka_streams() {
+    for (case, stream_first) in [
+        ("global-describe-stream-first", true),
+        ("global-describe-table-first", false),
+    ] {
+        let mut builder = StreamsBuilder::new();
+        let orders = stream_first.then(|| builder.stream::<String, String>("orders"));
+        let customers =
+            builder.global_table::<String, String>("customers", Materialized::default());
+        let orders = orders.unwrap_or_else(|| builder.stream::<String, String>("orders"));
+        orders
+            .join_global(
+                &customers,
+                |_, order: &String| customer_key(order),
+                |o, c| format!("{o}/{c}"),
+            )
+            .to("out");
+        let topology = builder.build().expect("a topology");
+        let described = topology.describe().to_string();
+        let expected = oracle(case).join("\n");
+        assert_eq!(normalized(&described), normalized(&expected), "{case}");
+    }
+}

@@ -40,7 +40,7 @@ use crate::topology::{Topology, TopologyError};
 /// ```
 #[derive(Debug, Default)]
 pub struct StreamsBuilder {
-    state: Rc<RefCell<DslState>>,
+    pub(crate) state: Rc<RefCell<DslState>>,
 }
 
 /// The graph being recorded, shared by the builder and every stream handle made from it.

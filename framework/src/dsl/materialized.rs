@@ -128,6 +128,11 @@ impl<K: DefaultSerde, V: DefaultSerde> Materialized<K, V> {
         self.keys.clone().unwrap_or_else(K::default_serde)
     }
 
+    /// The store's value serde: the one set, else the type's default.
+    pub(crate) fn value_serde(&self) -> SharedSerde<V> {
+        self.values.clone().unwrap_or_else(V::default_serde)
+    }
+
     /// The key-value store it describes, named `name` unless it has a name of its own.
     pub(crate) fn into_store(self, name: String) -> StoreBuilder<K, V> {
         let retention = self.retention;

@@ -22,6 +22,7 @@ macro_rules! serde_setters {
 }
 
 pub(crate) mod builder;
+mod global_table;
 mod joins;
 mod kgrouped_table;
 mod kstream;
@@ -33,6 +34,7 @@ mod table_store;
 mod windows;
 
 pub use builder::StreamsBuilder;
+pub use global_table::GlobalKTable;
 pub use joins::{JoinWindows, Joined, StreamJoined, TableJoined};
 pub use kgrouped_table::KGroupedTable;
 pub use kstream::{

@@ -45,7 +45,12 @@ pub(crate) struct TaskState {
     pub(crate) shared: RefCell<std::collections::HashMap<Arc<str>, Rc<dyn std::any::Any>>>,
     /// Values processors keep across restarts, committed with the input offsets.
     pub(crate) processor_metadata: RefCell<ProcessorMetadata>,
+    /// The instance's global tables' stores, by name, which every task reads.
+    pub(crate) globals: RefCell<GlobalStores>,
 }
+
+/// The stores of an instance's global tables, by name, shared by its threads.
+pub(crate) type GlobalStores = std::collections::BTreeMap<Arc<str>, crate::state::SharedBytesStore>;
 
 /// A store a task has opened: its definition and its layers.
 #[derive(Debug, Clone)]
@@ -134,6 +139,7 @@ impl TaskState {
             outer_join_emit_interval_ms: Cell::new(1000),
             shared: RefCell::default(),
             processor_metadata: RefCell::default(),
+            globals: RefCell::default(),
         }
     }
 }
@@ -331,6 +337,26 @@ impl<K, V> ProcessorContext<K, V> {
     }
 
     /// Sets where the record about to be processed came from.
+    /// The store of global table `name`, as every task reads it.
+    pub(crate) fn global_store(
+        &self,
+        name: &str,
+    ) -> Result<crate::state::SharedBytesStore, StoreError> {
+        let globals = self.task.globals.borrow();
+        globals
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StoreError::NotConnected {
+                store: name.to_string(),
+                processor: self.name.to_string(),
+                connected: globals
+                    .keys()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
     /// The partition of the task's input topics: that of every record it reads, of a
     /// cache's flush too.
     pub(crate) fn task_partition(&self) -> i32 {

@@ -36,7 +36,7 @@ mod source;
 
 pub(crate) use collector::{CollectorSink, OutgoingRecord, RecordCollector};
 pub use context::ProcessorContext;
-pub(crate) use context::{Child, OpenStore, TaskState};
+pub(crate) use context::{Child, GlobalStores, OpenStore, TaskState};
 pub(crate) use node::{Downstream, NodeHandle, ProcessorNode, failed_node};
 pub use punctuation::{PunctuationType, ScheduleId};
 pub use record::{Record, RecordMetadata};

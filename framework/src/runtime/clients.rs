@@ -64,6 +64,29 @@ pub(crate) fn consumer(config: &StreamsConfig, bootstrap: &str, thread: usize) -
 
 /// The restore consumer of stream thread `thread`: partitions assigned by hand, the
 /// consumer settings otherwise.
+/// The consumer that keeps the global tables: no group (it assigns every partition
+/// itself, positioned where the tables were written up to), no commits.
+pub(crate) fn global_consumer(config: &StreamsConfig, bootstrap: &str) -> ClientConfig {
+    let defaults = [
+        ("queued.min.messages", "10000"),
+        ("fetch.queue.backoff.ms", "10"),
+    ];
+    let id = format!("{}-global-consumer", config.client_id());
+    let mut client = client(&defaults, config.global_consumer_settings(), bootstrap, id);
+    // librdkafka assigns partitions only to a consumer with a group; this one never joins
+    // it (no subscribe) and never commits.
+    let group = format!("{}-global", config.client_id());
+    client
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        // A position out of range is an error, as Kafka Streams' `none`: the tables are
+        // restored again from the start on the next start.
+        .set("auto.offset.reset", "error");
+    client
+}
+
 pub(crate) fn restore_consumer(
     config: &StreamsConfig,
     bootstrap: &str,
@@ -110,4 +133,23 @@ pub(crate) fn admin(config: &StreamsConfig, bootstrap: &str) -> ClientConfig {
         bootstrap,
         format!("{}-admin", config.client_id()),
     )
+}
+
+/// How many partitions the broker says `topic` has, asked through `client`.
+pub(crate) fn partition_count<C: rdkafka::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    topic: &str,
+    timeout: std::time::Duration,
+) -> Result<i32, String> {
+    let metadata = client
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| format!("the metadata of topic {topic}: {e}"))?;
+    let count = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("topic {topic} does not exist"))?;
+    i32::try_from(count).map_err(|e| format!("topic {topic}: {e}"))
 }

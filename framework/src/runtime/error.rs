@@ -83,6 +83,13 @@ pub enum ThreadError {
         /// The panic's message.
         message: String,
     },
+    /// The global thread could not keep the global tables current.
+    #[error("keeping the global tables: {source}")]
+    GlobalTables {
+        /// What failed: a record that cannot be read, a store, the consumer.
+        #[source]
+        source: crate::state::global::GlobalError,
+    },
 }
 
 impl ThreadError {
@@ -181,11 +188,23 @@ pub enum ProduceError {
     },
 }
 
+/// The number [`StreamThreadError::thread`] gives the global thread, which keeps the
+/// global tables.
+pub const GLOBAL_THREAD: usize = usize::MAX;
+
+/// `stream thread <n>`, or `the global thread`.
+fn thread_name(thread: usize) -> String {
+    match thread {
+        GLOBAL_THREAD => "the global thread".to_string(),
+        n => format!("stream thread {n}"),
+    }
+}
+
 /// What stopped a stream thread of an instance, as its uncaught-error handler sees it.
 #[derive(Debug, thiserror::Error)]
-#[error("stream thread {thread}: {source}")]
+#[error("{}: {source}", thread_name(*thread))]
 pub struct StreamThreadError {
-    /// The thread's number.
+    /// The thread's number ([`GLOBAL_THREAD`] for the global thread).
     pub thread: usize,
     /// What failed, with the task, topic-partition or store where there is one.
     #[source]

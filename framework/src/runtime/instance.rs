@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::metrics::{Metrics, ThreadMetadata};
 use super::task::{TaskCounts, TaskId};
+use crate::state::global::GlobalState;
 use crate::state::{CompositeBytesStore, RocksDbMemory, SharedBytesStore, StoreDef, StoreError};
 
 /// A store a task has open, as queries reach it.
@@ -45,6 +46,8 @@ pub(crate) struct Instance {
     retired: Mutex<Vec<ThreadCounts>>,
     /// Each stream thread's tasks.
     threads: Mutex<BTreeMap<usize, ThreadMetadata>>,
+    /// The global tables, once restored (before the stream threads start).
+    global: Mutex<Option<Arc<GlobalState>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -58,6 +61,24 @@ impl Instance {
             rocksdb,
             ..Self::default()
         }
+    }
+
+    /// The global tables, restored: tasks read them, queries too.
+    pub(crate) fn set_global(&self, global: Arc<GlobalState>) {
+        *lock(&self.global) = Some(global);
+    }
+
+    /// Forgets the global tables (the instance closed).
+    pub(crate) fn clear_global(&self) {
+        lock(&self.global).take();
+    }
+
+    /// The global tables' stores, by name (none before they are restored).
+    pub(crate) fn global_stores(&self) -> crate::processor::GlobalStores {
+        lock(&self.global)
+            .as_ref()
+            .map(|g| g.stores())
+            .unwrap_or_default()
     }
 
     /// Makes the stores of task `task` queryable (once it has restored them).
@@ -84,6 +105,13 @@ impl Instance {
         name: &str,
         view: impl FnOnce(&StoreDef, SharedBytesStore, Arc<str>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        // A global table's store: the whole table, on every instance.
+        if let Some((def, bytes, topic)) = lock(&self.global).as_ref().and_then(|g| {
+            g.store(name)
+                .map(|(def, bytes, topic)| (def.clone(), bytes, topic))
+        }) {
+            return view(&def, bytes, topic);
+        }
         let all = lock(&self.stores);
         let tasks = all.get(name);
         let Some(first) = tasks.and_then(|tasks| tasks.values().next()) else {

@@ -14,6 +14,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::clients;
 use super::error::{StreamThreadError, ThreadError};
+use super::global_thread;
 use super::instance::Instance;
 use super::metrics::Metrics;
 use super::shutdown_requests;
@@ -165,6 +166,13 @@ pub enum StartError {
         /// Their partition counts, in the same order.
         partitions: Vec<i32>,
     },
+    /// The global tables could not be restored (a topic missing, a store, a record that
+    /// cannot be read under log-and-fail).
+    #[error("restoring the global tables: {reason}")]
+    GlobalTables {
+        /// Why.
+        reason: String,
+    },
     /// An internal topic could not be created.
     #[error("creating internal topic {topic}: {reason}")]
     InternalTopic {
@@ -275,6 +283,19 @@ impl Shared {
             }
         }
         false
+    }
+
+    /// The global thread failed: the instance stops, to `Error` (its tables would go stale;
+    /// no handler replaces it, as in Kafka Streams).
+    fn global_failed(&self, source: crate::state::global::GlobalError) {
+        let error = StreamThreadError {
+            thread: super::GLOBAL_THREAD,
+            source: ThreadError::GlobalTables { source },
+        };
+        tracing::error!("homa: {error}");
+        lock(&self.failure).get_or_insert_with(|| Arc::new(error));
+        self.shutdown.store(true, Ordering::Relaxed);
+        self.transition(State::Error);
     }
 
     /// Another instance asked the application to shut down: this one stops, to `Error`.
@@ -467,6 +488,7 @@ impl KafkaStreams {
             self.bootstrap
         );
         self.prepare_topics()?;
+        self.start_global_thread()?;
         let (stop, requested) = (self.shared.clone(), self.shared.clone());
         match shutdown_requests::watch(
             &self.config,
@@ -489,6 +511,46 @@ impl KafkaStreams {
             self.spawn_thread(index);
         }
         Ok(())
+    }
+
+    /// Restores the global tables, if the topology has any, and starts the thread that
+    /// keeps them current: before any stream thread, so that every task reads them whole.
+    fn start_global_thread(&mut self) -> Result<(), StartError> {
+        let memory = self.shared.instance.rocksdb.as_ref();
+        let restored =
+            global_thread::restore(&self.topology, &self.config, &self.bootstrap, memory).map_err(
+                |e| StartError::GlobalTables {
+                    reason: e.to_string(),
+                },
+            );
+        let restored = match restored {
+            Ok(Some(restored)) => restored,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                self.shared.transition(State::Error);
+                return Err(e);
+            }
+        };
+        self.shared.instance.set_global(restored.state.clone());
+        let (stop, failed) = (self.shared.clone(), self.shared.clone());
+        let thread = global_thread::spawn(
+            restored,
+            &self.config,
+            move || stop.shutdown.load(Ordering::Relaxed),
+            move |source| failed.global_failed(source),
+        );
+        match thread {
+            Ok(handle) => {
+                self.threads.push(handle);
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.transition(State::Error);
+                Err(StartError::GlobalTables {
+                    reason: format!("starting the global thread: {e}"),
+                })
+            }
+        }
     }
 
     /// Starts stream thread `index`, and again in its place whenever it fails and the
@@ -571,6 +633,10 @@ impl KafkaStreams {
         // It stops within one poll of the shutdown flag.
         if let Some(watcher) = self.watcher.take() {
             let _ = watcher.join();
+        }
+        // The global stores close once no query holds them either.
+        if running == 0 {
+            self.shared.instance.clear_global();
         }
         self.shared.transition(State::NotRunning);
         if let Some(failure) = lock(&self.shared.failure).clone() {

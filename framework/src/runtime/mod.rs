@@ -11,6 +11,7 @@
 
 mod clients;
 mod error;
+mod global_thread;
 mod instance;
 mod kafka_streams;
 mod metrics;
@@ -22,7 +23,9 @@ mod streams_producer;
 pub(crate) mod task;
 mod task_manager;
 
-pub use error::{ProduceError, RestoreError, RestoreFailure, StreamThreadError, ThreadError};
+pub use error::{
+    GLOBAL_THREAD, ProduceError, RestoreError, RestoreFailure, StreamThreadError, ThreadError,
+};
 pub use kafka_streams::{CloseError, KafkaStreams, StartError, State, StreamThreadResponse};
 pub use metrics::{Metrics, ThreadMetadata};
 pub use task::{Location, TaskError, TaskId};

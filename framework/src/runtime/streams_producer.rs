@@ -308,20 +308,9 @@ impl RecordCollector for StreamsProducer {
         if let Some(count) = lock(&self.partitions).get(topic) {
             return Ok(*count);
         }
-        let failed = |why: String| format!("the partition count of topic {topic}: {why}");
-        let metadata = self
-            .producer
-            .client()
-            .fetch_metadata(Some(topic), Duration::from_secs(30))
-            .map_err(|e| failed(e.to_string()))?;
-        let count = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map(|t| t.partitions().len())
-            .filter(|n| *n > 0)
-            .ok_or_else(|| failed("the broker does not know the topic".into()))?;
-        let count = i32::try_from(count).map_err(|e| failed(e.to_string()))?;
+        let count =
+            super::clients::partition_count(self.producer.client(), topic, Duration::from_secs(30))
+                .map_err(|e| format!("the partition count for a partitioner: {e}"))?;
         lock(&self.partitions).insert(topic.to_string(), count);
         Ok(count)
     }

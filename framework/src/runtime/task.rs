@@ -67,15 +67,7 @@ impl QueuedRecord {
 
     /// A copy of `message`, which the consumer owns.
     pub(crate) fn copied_from(message: &BorrowedMessage<'_>) -> Self {
-        let mut headers = Headers::new();
-        if let Some(borrowed) = message.headers() {
-            for h in borrowed.iter() {
-                match h.value {
-                    Some(value) => headers.add(h.key, value),
-                    None => headers.add_null(h.key),
-                };
-            }
-        }
+        let headers = headers_of(message);
         Self::new(
             message.offset(),
             message.timestamp().to_millis().unwrap_or(-1),
@@ -248,6 +240,8 @@ pub(crate) struct TaskResources<'a> {
     pub(crate) cache: &'a Rc<crate::state::CacheBudget>,
     /// The memory the instance's RocksDB stores share, if bounded.
     pub(crate) rocksdb: Option<&'a crate::state::RocksDbMemory>,
+    /// The instance's global tables' stores, which the task reads.
+    pub(crate) globals: &'a crate::processor::GlobalStores,
 }
 
 /// How a task treats records it cannot read.
@@ -277,6 +271,20 @@ const FETCH_WAIT_MS: i64 = 1_000;
 /// Whether an input partition is caught up: `(topic, partition, next offset to read (-1:
 /// none read yet))`, true when the broker holds no record past it (as far as known).
 pub(crate) type CaughtUp<'a> = &'a dyn Fn(&str, i32, i64) -> bool;
+
+/// The headers of `message`, copied.
+pub(crate) fn headers_of(message: &BorrowedMessage<'_>) -> Headers {
+    let mut headers = Headers::new();
+    if let Some(borrowed) = message.headers() {
+        for h in borrowed.iter() {
+            match h.value {
+                Some(value) => headers.add(h.key, value),
+                None => headers.add_null(h.key),
+            };
+        }
+    }
+    headers
+}
 
 /// The records of one input partition of a task that wait to be processed.
 struct PartitionQueue {
@@ -377,6 +385,7 @@ impl Task {
         let millis =
             |interval: std::time::Duration| i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
         state.partition.set(id.partition);
+        state.globals.borrow_mut().clone_from(resources.globals);
         (state.emit_interval_ms).set(millis(config.emit_interval_windowed_aggregation()));
         (state.outer_join_emit_interval_ms).set(millis(config.emit_interval_outer_join()));
         let store_error = |source| TaskError::Store { task: id, source };

@@ -289,11 +289,13 @@ impl<'a> TaskManager<'a> {
     ) -> Result<(), ThreadError> {
         // The tasks write through the thread's producer.
         let collector: Rc<dyn RecordCollector> = self.producer.clone();
+        let globals = self.cx.instance.global_stores();
         let resources = TaskResources {
             collector: &collector,
             state_dir: self.cx.config.state_dir(),
             cache: &self.cache,
             rocksdb: self.cx.instance.rocksdb.as_ref(),
+            globals: &globals,
         };
         let subtopology = &self.cx.topology.subtopologies()[sub];
         let mut task = Task::build(

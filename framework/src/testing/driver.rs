@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::topics::{TestInputTopic, TestOutputTopic};
-use crate::config::StreamsConfig;
+use crate::config::{DeserializationHandler, StreamsConfig};
 use crate::header::Headers;
 use crate::processor::{OutgoingRecord, ProcessError, RecordCollector};
 use crate::runtime::task::{QueuedRecord, Task, TaskId, TaskResources};
 use crate::serde::DefaultSerde;
-use crate::state::{CacheBudget, WriteBatch};
+use crate::state::global::{GlobalRecord, GlobalState};
+use crate::state::{CacheBudget, SharedBytesStore, StoreDef, WriteBatch};
 use crate::state::{
     ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, StoreError, ValueAndTimestamp,
 };
@@ -87,6 +88,15 @@ pub struct TopologyTestDriver {
     config: StreamsConfig,
     /// Removed after `inner`, whose tasks have their stores open in it.
     _state_dir: tempfile::TempDir,
+    /// The global tables, kept across restarts (as an instance restores them from their
+    /// topics), in a directory of their own.
+    global: Option<Global>,
+}
+
+/// A driver's global tables and where their stores are.
+struct Global {
+    state: Arc<GlobalState>,
+    _dir: tempfile::TempDir,
 }
 
 struct Inner {
@@ -221,7 +231,7 @@ impl TopologyTestDriver {
             config,
             wall_clock_ms,
             Rc::default(),
-            (BTreeMap::new(), Commits::new()),
+            (BTreeMap::new(), Commits::new(), None),
         )
     }
 
@@ -237,15 +247,24 @@ impl TopologyTestDriver {
     pub fn restart(self) -> crate::Result<Self> {
         let (topology, config) = (self.topology.clone(), self.config.clone());
         let captured = self.captured.clone();
-        let (wall_clock, positions) = {
+        let (wall_clock, offsets, commits) = {
             let inner = self.inner.borrow();
             (
                 inner.wall_clock,
-                (inner.offsets.clone(), inner.commits.clone()),
+                inner.offsets.clone(),
+                inner.commits.clone(),
             )
         };
-        drop(self);
-        Self::start(&topology, config, wall_clock, captured, positions)
+        let mut old = self;
+        let global = old.global.take();
+        drop(old);
+        Self::start(
+            &topology,
+            config,
+            wall_clock,
+            captured,
+            (offsets, commits, global),
+        )
     }
 
     /// Starts the topology's tasks, their logged stores restored from what `captured`
@@ -256,18 +275,35 @@ impl TopologyTestDriver {
         config: StreamsConfig,
         wall_clock_ms: i64,
         captured: Rc<Captured>,
-        (offsets, commits): (BTreeMap<String, i64>, Commits),
+        (offsets, commits, global): (BTreeMap<String, i64>, Commits, Option<Global>),
     ) -> crate::Result<Self> {
         let collector: Rc<dyn RecordCollector> = captured.clone();
         let application_id = config.application_id();
         // Each driver has a state directory of its own, removed with it.
-        let state_dir = tempfile::Builder::new()
-            .prefix("homa-test-driver-")
-            .tempdir()
-            .map_err(|source| crate::Error::Io {
-                operation: "creating the test driver's state directory".to_string(),
-                source,
-            })?;
+        let temp_dir = || {
+            tempfile::Builder::new()
+                .prefix("homa-test-driver-")
+                .tempdir()
+                .map_err(|source| crate::Error::Io {
+                    operation: "creating the test driver's state directory".to_string(),
+                    source,
+                })
+        };
+        let state_dir = temp_dir()?;
+        let global = match global {
+            Some(global) => Some(global),
+            None => {
+                let dir = temp_dir()?;
+                GlobalState::open(topology, dir.path(), None)?.map(|state| Global {
+                    state: Arc::new(state),
+                    _dir: dir,
+                })
+            }
+        };
+        let globals = global
+            .as_ref()
+            .map(|g| g.state.stores())
+            .unwrap_or_default();
         let mut tasks = Vec::new();
         let mut readers = BTreeMap::new();
         let cache = CacheBudget::new(
@@ -283,6 +319,7 @@ impl TopologyTestDriver {
                 state_dir: state_dir.path(),
                 cache: &cache,
                 rocksdb: None,
+                globals: &globals,
             };
             let mut task = Task::build(id, topology, sub, &config, &resources, wall_clock_ms)?;
             restore(&task, topology, &sub.stores, application_id, &captured)?;
@@ -318,6 +355,7 @@ impl TopologyTestDriver {
             topology: topology.clone(),
             config,
             _state_dir: state_dir,
+            global,
         })
     }
 
@@ -331,8 +369,8 @@ impl TopologyTestDriver {
         &self,
         name: &str,
     ) -> Result<ReadOnlyKeyValueStore<K, V>, StoreError> {
-        let open = self.open_store(name)?;
-        open.def.typed(open.read_view(), open.changelog)
+        let (def, bytes, topic) = self.open_store(name)?;
+        def.typed(bytes, topic)
     }
 
     /// The timestamped key-value store `name` (Kafka Streams'
@@ -346,8 +384,8 @@ impl TopologyTestDriver {
         &self,
         name: &str,
     ) -> Result<ReadOnlyKeyValueStore<K, ValueAndTimestamp<V>>, StoreError> {
-        let open = self.open_store(name)?;
-        open.def.timestamped(open.read_view(), open.changelog)
+        let (def, bytes, topic) = self.open_store(name)?;
+        def.timestamped(bytes, topic)
     }
 
     /// The window store `name` of the topology, values alone (Kafka Streams'
@@ -360,8 +398,8 @@ impl TopologyTestDriver {
         &self,
         name: &str,
     ) -> Result<ReadOnlyWindowStore<K, V>, StoreError> {
-        let open = self.open_store(name)?;
-        open.def.window_view(open.read_view(), open.changelog)
+        let (def, bytes, topic) = self.open_store(name)?;
+        def.window_view(bytes, topic)
     }
 
     /// The timestamped window store `name` (Kafka Streams' `getTimestampedWindowStore`):
@@ -374,11 +412,9 @@ impl TopologyTestDriver {
         &self,
         name: &str,
     ) -> Result<ReadOnlyWindowStore<K, ValueAndTimestamp<V>>, StoreError> {
-        let open = self.open_store(name)?;
-        let view = open
-            .def
-            .timestamped_window(open.read_view(), open.changelog)?;
-        Ok(ReadOnlyWindowStore::new(view, open.def.window_size()))
+        let (def, bytes, topic) = self.open_store(name)?;
+        let view = def.timestamped_window(bytes, topic)?;
+        Ok(ReadOnlyWindowStore::new(view, def.window_size()))
     }
 
     /// The session store `name` of the topology (Kafka Streams' `getSessionStore`):
@@ -391,16 +427,25 @@ impl TopologyTestDriver {
         &self,
         name: &str,
     ) -> Result<ReadOnlySessionStore<K, V>, StoreError> {
-        let open = self.open_store(name)?;
-        open.def.session_view(open.read_view(), open.changelog)
+        let (def, bytes, topic) = self.open_store(name)?;
+        def.session_view(bytes, topic)
     }
 
-    /// The store `name` of whichever task has it.
-    fn open_store(&self, name: &str) -> Result<crate::processor::OpenStore, StoreError> {
+    /// The store `name` of whichever task has it, or of a global table: its definition,
+    /// its bytes as queries read them and the topic its serdes are told.
+    fn open_store(&self, name: &str) -> Result<(StoreDef, SharedBytesStore, Arc<str>), StoreError> {
         let open = self.inner.borrow().tasks.iter().find_map(|t| t.store(name));
-        open.ok_or_else(|| StoreError::Unknown {
-            store: name.to_string(),
-        })
+        if let Some(open) = open {
+            let bytes = open.read_view();
+            return Ok((open.def, bytes, open.changelog));
+        }
+        let global = self.global.as_ref().and_then(|g| g.state.store(name));
+        let Some((def, bytes, topic)) = global else {
+            return Err(StoreError::Unknown {
+                store: name.to_string(),
+            });
+        };
+        Ok((def.clone(), bytes, topic))
     }
 
     /// An input topic whose records are written with the default serdes of `K` and `V`.
@@ -452,6 +497,10 @@ impl TopologyTestDriver {
         timestamp: i64,
         headers: Headers,
     ) {
+        if let Some(global) = self.global.as_ref().filter(|g| g.state.reads(topic)) {
+            self.write_global(&global.state, topic, (key, value, timestamp, headers));
+            return;
+        }
         let inner = &mut *self.inner.borrow_mut();
         let mut next = Some((
             topic.to_string(),
@@ -476,6 +525,34 @@ impl TopologyTestDriver {
         }
     }
 
+    /// Writes a record piped to a global table's topic to its store at once (as Kafka
+    /// Streams' driver does, unreadable records skipped whatever the handler).
+    fn write_global(
+        &self,
+        global: &GlobalState,
+        topic: &str,
+        (key, value, timestamp, headers): (Option<Vec<u8>>, Option<Vec<u8>>, i64, Headers),
+    ) {
+        let offset = {
+            let mut inner = self.inner.borrow_mut();
+            let next = inner.offsets.entry(topic.to_string()).or_insert(0);
+            *next += 1;
+            *next - 1
+        };
+        let record = GlobalRecord {
+            topic,
+            partition: 0,
+            offset,
+            key: key.as_deref(),
+            value: value.as_deref(),
+            timestamp,
+            headers: &headers,
+        };
+        if let Err(e) = global.apply(&record, DeserializationHandler::LogAndContinue) {
+            panic!("{e}");
+        }
+    }
+
     /// Takes the next record a sink wrote to `topic`.
     pub(crate) fn read_raw(&self, topic: &str) -> Option<CapturedRecord> {
         self.captured.0.borrow_mut().get_mut(topic)?.pop_front()
@@ -490,12 +567,15 @@ impl TopologyTestDriver {
     /// record without a key or value where an aggregation or a table needs one, a
     /// tombstone reaching `map` (Kafka Streams' `dropped-records` metric).
     pub fn dropped_records(&self) -> u64 {
-        self.inner
+        let global = self.global.as_ref().map_or(0, |g| g.state.dropped());
+        let tasks: u64 = self
+            .inner
             .borrow()
             .tasks
             .iter()
             .map(|t| t.counts().dropped)
-            .sum()
+            .sum();
+        global + tasks
     }
 
     /// Records the tasks skipped for an error, each logged with its coordinates: unreadable

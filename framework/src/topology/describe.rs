@@ -21,21 +21,28 @@ struct NodeLine {
 /// an accidental rename of a node (and of the state and topics named after it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopologyDescription {
-    subtopologies: Vec<(u32, Vec<NodeLine>)>,
+    /// By id: whether it is a global table's (which makes no tasks), and its nodes.
+    subtopologies: Vec<(u32, bool, Vec<NodeLine>)>,
     /// What each store is (`window store`, `suppression buffer`, ...), by name.
     stores: std::collections::BTreeMap<String, &'static str>,
 }
 
 impl TopologyDescription {
-    pub(super) fn new(graph: &Graph, subtopologies: &[Subtopology]) -> Self {
+    pub(super) fn new(
+        graph: &Graph,
+        subtopologies: &[Subtopology],
+        globals: &[Subtopology],
+    ) -> Self {
         let names = |ids: &[super::NodeId]| -> Vec<String> {
             ids.iter()
                 .map(|&id| graph.node(id).name.to_string())
                 .collect()
         };
-        let subtopologies = subtopologies
+        let mut subtopologies: Vec<(u32, bool, Vec<NodeLine>)> = subtopologies
             .iter()
-            .map(|sub| {
+            .map(|sub| (sub, false))
+            .chain(globals.iter().map(|sub| (sub, true)))
+            .map(|(sub, global)| {
                 // Kafka Streams' order: the largest sub-tree first, then by name.
                 let mut nodes = sub.nodes.clone();
                 nodes.sort_by_cached_key(|&id| {
@@ -57,9 +64,10 @@ impl TopologyDescription {
                         }
                     })
                     .collect();
-                (sub.id, lines)
+                (sub.id, global, lines)
             })
             .collect();
+        subtopologies.sort_by_key(|(id, _, _)| *id);
         let stores = graph
             .stores()
             .map(|def| (def.name.to_string(), def.kind.label()))
@@ -76,7 +84,7 @@ impl TopologyDescription {
         let mut out = String::from("flowchart TD\n");
         let id = |name: &str| name.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
         let mut topics = std::collections::BTreeSet::new();
-        for (sub, lines) in &self.subtopologies {
+        for (sub, _, lines) in &self.subtopologies {
             let _ = writeln!(out, "    subgraph sub{sub}[\"Sub-topology: {sub}\"]");
             for line in lines {
                 let _ = writeln!(out, "        {}[\"{}\"]", id(&line.name), line.name);
@@ -128,8 +136,14 @@ fn subtree_size(graph: &Graph, id: super::NodeId) -> usize {
 impl fmt::Display for TopologyDescription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Topologies:")?;
-        for (sub, lines) in &self.subtopologies {
-            writeln!(f, "   Sub-topology: {sub}")?;
+        for (sub, global, lines) in &self.subtopologies {
+            match global {
+                true => writeln!(
+                    f,
+                    "   Sub-topology: {sub} for global store (will not generate tasks)"
+                )?,
+                false => writeln!(f, "   Sub-topology: {sub}")?,
+            }
             for line in lines {
                 match &line.kind {
                     NodeKind::Source { topics } => {
@@ -171,7 +185,10 @@ impl fmt::Display for TopologyDescription {
                     writeln!(f, "      <-- {}", line.parents.join(", "))?;
                 }
             }
-            writeln!(f)?;
+            // Kafka Streams ends a global store's block without a blank line.
+            if !global {
+                writeln!(f)?;
+            }
         }
         Ok(())
     }

@@ -92,6 +92,41 @@ pub(crate) struct Graph {
     copartitioned: std::collections::BTreeMap<String, Vec<String>>,
     /// The state stores, by name.
     stores: std::collections::BTreeMap<Arc<str>, StoreDef>,
+    /// The global tables: their nodes make no tasks.
+    globals: Vec<GlobalTableDef>,
+}
+
+/// Checks that a global table's record can be read: its key's and value's bytes (the
+/// topic and headers given).
+pub(crate) type GlobalCheck = Arc<
+    dyn Fn(
+            &str,
+            &[u8],
+            Option<&[u8]>,
+            &crate::header::Headers,
+        ) -> Result<(), crate::serde::SerdeError>
+        + Send
+        + Sync,
+>;
+
+/// A global table: kept whole by every instance, in its store, from all partitions of its
+/// topic (Kafka Streams' global store); its source and processor nodes make no tasks.
+#[derive(Clone)]
+pub(crate) struct GlobalTableDef {
+    pub(crate) topic: String,
+    pub(crate) store: StoreDef,
+    pub(crate) nodes: [NodeId; 2],
+    pub(crate) check: GlobalCheck,
+}
+
+impl fmt::Debug for GlobalTableDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GlobalTableDef")
+            .field("topic", &self.topic)
+            .field("store", &self.store.name)
+            .field("nodes", &self.nodes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Graph {
@@ -208,6 +243,16 @@ impl Graph {
     }
 
     /// The internal topics, without the application id.
+    /// Adds a global table; its nodes must exist.
+    pub(crate) fn add_global(&mut self, global: GlobalTableDef) {
+        self.globals.push(global);
+    }
+
+    /// The global tables.
+    pub(crate) fn globals(&self) -> &[GlobalTableDef] {
+        &self.globals
+    }
+
     /// Makes internal topic `topic` as many partitions as the topics read upstream of
     /// `node` (the foreign-key join's topics are co-partitioned with their tables').
     pub(crate) fn copartition(&mut self, topic: &str, node: NodeId) {

@@ -32,6 +32,8 @@ pub(crate) fn changelog_topic(application_id: &str, store: &str) -> String {
 pub struct Topology {
     graph: Arc<Graph>,
     subtopologies: Arc<[Subtopology]>,
+    /// The sub-topologies of global tables, which make no tasks (described only).
+    global_subtopologies: Arc<[Subtopology]>,
 }
 
 /// One sub-topology: its nodes in graph order and the topics its sources read.
@@ -69,16 +71,25 @@ impl Topology {
                 }
             }
         }
-        let subtopologies = split(&graph);
+        let global_nodes: Vec<NodeId> = graph.globals().iter().flat_map(|g| g.nodes).collect();
+        let (global, subtopologies): (Vec<Subtopology>, Vec<Subtopology>) = split(&graph)
+            .into_iter()
+            .partition(|sub| sub.nodes.iter().any(|id| global_nodes.contains(id)));
         Ok(Self {
             graph: Arc::new(graph),
             subtopologies: subtopologies.into(),
+            global_subtopologies: global.into(),
         })
     }
 
     /// The sub-topologies and their nodes, as Kafka Streams prints them.
     pub fn describe(&self) -> TopologyDescription {
-        TopologyDescription::new(&self.graph, &self.subtopologies)
+        TopologyDescription::new(&self.graph, &self.subtopologies, &self.global_subtopologies)
+    }
+
+    /// The global tables: their topics and stores.
+    pub(crate) fn globals(&self) -> &[graph::GlobalTableDef] {
+        self.graph.globals()
     }
 
     /// Every topic a source of this topology reads.

@@ -116,7 +116,7 @@ impl<K: 'static, V: 'static> KStream<K, V> {
     }
 
     /// Adds a processor made by `factory` under this stream's node, named `PREFIX-<n>`.
-    fn then<P, KOut, VOut>(
+    pub(crate) fn then<P, KOut, VOut>(
         &self,
         prefix: &str,
         factory: impl Fn() -> P + Send + Sync + 'static,
