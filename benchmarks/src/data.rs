@@ -328,7 +328,8 @@ impl DataSet {
             let name = side.topic(&topic);
             kafka.create_topic_named(&name, spec.partitions)?;
             let records = side_records(spec, side, start_ms)?.inspect(|(key, value, ts)| {
-                for expectation in &mut expected {
+                let theirs = workloads.iter().zip(&mut expected);
+                for (_, expectation) in theirs.filter(|(w, _)| w.side == Some(side)) {
                     expectation.add_right(*key, value, *ts);
                 }
             });

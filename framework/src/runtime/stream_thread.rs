@@ -64,35 +64,53 @@ struct RebalanceRecorder {
     /// Set once the thread has closed its tasks: rebalances of the consumer's close are
     /// completed at once.
     closing: AtomicBool,
-    /// The broker's end (high watermark) of each partition by topic, as of the last
-    /// statistics (-1 while unknown).
-    ends: Mutex<HashMap<String, HashMap<i32, i64>>>,
+    /// Where the fetch of each partition stands, by topic, as of the last statistics.
+    fetches: Mutex<HashMap<String, HashMap<i32, Fetch>>>,
     /// Whether statistics come: else every partition counts as caught up.
     statistics: bool,
 }
 
+/// Where the fetch of a partition stands, as of the consumer's last statistics.
+#[derive(Debug, Clone, Copy)]
+struct Fetch {
+    /// The broker's end of the partition (its high watermark), -1 while unknown.
+    end: i64,
+    /// The next offset the consumer fetches.
+    next: i64,
+    /// Records fetched and not yet polled.
+    queued: i64,
+}
+
 impl RebalanceRecorder {
     /// Whether `topic`/`partition` is caught up, the thread having read it up to `consumed`
-    /// (-1: nothing yet): the broker's end is known, and the thread has read up to it.
+    /// (-1: nothing yet): the broker's end is known, and the thread has read up to it, or
+    /// the consumer has fetched up to it and holds nothing back (the last offsets are
+    /// transaction markers, which are never delivered).
     fn caught_up(&self, topic: &str, partition: i32, consumed: i64) -> bool {
         if !self.statistics {
             return true;
         }
-        let ends = self.ends.lock().unwrap_or_else(PoisonError::into_inner);
-        ends.get(topic)
-            .and_then(|p| p.get(&partition))
-            .is_some_and(|end| *end >= 0 && consumed >= *end)
+        let fetches = self.fetches.lock().unwrap_or_else(PoisonError::into_inner);
+        match fetches.get(topic).and_then(|p| p.get(&partition)) {
+            Some(f) if f.end >= 0 => consumed >= f.end || (f.queued == 0 && f.next >= f.end),
+            _ => false,
+        }
     }
 }
 
 impl ClientContext for RebalanceRecorder {
     fn stats(&self, statistics: rdkafka::Statistics) {
-        let mut ends = self.ends.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut fetches = self.fetches.lock().unwrap_or_else(PoisonError::into_inner);
         for (name, topic) in statistics.topics {
-            let partitions = ends.entry(name).or_default();
+            let partitions = fetches.entry(name).or_default();
             // Partition -1 is librdkafka's internal unassigned one.
             for (id, p) in topic.partitions.into_iter().filter(|(id, _)| *id >= 0) {
-                partitions.insert(id, p.hi_offset);
+                let fetch = Fetch {
+                    end: p.hi_offset,
+                    next: p.next_offset,
+                    queued: p.fetchq_cnt,
+                };
+                partitions.insert(id, fetch);
             }
         }
     }
@@ -203,7 +221,7 @@ pub(crate) fn run(cx: &ThreadContext<'_>) -> Result<(), ThreadError> {
         .create_with_context(RebalanceRecorder {
             events: Mutex::new(Vec::new()),
             closing: AtomicBool::new(false),
-            ends: Mutex::new(HashMap::new()),
+            fetches: Mutex::new(HashMap::new()),
             statistics,
         })
         .map_err(|source| ThreadError::Client {

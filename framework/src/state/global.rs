@@ -107,11 +107,13 @@ impl GlobalState {
     }
 
     /// Whether `topic` is a global table's.
+    #[cfg(any(test, feature = "test-utils"))]
     pub(crate) fn reads(&self, topic: &str) -> bool {
         self.tables.iter().any(|(def, _)| def.topic == topic)
     }
 
     /// Records dropped or skipped so far.
+    #[cfg(any(test, feature = "test-utils"))]
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
