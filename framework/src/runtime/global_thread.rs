@@ -49,6 +49,9 @@ pub(crate) fn restore(
     bootstrap: &str,
     memory: Option<&RocksDbMemory>,
 ) -> Result<Option<Restored>, GlobalError> {
+    if topology.globals().is_empty() {
+        return Ok(None);
+    }
     let dir = config
         .state_dir()
         .join(config.application_id())
