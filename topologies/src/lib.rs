@@ -1,5 +1,8 @@
 //! The HOMA pipelines, each a pure function that adds its operators to a `StreamsBuilder`:
-//! windowed revenue and top items of burger orders, enrichment joins, Excel-usage sessions.
-//!
-//! The pipelines arrive with the DSL they are written in; this crate holds their place in
-//! the workspace so that the apps and benchmarks depend on it from the start.
+//! burger orders enriched with the menu and their revenue per store and minute (`orders`),
+//! over the records of `model`; `generate` makes a synthetic workload of them, the same for
+//! the same seed, which the apps ingest and the tests check the pipelines against.
+
+pub mod generate;
+pub mod model;
+pub mod orders;

@@ -1,0 +1,94 @@
+//! The order pipelines on the test driver, over a generated workload with late and
+//! out-of-order orders: each store's revenue and orders per minute equal the figures
+//! computed from the input, a late order's minute without it, as the window's grace says.
+
+use std::collections::BTreeMap;
+
+use homa::prelude::*;
+use homa_topologies::generate::{self, Event, Workload};
+use homa_topologies::model::{MenuItem, Order, Revenue};
+use homa_topologies::orders::{self, MENU, ORDERS, REVENUE_GRACE, REVENUE_PER_STORE_MINUTE};
+
+/// Revenue and orders per (store, minute start), from the orders in arrival order, as a
+/// windowed aggregation with `REVENUE_GRACE` counts them (a late order's window dropped it
+/// once stream time passed the window's end and grace); and how many were late.
+fn expected(events: &[Event]) -> (BTreeMap<(String, i64), Revenue>, u64) {
+    let prices: BTreeMap<String, i64> = generate::menu()
+        .into_iter()
+        .map(|(id, item)| (id, item.price))
+        .collect();
+    let grace = i64::try_from(REVENUE_GRACE.as_millis()).expect("a short grace");
+    let (mut figures, mut late, mut stream_time) = (BTreeMap::new(), 0, -1);
+    for event in events {
+        let Event::Order(order) = event else { continue };
+        stream_time = stream_time.max(order.time);
+        let start = order.time - order.time.rem_euclid(60_000);
+        if start + 60_000 <= stream_time - grace {
+            late += 1;
+            continue;
+        }
+        let revenue: &mut Revenue = figures.entry((order.store.clone(), start)).or_default();
+        revenue.orders += 1;
+        for line in &order.lines {
+            revenue.revenue += i64::from(line.quantity) * prices[&line.item];
+        }
+    }
+    (figures, late)
+}
+
+#[test]
+fn revenue_per_store_and_minute_matches_the_input() {
+    let mut builder = StreamsBuilder::new();
+    orders::build(&mut builder);
+    let topology = builder.build().expect("a topology");
+    let config = StreamsConfig::builder()
+        .application_id("orders-test")
+        .build()
+        .expect("a config");
+    let driver = TopologyTestDriver::new(&topology, config).expect("a driver");
+    let menu = driver.create_input_topic::<String, Json<MenuItem>>(MENU);
+    for (id, item) in generate::menu() {
+        menu.pipe_input_with_timestamp(id, Json(item), 0);
+    }
+    let workload = Workload::demo(7, 2);
+    let events = generate::events(&workload);
+    let input = driver.create_input_topic::<String, Json<Order>>(ORDERS);
+    let mut piped = 0;
+    for event in &events {
+        if let Event::Order(order) = event {
+            input.pipe_input_with_timestamp(order.store.clone(), Json(order.clone()), order.time);
+            piped += 1;
+        }
+    }
+    // A last order an hour on closes every window before it (its own stays open).
+    let end = workload.start_ms + workload.span_ms + 3_600_000;
+    let closing = Order {
+        id: "closing".into(),
+        store: "s01".into(),
+        customer: "c0".into(),
+        channel: homa_topologies::model::Channel::Counter,
+        lines: vec![homa_topologies::model::OrderLine {
+            item: "i01".into(),
+            quantity: 1,
+        }],
+        time: end,
+    };
+    input.pipe_input_with_timestamp("s01".into(), Json(closing), end);
+
+    let (expected, late) = expected(&events);
+    assert!(piped > 1_000, "a workload of {piped} orders");
+    assert!(late > 0, "some orders are late beyond the grace");
+    let mut written: BTreeMap<(String, i64), Revenue> = BTreeMap::new();
+    let output = driver.create_output_topic::<Vec<u8>, Json<Revenue>>(REVENUE_PER_STORE_MINUTE);
+    for (key, value) in output.read_key_values_to_list() {
+        let (store, start) = key.split_at(key.len() - 8);
+        let start = i64::from_be_bytes(start.try_into().expect("8 bytes"));
+        let store = String::from_utf8(store.to_vec()).expect("a store id");
+        assert!(
+            written.insert((store, start), value.0).is_none(),
+            "a window's final figures are written once"
+        );
+    }
+    assert_eq!(written.len(), expected.len());
+    assert_eq!(written, expected);
+}
