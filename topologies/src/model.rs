@@ -121,3 +121,68 @@ pub struct Revenue {
     pub revenue: i64,
     pub orders: u64,
 }
+
+/// How many of each item a window sold (`top-items-per-hour`, keyed by the hour's start).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemCounts {
+    /// Quantity sold, by item id.
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
+impl ItemCounts {
+    /// The `n` best sellers, the most sold first (ties by item id).
+    pub fn top(&self, n: usize) -> Vec<(String, u64)> {
+        let mut ranked: Vec<(String, u64)> =
+            self.counts.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked.truncate(n);
+        ranked
+    }
+}
+
+/// An item's quantity in a window, on its way to the window's ranking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemQuantity {
+    pub item: String,
+    pub quantity: u64,
+}
+
+/// What a user did in one Excel session (`excel-sessions`, keyed by user and session).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionStats {
+    pub actions: u64,
+    pub edits: u64,
+    pub formulas: u64,
+    pub cells: u64,
+}
+
+impl SessionStats {
+    /// These figures with one more action.
+    pub fn with(self, usage: &ExcelUsage) -> Self {
+        Self {
+            actions: self.actions + 1,
+            edits: self.edits + u64::from(usage.action == Action::Edit),
+            formulas: self.formulas + u64::from(usage.action == Action::Formula),
+            cells: self.cells + u64::from(usage.cells),
+        }
+    }
+
+    /// Two sessions' figures together.
+    pub fn merged(self, other: Self) -> Self {
+        Self {
+            actions: self.actions + other.actions,
+            edits: self.edits + other.edits,
+            formulas: self.formulas + other.formulas,
+            cells: self.cells + other.cells,
+        }
+    }
+}
+
+/// A department's Excel use in a day (`department-usage-per-day`, keyed by department and
+/// day).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepartmentUsage {
+    pub stats: SessionStats,
+    /// The users who did something.
+    pub users: std::collections::BTreeSet<String>,
+}

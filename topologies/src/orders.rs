@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use homa::prelude::*;
 
-use crate::model::{EnrichedLine, MenuItem, Order, Revenue};
+use crate::model::{EnrichedLine, ItemCounts, ItemQuantity, MenuItem, Order, Revenue};
 
 /// Orders, keyed by store id.
 pub const ORDERS: &str = "orders";
@@ -15,6 +15,14 @@ pub const MENU: &str = "menu";
 pub const MENU_STORE: &str = "menu";
 /// Revenue and orders per store and minute, final results only.
 pub const REVENUE_PER_STORE_MINUTE: &str = "revenue-per-store-minute";
+
+/// Revenue and orders per channel and hour, every 15 minutes.
+pub const REVENUE_PER_CHANNEL_HOUR: &str = "revenue-per-channel-hour";
+/// Quantities sold per item and hour, keyed by the hour's start.
+pub const TOP_ITEMS_PER_HOUR: &str = "top-items-per-hour";
+
+/// How late a line may come for the hourly figures (channels, items).
+pub const HOURLY_GRACE: Duration = Duration::from_secs(300);
 
 /// How late an order may come for its minute of revenue: after that it is dropped (and
 /// counted as late).
@@ -66,21 +74,89 @@ pub fn revenue_per_store_minute(
         ))
         .aggregate_with(
             || Json(Revenue::default()),
-            |_, line: &Json<EnrichedLine>, sum: Json<Revenue>| {
-                Json(Revenue {
-                    revenue: sum.revenue + line.total,
-                    orders: sum.orders + u64::from(line.first),
-                })
-            },
+            |_, line: &Json<EnrichedLine>, sum: Json<Revenue>| with_line(sum, line),
             Materialized::as_("revenue-per-store-minute-store"),
         )
         .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))
 }
 
-/// The order pipelines on `builder`: revenue per store and minute to its topic.
+/// Revenue and orders of each channel in hours of event time that start every 15
+/// minutes (hopping windows, [`HOURLY_GRACE`]), updated as lines come.
+pub fn revenue_per_channel_hour(
+    lines: &KStream<String, Json<EnrichedLine>>,
+) -> KTable<Windowed<String>, Json<Revenue>> {
+    lines
+        .group_by(|_, line: &Json<EnrichedLine>| line.channel.name().to_string())
+        .windowed_by(
+            TimeWindows::of_size_and_grace(Duration::from_secs(3600), HOURLY_GRACE)
+                .advance_by(Duration::from_secs(900)),
+        )
+        .aggregate_with(
+            || Json(Revenue::default()),
+            |_, line: &Json<EnrichedLine>, sum: Json<Revenue>| with_line(sum, line),
+            Materialized::as_("revenue-per-channel-hour-store"),
+        )
+}
+
+/// The quantity of each item sold in each hour of event time (tumbling, [`HOURLY_GRACE`]),
+/// gathered by hour into one row per hour (keyed by its start) to rank: a windowed
+/// aggregate, then a table grouped by window, whose counts follow every update.
+pub fn items_per_hour(
+    lines: &KStream<String, Json<EnrichedLine>>,
+) -> KTable<i64, Json<ItemCounts>> {
+    lines
+        .group_by(|_, line: &Json<EnrichedLine>| line.item.clone())
+        .windowed_by(TimeWindows::of_size_and_grace(
+            Duration::from_secs(3600),
+            HOURLY_GRACE,
+        ))
+        .aggregate_with(
+            || 0_u64,
+            |_, line: &Json<EnrichedLine>, quantity: u64| quantity + u64::from(line.quantity),
+            Materialized::as_("item-quantities-per-hour"),
+        )
+        .group_by(|key: &Windowed<String>, quantity: &u64| {
+            let item = ItemQuantity {
+                item: key.key().clone(),
+                quantity: *quantity,
+            };
+            (key.window().start(), Json(item))
+        })
+        .aggregate_with(
+            || Json(ItemCounts::default()),
+            |_, item: &Json<ItemQuantity>, mut counts: Json<ItemCounts>| {
+                *counts.counts.entry(item.item.clone()).or_default() += item.quantity;
+                counts
+            },
+            |_, item: &Json<ItemQuantity>, mut counts: Json<ItemCounts>| {
+                if let Some(count) = counts.counts.get_mut(&item.item) {
+                    *count = count.saturating_sub(item.quantity);
+                    if *count == 0 {
+                        counts.counts.remove(&item.item);
+                    }
+                }
+                counts
+            },
+            Materialized::as_("items-per-hour"),
+        )
+}
+
+/// `sum` with one more line (and its order, by its first line).
+fn with_line(sum: Json<Revenue>, line: &EnrichedLine) -> Json<Revenue> {
+    Json(Revenue {
+        revenue: sum.revenue + line.total,
+        orders: sum.orders + u64::from(line.first),
+    })
+}
+
+/// The order pipelines on `builder`, each to its topic.
 pub fn build(builder: &mut StreamsBuilder) {
     let lines = enriched_lines(builder);
     revenue_per_store_minute(&lines)
         .to_stream()
         .to(REVENUE_PER_STORE_MINUTE);
+    revenue_per_channel_hour(&lines)
+        .to_stream()
+        .to(REVENUE_PER_CHANNEL_HOUR);
+    items_per_hour(&lines).to_stream().to(TOP_ITEMS_PER_HOUR);
 }

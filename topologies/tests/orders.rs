@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 
 use homa::prelude::*;
 use homa_topologies::generate::{self, Event, Workload};
-use homa_topologies::model::{MenuItem, Order, Revenue};
-use homa_topologies::orders::{self, MENU, ORDERS, REVENUE_GRACE, REVENUE_PER_STORE_MINUTE};
+use homa_topologies::model::{ItemCounts, MenuItem, Order, Revenue};
+use homa_topologies::orders::{
+    self, MENU, ORDERS, REVENUE_GRACE, REVENUE_PER_CHANNEL_HOUR, REVENUE_PER_STORE_MINUTE,
+    TOP_ITEMS_PER_HOUR,
+};
 
 /// Revenue and orders per (store, minute start), from the orders in arrival order, as a
 /// windowed aggregation with `REVENUE_GRACE` counts them (a late order's window dropped it
@@ -91,4 +94,66 @@ fn revenue_per_store_and_minute_matches_the_input() {
     }
     assert_eq!(written.len(), expected.len());
     assert_eq!(written, expected);
+
+    // Per channel and hour, every 15 minutes; and the items sold per hour: each window's
+    // last update. No order is later than these windows' grace.
+    let prices: BTreeMap<String, i64> = generate::menu()
+        .into_iter()
+        .map(|(id, item)| (id, item.price))
+        .collect();
+    let (mut channels, mut items) = (BTreeMap::new(), BTreeMap::new());
+    for event in &events {
+        let Event::Order(order) = event else { continue };
+        let hour = order.time - order.time.rem_euclid(3_600_000);
+        let quarter = order.time - order.time.rem_euclid(900_000);
+        for start in (0..4).map(|i| quarter - i * 900_000) {
+            let revenue: &mut Revenue = channels
+                .entry((order.channel.name().to_string(), start))
+                .or_default();
+            revenue.orders += 1;
+            for line in &order.lines {
+                revenue.revenue += i64::from(line.quantity) * prices[&line.item];
+            }
+        }
+        let counts: &mut BTreeMap<String, u64> = items.entry(hour).or_default();
+        for line in &order.lines {
+            *counts.entry(line.item.clone()).or_default() += u64::from(line.quantity);
+        }
+    }
+    let output = driver.create_output_topic::<Vec<u8>, Json<Revenue>>(REVENUE_PER_CHANNEL_HOUR);
+    let mut written: BTreeMap<(String, i64), Revenue> = BTreeMap::new();
+    for (key, value) in output.read_key_values_to_list() {
+        let (channel, start) = key.split_at(key.len() - 8);
+        let start = i64::from_be_bytes(start.try_into().expect("8 bytes"));
+        written.insert(
+            (String::from_utf8_lossy(channel).into_owned(), start),
+            value.0,
+        );
+    }
+    // The closing order's windows are the input's too.
+    for start in (0..4).map(|i| end - end.rem_euclid(900_000) - i * 900_000) {
+        let revenue = channels.entry(("counter".to_string(), start)).or_default();
+        revenue.orders += 1;
+        revenue.revenue += prices["i01"];
+    }
+    assert_eq!(written, channels);
+    items
+        .entry(end - end.rem_euclid(3_600_000))
+        .or_default()
+        .entry("i01".to_string())
+        .and_modify(|q| *q += 1)
+        .or_insert(1);
+    let output = driver.create_output_topic::<i64, Json<ItemCounts>>(TOP_ITEMS_PER_HOUR);
+    let written: BTreeMap<i64, BTreeMap<String, u64>> = output
+        .read_key_values_to_list()
+        .into_iter()
+        .map(|(hour, counts)| (hour, counts.0.counts))
+        .collect();
+    assert_eq!(written, items);
+    let top = ItemCounts {
+        counts: written.values().next().cloned().unwrap_or_default(),
+    }
+    .top(10);
+    assert_eq!(top.len(), 10);
+    assert!(top.windows(2).all(|w| w[0].1 >= w[1].1), "{top:?}");
 }
