@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod topics;
 
 /// HOMA: stream processing of burger orders and Excel usage on Apache Kafka.
 #[derive(Debug, Parser)]
@@ -16,10 +17,13 @@ struct Cli {
 enum Command {
     /// Run HOMA end to end on an embedded default, with no broker to install.
     Demo(demo::Args),
+    /// Create, list, describe and delete topics.
+    Topics(topics::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Demo(args) => demo::run(&args),
+        Command::Topics(args) => topics::run(&args),
     }
 }
