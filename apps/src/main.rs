@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod ingest;
 mod topics;
 
 /// HOMA: stream processing of burger orders and Excel usage on Apache Kafka.
@@ -17,6 +18,8 @@ struct Cli {
 enum Command {
     /// Run HOMA end to end on an embedded default, with no broker to install.
     Demo(demo::Args),
+    /// Records into their topics: a generated workload, or a CSV or JSON-lines file.
+    Ingest(ingest::Args),
     /// Create, list, describe and delete topics.
     Topics(topics::Args),
 }
@@ -24,6 +27,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Demo(args) => demo::run(&args),
+        Command::Ingest(args) => ingest::run(&args),
         Command::Topics(args) => topics::run(&args),
     }
 }

@@ -1,0 +1,104 @@
+//! `homa ingest` against the real broker: a generated workload lands in its four topics;
+//! a CSV file with bad rows writes the good ones and reports each bad one with its line
+//! and column, to a rejects file or (by default) as a failure.
+
+use std::process::Command;
+
+use homa_integration_tests::{kafka, unique_name};
+
+fn homa(args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_homa"))
+        .arg("ingest")
+        .args(["--bootstrap", kafka().bootstrap_servers()])
+        .args(args)
+        .output()
+        .expect("homa runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+fn records(topic: &str) -> i64 {
+    kafka()
+        .end_offsets(topic, 4)
+        .expect("end offsets")
+        .iter()
+        .sum()
+}
+
+#[test]
+fn a_generated_workload_lands_in_its_topics() {
+    let prefix = format!("{}-", unique_name("gen"));
+    for name in ["orders", "excel-usage", "menu", "employees"] {
+        kafka()
+            .create_topic_named(&format!("{prefix}{name}"), 4)
+            .expect("a topic");
+    }
+    let (ok, text) = homa(&[
+        "generate",
+        "--hours",
+        "1",
+        "--count",
+        "2000",
+        "--topic-prefix",
+        &prefix,
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("generated 2000 orders and actions"), "{text}");
+    let events = records(&format!("{prefix}orders")) + records(&format!("{prefix}excel-usage"));
+    assert_eq!(events, 2000);
+    assert_eq!(records(&format!("{prefix}menu")), 16);
+    assert_eq!(records(&format!("{prefix}employees")), 40);
+}
+
+#[test]
+fn bad_csv_rows_are_reported_where_they_are_and_nothing_else_is_lost() {
+    let topic = unique_name("csv-orders");
+    kafka().create_topic_named(&topic, 4).expect("a topic");
+    let dir = tempfile::tempdir().expect("a directory");
+    let csv = dir.path().join("orders.csv");
+    std::fs::write(
+        &csv,
+        "order,store,customer,channel,item,quantity,time\n\
+         o1,s01,c1,counter,i01,2,1000\n\
+         o1,s01,c1,counter,i08,1,1000\n\
+         o2,s02,c2,app,i03,two,2000\n\
+         o3,s02,c3,kiosk,i03,1,3000\n\
+         o4,s03,c4,delivery,i05,1,4000\n",
+    )
+    .expect("a CSV file");
+    let path = csv.to_string_lossy().into_owned();
+    // By default the first bad row stops the ingestion, naming where it is.
+    let (ok, text) = homa(&["file", &path, "--kind", "orders", "--topic", &topic]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("orders.csv:4 column quantity"), "{text}");
+    let rejects = dir.path().join("rejects.tsv");
+    let on_error = format!("rejects={}", rejects.display());
+    let (ok, text) = homa(&[
+        "file",
+        &path,
+        "--kind",
+        "orders",
+        "--topic",
+        &topic,
+        "--on-error",
+        &on_error,
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("5 rows read, 2 records written") && text.contains("2 rejected"),
+        "{text}"
+    );
+    let rejected = std::fs::read_to_string(&rejects).expect("the rejects file");
+    assert!(
+        rejected.contains("orders.csv:4 column quantity"),
+        "{rejected}"
+    );
+    assert!(
+        rejected.contains("orders.csv:5 column channel"),
+        "{rejected}"
+    );
+    // The first run stopped before it wrote anything; the second wrote o1 (its two lines
+    // one order) and o4.
+    assert_eq!(records(&topic), 2);
+}
