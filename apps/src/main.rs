@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod analyze;
 mod demo;
 mod ingest;
 mod topics;
@@ -16,6 +17,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the analysis pipelines as one Kafka Streams application.
+    Analyze(analyze::Args),
     /// Run HOMA end to end on an embedded default, with no broker to install.
     Demo(demo::Args),
     /// Records into their topics: a generated workload, or a CSV or JSON-lines file.
@@ -26,6 +29,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Analyze(args) => analyze::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Ingest(args) => ingest::run(&args),
         Command::Topics(args) => topics::run(&args),
