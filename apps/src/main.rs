@@ -4,8 +4,10 @@ use clap::{Parser, Subcommand};
 
 mod analyze;
 mod demo;
+mod export;
 mod ingest;
 mod topics;
+mod workbook;
 
 /// HOMA: stream processing of burger orders and Excel usage on Apache Kafka.
 #[derive(Debug, Parser)]
@@ -21,6 +23,8 @@ enum Command {
     Analyze(analyze::Args),
     /// Run HOMA end to end on an embedded default, with no broker to install.
     Demo(demo::Args),
+    /// Keep the results workbook in step with the analysis (sheets, tables, charts).
+    ExcelExport(export::Args),
     /// Records into their topics: a generated workload, or a CSV or JSON-lines file.
     Ingest(ingest::Args),
     /// Create, list, describe and delete topics.
@@ -31,6 +35,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Analyze(args) => analyze::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::ExcelExport(args) => export::run(&args),
         Command::Ingest(args) => ingest::run(&args),
         Command::Topics(args) => topics::run(&args),
     }

@@ -2,7 +2,7 @@
 //! generated hour of orders and Excel actions, ingested with `homa ingest generate`, gives
 //! each store's revenue and orders per minute as computed from the input (the orders of a
 //! store's partition late by that partition's stream time left out, as the windows' grace
-//! says).
+//! says), and `homa excel-export` writes them to the workbook.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command};
