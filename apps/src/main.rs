@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod analyze;
 mod demo;
 mod export;
+mod import;
 mod ingest;
 mod topics;
 mod workbook;
@@ -25,6 +26,8 @@ enum Command {
     Demo(demo::Args),
     /// Keep the results workbook in step with the analysis (sheets, tables, charts).
     ExcelExport(export::Args),
+    /// A sheet into a compacted topic (the menu, the employees), removed rows deleted.
+    ExcelImport(import::Args),
     /// Records into their topics: a generated workload, or a CSV or JSON-lines file.
     Ingest(ingest::Args),
     /// Create, list, describe and delete topics.
@@ -36,6 +39,7 @@ fn main() -> anyhow::Result<()> {
         Command::Analyze(args) => analyze::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::ExcelExport(args) => export::run(&args),
+        Command::ExcelImport(args) => import::run(&args),
         Command::Ingest(args) => ingest::run(&args),
         Command::Topics(args) => topics::run(&args),
     }
