@@ -2,23 +2,16 @@
 //! row removed from the sheet becomes a tombstone; a wrong-typed cell is reported with
 //! its sheet, row and column.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use homa_integration_tests::{kafka, unique_name};
 use rdkafka::Message;
 
 fn homa(args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_homa"))
-        .arg("excel-import")
-        .args(["--bootstrap", kafka().bootstrap_servers()])
-        .args(args)
-        .output()
-        .expect("homa runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.success(), text)
+    common::homa("excel-import", args)
 }
 
 /// A workbook with a sheet "Menu" of these rows (id, name, category, price).

@@ -2,20 +2,12 @@
 //! a CSV file with bad rows writes the good ones and reports each bad one with its line
 //! and column, to a rejects file or (by default) as a failure.
 
-use std::process::Command;
+mod common;
 
 use homa_integration_tests::{kafka, unique_name};
 
 fn homa(args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_homa"))
-        .arg("ingest")
-        .args(["--bootstrap", kafka().bootstrap_servers()])
-        .args(args)
-        .output()
-        .expect("homa runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.success(), text)
+    common::homa("ingest", args)
 }
 
 fn records(topic: &str) -> i64 {

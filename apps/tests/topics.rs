@@ -1,20 +1,12 @@
 //! `homa topics` against the real broker: create (again, as no error), list, describe,
 //! delete.
 
-use std::process::Command;
+mod common;
 
 use homa_integration_tests::{kafka, unique_name};
 
 fn homa(args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_homa"))
-        .arg("topics")
-        .args(["--bootstrap", kafka().bootstrap_servers()])
-        .args(args)
-        .output()
-        .expect("homa runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.success(), text)
+    common::homa("topics", args)
 }
 
 #[test]
