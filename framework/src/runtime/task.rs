@@ -267,7 +267,7 @@ pub(crate) mod dlq_headers {
 /// How long an empty input partition whose records are on the broker, not yet fetched,
 /// holds back the task's other partitions at most, in ms (Kafka Streams waits as long as
 /// it takes; records processed out of order are the price of going on).
-const FETCH_WAIT_MS: i64 = 5_000;
+const FETCH_WAIT_MS: i64 = 30_000;
 
 /// Whether an input partition is caught up: `(topic, partition, next offset to read (-1:
 /// none read yet))`, true when the broker holds no record past it (as far as known).
@@ -547,12 +547,12 @@ impl Task {
             if !caught_up(&queue.topic, queue.partition, queue.consumed) {
                 // Its records are to be fetched first: the idle time starts once they are.
                 // Should they not come (the broker unreachable), the others wait no longer
-                // than FETCH_WAIT_MS, then the idle time (once: it is not started again).
+                // than FETCH_WAIT_MS.
+                queue.idle_deadline = None;
                 let deadline = *queue
                     .fetch_deadline
                     .get_or_insert(now.saturating_add(FETCH_WAIT_MS));
                 if now < deadline {
-                    queue.idle_deadline = None;
                     ready = false;
                     continue;
                 }
