@@ -3,7 +3,7 @@
 //! `--interval` and when it stops, writes their rows as the workbook (`workbook`).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use homa::prelude::*;
@@ -147,12 +147,6 @@ pub fn collect(streams: &KafkaStreams) -> anyhow::Result<Results> {
     Ok(results)
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let state_dir = args
         .state_dir
@@ -177,7 +171,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         let done = args.duration.is_some_and(|d| started.elapsed() >= d);
         if (done || last.elapsed() >= args.interval) && state == State::Running {
-            let written = workbook::write(&args.output, &collect(&streams)?, now_ms())?;
+            let written =
+                workbook::write(&args.output, &collect(&streams)?, crate::ingest::now_ms())?;
             println!("wrote {}", written.display());
             last = Instant::now();
         }

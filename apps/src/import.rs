@@ -208,9 +208,7 @@ pub fn import(
     }
     let present: BTreeSet<String> = current_keys(bootstrap, topic)?;
     let mut sink = Sink::new(bootstrap)?;
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now = crate::ingest::now_ms();
     let keys: BTreeSet<&String> = records.iter().map(|(k, _)| k).collect();
     let gone: Vec<&String> = present.iter().filter(|k| !keys.contains(k)).collect();
     for (key, value) in &records {

@@ -50,6 +50,11 @@ enum Command {
         /// Hours of event time the orders and actions span.
         #[arg(long, default_value_t = 2)]
         hours: i64,
+        /// Event time the simulated hours start at, in ms since the epoch (default: that
+        /// many hours before the current hour began, so that a broker's time-based
+        /// retention keeps the records).
+        #[arg(long)]
+        start_ms: Option<i64>,
         /// Records a second at most (0: as fast as the broker takes them).
         #[arg(long, default_value_t = 0)]
         rate: u64,
@@ -126,10 +131,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         Command::Generate {
             seed,
             hours,
+            start_ms,
             rate,
             count,
             topic_prefix,
-        } => generate(&mut sink, (*seed, *hours), *rate, *count, topic_prefix),
+        } => {
+            let mut workload = Workload::demo(*seed, *hours);
+            workload.start_ms = start_ms.unwrap_or_else(|| {
+                let now = now_ms();
+                now - now.rem_euclid(3_600_000) - workload.span_ms
+            });
+            generate(&mut sink, &workload, *rate, *count, topic_prefix)
+        }
         Command::File {
             path,
             kind,
@@ -280,15 +293,21 @@ fn progress(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// The wall-clock time, in ms since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Produces the generated workload: the menu and the employees first, then the events.
 pub fn generate(
     sink: &mut Sink,
-    (seed, hours): (u64, i64),
+    workload: &Workload,
     rate: u64,
     count: Option<usize>,
     prefix: &str,
 ) -> anyhow::Result<()> {
-    let workload = Workload::demo(seed, hours);
     let topic = |name: &str| format!("{prefix}{name}");
     let (menu, staff) = (topic(orders::MENU), topic(excel::EMPLOYEES));
     let (orders_topic, usage_topic) = (topic(orders::ORDERS), topic(excel::EXCEL_USAGE));
@@ -298,7 +317,7 @@ pub fn generate(
     for (id, employee) in generate::employees(workload.users) {
         sink.send_json(&staff, &id, &employee, workload.start_ms)?;
     }
-    let mut events = generate::events(&workload);
+    let mut events = generate::events(workload);
     if let Some(count) = count {
         events.truncate(count);
     }

@@ -76,6 +76,8 @@ fn two_instances_compute_each_stores_revenue_per_minute() {
             .expect("a topic");
     }
     let seed = "9";
+    // The event times the expected figures below are worked out for.
+    let start = Workload::demo(9, 1).start_ms.to_string();
     let ingested = homa(&[
         "ingest",
         "--bootstrap",
@@ -85,6 +87,8 @@ fn two_instances_compute_each_stores_revenue_per_minute() {
         "1",
         "--seed",
         seed,
+        "--start-ms",
+        &start,
     ])
     .output()
     .expect("homa ingest runs");

@@ -162,6 +162,7 @@ pub struct StreamsConfig {
     replication_factor: i16,
     max_task_idle: Duration,
     buffered_records_per_partition: usize,
+    repartition_purge_interval: Duration,
     deserialization_handler: DeserializationHandler,
     processing_handler: ProcessingHandler,
     production_handler: ProductionHandler,
@@ -217,6 +218,9 @@ pub mod keys {
     pub const MAX_TASK_IDLE_MS: &str = "max.task.idle.ms";
     /// Records buffered per partition before its fetching pauses (default 1000).
     pub const BUFFERED_RECORDS_PER_PARTITION: &str = "buffered.records.per.partition";
+    /// How often, at most, the records of repartition topics are deleted up to the offsets
+    /// committed for them, in ms (default 30000).
+    pub const REPARTITION_PURGE_INTERVAL_MS: &str = "repartition.purge.interval.ms";
     /// `log_and_fail` (default) or `log_and_continue`: a record that cannot be read.
     pub const DESERIALIZATION_EXCEPTION_HANDLER: &str = "deserialization.exception.handler";
     /// `log_and_fail` (default) or `log_and_continue`: a processor's error on a record.
@@ -373,6 +377,11 @@ impl StreamsConfig {
     /// `buffered.records.per.partition`.
     pub fn buffered_records_per_partition(&self) -> usize {
         self.buffered_records_per_partition
+    }
+
+    /// `repartition.purge.interval.ms`.
+    pub fn repartition_purge_interval(&self) -> Duration {
+        self.repartition_purge_interval
     }
 
     /// `deserialization.exception.handler`.
@@ -704,6 +713,7 @@ impl StreamsConfigBuilder {
                 1000,
                 1,
             )?),
+            repartition_purge_interval: millis(keys::REPARTITION_PURGE_INTERVAL_MS, 30_000)?,
             deserialization_handler,
             processing_handler,
             production_handler,
@@ -766,6 +776,7 @@ fn is_streams_key(key: &str) -> bool {
         REPLICATION_FACTOR,
         MAX_TASK_IDLE_MS,
         BUFFERED_RECORDS_PER_PARTITION,
+        REPARTITION_PURGE_INTERVAL_MS,
         WINDOWSTORE_CHANGELOG_ADDITIONAL_RETENTION_MS,
         EMIT_INTERVAL_MS_KSTREAMS_WINDOWED_AGGREGATION,
         EMIT_INTERVAL_MS_KSTREAMS_OUTER_JOIN_SPURIOUS_RESULTS_FIX,

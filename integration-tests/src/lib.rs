@@ -186,6 +186,12 @@ impl Kafka {
     ) -> anyhow::Result<()> {
         let admin = self.admin()?;
         let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        // The tests' records carry event times from 1970, as Kafka Streams' own tests do:
+        // under the broker's time-based retention (7 days by default, checked every minute)
+        // they would be deleted before they are read.
+        if !configs.iter().any(|(key, _)| *key == "retention.ms") {
+            topic = topic.set("retention.ms", "-1");
+        }
         for (key, value) in configs {
             topic = topic.set(key, value);
         }

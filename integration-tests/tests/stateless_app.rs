@@ -235,6 +235,17 @@ fn a_closed_instance_hands_over_and_a_restart_resumes_from_committed_offsets() -
     Ok(())
 }
 
+/// Visits (user, page) re-keyed by page through the repartition topic `by-page`.
+fn by_page(input: &str, output: &str) -> anyhow::Result<Topology> {
+    let mut builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>(input)
+        .select_key(|_user, page| page.clone())
+        .repartition(homa::dsl::Repartitioned::as_("by-page"))
+        .to(output);
+    Ok(builder.build()?)
+}
+
 #[test]
 fn a_repartition_creates_its_topic_and_groups_keys_by_partition() -> anyhow::Result<()> {
     use rdkafka::Message;
@@ -243,13 +254,7 @@ fn a_repartition_creates_its_topic_and_groups_keys_by_partition() -> anyhow::Res
     let kafka = kafka();
     let input = kafka.create_topic("visits", 4)?;
     let output = kafka.create_topic("visits-by-page", 4)?;
-    let mut builder = StreamsBuilder::new();
-    builder
-        .stream::<String, String>(&input)
-        .select_key(|_user, page| page.clone())
-        .repartition(homa::dsl::Repartitioned::as_("by-page"))
-        .to(&output);
-    let topology = builder.build()?;
+    let topology = by_page(&input, &output)?;
     let app = unique_name("repartition-app");
     let mut streams = instance(&topology, &app, Arc::default())?;
     kafka.produce(
@@ -293,5 +298,71 @@ fn a_repartition_creates_its_topic_and_groups_keys_by_partition() -> anyhow::Res
         (None, 4),
         "{internal}"
     );
+    Ok(())
+}
+
+/// A repartition topic is made as Kafka Streams makes it: records kept whatever their
+/// timestamps (these are from 1970), and deleted by the application once it has committed
+/// past them, every `repartition.purge.interval.ms`.
+#[test]
+fn a_repartition_topic_keeps_old_records_until_they_are_committed_then_is_purged()
+-> anyhow::Result<()> {
+    use rdkafka::consumer::Consumer;
+
+    let kafka = kafka();
+    let input = kafka.create_topic("old-visits", 2)?;
+    let output = kafka.create_topic("old-visits-by-page", 2)?;
+    let app = unique_name("purge-app");
+    let config = StreamsConfig::builder()
+        .application_id(&app)
+        .bootstrap_servers(kafka.bootstrap_servers())
+        .commit_interval(Duration::from_millis(100))
+        .set("repartition.purge.interval.ms", "200")
+        .build()?;
+    let mut streams = KafkaStreams::new(&by_page(&input, &output)?, config)?;
+    streams.start()?;
+    kafka.produce_timed(
+        &input,
+        (0..500).map(|i| (format!("user-{i}"), format!("/page-{}", i % 7), Some(i))),
+    )?;
+    assert_eq!(kafka.consume(&output, 500)?.len(), 500);
+
+    let internal = format!("{app}-by-page-repartition");
+    let configs = kafka.topic_configs(&internal)?;
+    let expected = [
+        ("cleanup.policy", "delete"),
+        ("message.timestamp.type", "CreateTime"),
+        ("retention.ms", "-1"),
+        ("segment.bytes", "52428800"),
+    ];
+    for (key, value) in expected {
+        assert_eq!(
+            configs.get(key).map(String::as_str),
+            Some(value),
+            "{configs:?}"
+        );
+    }
+    let ends = kafka.end_offsets(&internal, 2)?;
+    assert_eq!(
+        ends.iter().sum::<i64>(),
+        500,
+        "every record went through {internal}"
+    );
+    let watermarks = kafka.offsets_client()?;
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let starts = (0..2)
+            .map(|p| Ok(watermarks.fetch_watermarks(&internal, p, TIMEOUT)?.0))
+            .collect::<anyhow::Result<Vec<i64>>>()?;
+        if starts == ends {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{internal} starts at {starts:?}, ends at {ends:?}: not purged"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    streams.close(TIMEOUT)?;
     Ok(())
 }

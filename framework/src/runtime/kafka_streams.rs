@@ -820,7 +820,8 @@ impl KafkaStreams {
                 .filter_map(|t| partitions.get(&self.topology.topic_name(t, app)).copied())
                 .max();
             let count = asked.or(like).unwrap_or(input_partitions);
-            self.create_internal_topic(&admin, &probe, &name, count, &[])?;
+            let configs = super::purge::REPARTITION_TOPIC_CONFIGS;
+            self.create_internal_topic(&admin, &probe, &name, count, configs)?;
             partitions.insert(name, count);
         }
         // A changelog has a partition per task of the sub-topology that writes it.

@@ -15,6 +15,7 @@ mod global_thread;
 mod instance;
 mod kafka_streams;
 mod metrics;
+mod purge;
 mod restore;
 mod shutdown_requests;
 mod state_manager;

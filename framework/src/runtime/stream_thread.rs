@@ -13,6 +13,9 @@
 //! tell where each partition's fetch stands against the broker's end, so that a task
 //! waits for records it knows to be on the broker before it processes its other
 //! partitions' (Kafka Streams' task idling with a known lag).
+//!
+//! After a commit, the records of the repartition topics it reads are deleted up to the
+//! committed offsets, every `repartition.purge.interval.ms` (see `purge`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +29,7 @@ use rdkafka::{ClientContext, TopicPartitionList};
 use super::clients;
 use super::error::{ThreadError, is_transient};
 use super::instance::Instance;
+use super::purge::Purger;
 use super::streams_producer::StreamsProducer;
 use super::task_manager::{Partition, Scope, TaskManager};
 use crate::config::StreamsConfig;
@@ -244,7 +248,8 @@ pub(crate) fn run(cx: &ThreadContext<'_>) -> Result<(), ThreadError> {
     // partitions until its session times out, as KIP-345 has it (an unsubscribe would
     // leave the group even then).
     let _closing = ClosingOnDrop(&consumer.context().closing);
-    let outcome = run_loop(cx, &consumer, &mut tasks);
+    let mut purger = Purger::new(cx.topology, cx.config, cx.bootstrap, cx.index)?;
+    let outcome = run_loop(cx, &consumer, &mut tasks, purger.as_mut());
     let closed = tasks.close_all(&consumer, outcome.is_ok());
     tracing::info!("homa: stream thread {} stopping", cx.index);
     outcome.and(closed)
@@ -264,6 +269,7 @@ fn run_loop(
     cx: &ThreadContext<'_>,
     consumer: &BaseConsumer<RebalanceRecorder>,
     tasks: &mut TaskManager<'_>,
+    mut purger: Option<&mut Purger>,
 ) -> Result<(), ThreadError> {
     let mut last_commit = Instant::now();
     // Since when the interval's commits fail with errors the client may recover from.
@@ -325,6 +331,9 @@ fn run_loop(
         if last_commit.elapsed() >= cx.config.commit_interval() {
             interval_commit(cx, consumer, tasks, &mut failing_since)?;
             last_commit = Instant::now();
+            if let Some(purger) = purger.as_deref_mut() {
+                purger.after_commit(tasks.committed());
+            }
         }
     }
     Ok(())

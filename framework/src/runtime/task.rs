@@ -736,6 +736,14 @@ impl Task {
         offsets.into_iter()
     }
 
+    /// The offsets committed for its input partitions: (topic, partition, next offset to
+    /// read), for those it has committed.
+    pub(crate) fn committed(&self) -> impl Iterator<Item = (&Arc<str>, i32, i64)> {
+        (self.queues.iter())
+            .filter(|q| q.committed >= 0)
+            .map(|q| (&q.topic, q.partition, q.committed))
+    }
+
     /// Records that the offsets [`uncommitted`](Self::uncommitted) gave are committed.
     pub(crate) fn mark_committed(&mut self) {
         for queue in &mut self.queues {

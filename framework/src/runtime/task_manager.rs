@@ -487,6 +487,14 @@ impl<'a> TaskManager<'a> {
         Ok(())
     }
 
+    /// The offsets committed for the input partitions of the tasks that process: (topic,
+    /// partition, next offset to read).
+    pub(crate) fn committed(&self) -> impl Iterator<Item = (&Arc<str>, i32, i64)> {
+        (self.tasks.iter())
+            .filter(|(id, _)| !self.restoring.contains(id))
+            .flat_map(|(_, task)| task.committed())
+    }
+
     /// Closes task `id`: its last checkpoint (`clean`: it was committed), then its
     /// processors and stores.
     fn close_task(&mut self, id: TaskId, mut task: Task, clean: bool) -> Result<(), ThreadError> {

@@ -343,9 +343,12 @@ impl StoreDef {
         &self,
         additional_retention_ms: i64,
     ) -> Vec<(&'static str, String)> {
+        // As Kafka Streams: a restore takes the records' own timestamps.
+        let timestamps = ("message.timestamp.type", "CreateTime".into());
         match self.window {
-            None => vec![("cleanup.policy", "compact".into())],
+            None => vec![("cleanup.policy", "compact".into()), timestamps],
             Some(spec) => vec![
+                timestamps,
                 (
                     "cleanup.policy",
                     match spec.retain_duplicates {
