@@ -547,12 +547,12 @@ impl Task {
             if !caught_up(&queue.topic, queue.partition, queue.consumed) {
                 // Its records are to be fetched first: the idle time starts once they are.
                 // Should they not come (the broker unreachable), the others wait no longer
-                // than FETCH_WAIT_MS.
-                queue.idle_deadline = None;
+                // than FETCH_WAIT_MS, then the idle time (started once, not again).
                 let deadline = *queue
                     .fetch_deadline
                     .get_or_insert(now.saturating_add(FETCH_WAIT_MS));
                 if now < deadline {
+                    queue.idle_deadline = None;
                     ready = false;
                     continue;
                 }
@@ -993,6 +993,23 @@ mod tests {
     fn drain(task: &mut Task) -> Result<(), TaskError> {
         while task.process_next()? {}
         Ok(())
+    }
+
+    #[test]
+    fn a_partition_whose_fetch_wait_ran_out_idles_once_then_lets_the_others_go() {
+        let (mut task, _) = new_task(DeserializationHandler::LogAndFail);
+        task.max_idle = 100;
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        task.add_records(&b, 1, [int(0, 1, 1)]);
+        drain(&mut task).unwrap();
+        task.add_records(&a, 1, [int(0, 5, 2)]);
+        // `b` is empty, its records on the broker never fetched.
+        let behind: CaughtUp<'_> = &|_, _, _| false;
+        assert!(!task.is_processable(0, behind));
+        assert!(!task.is_processable(FETCH_WAIT_MS - 1, behind));
+        assert!(!task.is_processable(FETCH_WAIT_MS, behind), "then idles");
+        assert!(!task.is_processable(FETCH_WAIT_MS + 99, behind));
+        assert!(task.is_processable(FETCH_WAIT_MS + 100, behind));
     }
 
     #[test]
