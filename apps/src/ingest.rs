@@ -282,7 +282,7 @@ impl Sink {
 }
 
 /// A progress bar of `total` records, with rate and ETA.
-fn progress(total: u64, what: &str) -> ProgressBar {
+pub fn progress(total: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     let style =
         ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
@@ -310,13 +310,34 @@ pub fn generate(
 ) -> anyhow::Result<()> {
     let topic = |name: &str| format!("{prefix}{name}");
     let (menu, staff) = (topic(orders::MENU), topic(excel::EMPLOYEES));
-    let (orders_topic, usage_topic) = (topic(orders::ORDERS), topic(excel::EXCEL_USAGE));
     for (id, item) in generate::menu() {
         sink.send_json(&menu, &id, &item, workload.start_ms)?;
     }
     for (id, employee) in generate::employees(workload.users) {
         sink.send_json(&staff, &id, &employee, workload.start_ms)?;
     }
+    let (events, seconds) = generate_events(sink, workload, rate, count, prefix)?;
+    let delivered = sink.flush()?;
+    println!(
+        "generated {events} orders and actions in {seconds:.1} s ({:.0} records/s); {delivered} \
+         records acknowledged in all, the menu and employees included",
+        events as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+/// Produces the generated orders and Excel actions (at most `count`, at most `rate` a
+/// second) with a progress bar, until every one is acknowledged. Returns how many, and the
+/// seconds it took.
+pub fn generate_events(
+    sink: &mut Sink,
+    workload: &Workload,
+    rate: u64,
+    count: Option<usize>,
+    prefix: &str,
+) -> anyhow::Result<(usize, f64)> {
+    let topic = |name: &str| format!("{prefix}{name}");
+    let (orders_topic, usage_topic) = (topic(orders::ORDERS), topic(excel::EXCEL_USAGE));
     let mut events = generate::events(workload);
     if let Some(count) = count {
         events.truncate(count);
@@ -338,16 +359,9 @@ pub fn generate(
         }
         bar.inc(1);
     }
-    let delivered = sink.flush()?;
+    sink.flush()?;
     bar.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "generated {} orders and actions in {seconds:.1} s ({:.0} records/s); {delivered} records \
-         acknowledged in all, the menu and employees included",
-        events.len(),
-        events.len() as f64 / seconds.max(1e-9)
-    );
-    Ok(())
+    Ok((events.len(), started.elapsed().as_secs_f64()))
 }
 
 /// A row that could not be read: where, and why.

@@ -73,6 +73,26 @@ fn setting(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Creates `topics` at `bootstrap` with `partitions` partitions each (`compact`ed or not),
+/// as `homa topics create` does.
+pub fn create(
+    bootstrap: &str,
+    topics: &[&str],
+    partitions: i32,
+    compact: bool,
+) -> anyhow::Result<()> {
+    run(&Args {
+        bootstrap: bootstrap.to_string(),
+        command: Command::Create {
+            topics: topics.iter().map(|t| (*t).to_string()).collect(),
+            partitions,
+            replication: 1,
+            compact,
+            configs: Vec::new(),
+        },
+    })
+}
+
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &args.bootstrap);

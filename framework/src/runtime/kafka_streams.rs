@@ -724,6 +724,14 @@ impl KafkaStreams {
             -1 => TopicReplication::Fixed(-1),
             n => TopicReplication::Fixed(i32::from(n)),
         };
+        if let Some(created) = super::embedded::create_topic(&self.bootstrap, name, count) {
+            // The embedded Kafka has no CreateTopics (nor topic configs).
+            created.map_err(|e| StartError::InternalTopic {
+                topic: name.to_string(),
+                reason: e.to_string(),
+            })?;
+            return wait_for_topic(probe, name, count);
+        }
         let mut new_topic = NewTopic::new(name, count, replication);
         for (key, value) in configs {
             new_topic = new_topic.set(key, value);

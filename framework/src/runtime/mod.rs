@@ -10,6 +10,7 @@
 //! instance of the application.
 
 mod clients;
+mod embedded;
 mod error;
 mod global_thread;
 mod instance;
@@ -24,6 +25,7 @@ mod streams_producer;
 pub(crate) mod task;
 mod task_manager;
 
+pub use embedded::{EmbeddedError, EmbeddedKafka};
 pub use error::{
     GLOBAL_THREAD, ProduceError, RestoreError, RestoreFailure, StreamThreadError, ThreadError,
 };
