@@ -2,6 +2,7 @@
 //! application. Start it more than once with the same `--application-id` and the
 //! instances share the partitions, as one consumer group.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -93,5 +94,30 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "processed {} records; {} dropped (late or without a key or value), {} skipped",
         metrics.processed_records, metrics.dropped_records, metrics.skipped_records
     );
+    print_late_report(&metrics.late_records);
     Ok(())
+}
+
+/// The records dropped for coming after their window closed, per input (`orders`,
+/// `excel-usage`), from the metrics' counts by the topic each was read from.
+pub fn late_by_source(late: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    let mut by_source = BTreeMap::new();
+    for (topic, count) in late {
+        let source = homa_topologies::source_of(topic).unwrap_or(topic);
+        *by_source.entry(source.to_string()).or_default() += count;
+    }
+    by_source
+}
+
+/// Prints the late-data report: per input, the records dropped for being late.
+pub fn print_late_report(late: &BTreeMap<String, u64>) {
+    let by_source = late_by_source(late);
+    if by_source.is_empty() {
+        println!("late data: none dropped");
+        return;
+    }
+    println!("late data (dropped after their window's grace), per source:");
+    for (source, count) in by_source {
+        println!("  {source:<12} {count:>8}");
+    }
 }

@@ -48,6 +48,10 @@ pub struct Args {
     /// Seed of the generator: the same seed makes the same data.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// How long the simulated hours take to come in, while the analysis runs (0: as fast
+    /// as Kafka takes them, which makes many records late for their windows).
+    #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
+    pace: Duration,
     /// Run against this Kafka (e.g. `scripts/kafka start`'s) instead of the embedded one;
     /// the demo's topics are created there if missing.
     #[arg(long, value_name = "HOST:PORT")]
@@ -129,39 +133,47 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             format!("{} menu items, {} employees", menu.rows, staff.rows),
         ))
     })?;
-    let rate = stages.run("ingest", || {
-        let mut sink = ingest::Sink::new(&bootstrap)?;
-        let (events, seconds) = ingest::generate_events(&mut sink, &workload, 0, None, "")?;
-        let rate = events as f64 / seconds.max(1e-9);
-        let what = format!(
-            "{events} orders and Excel actions over {} simulated hours, {rate:.0} records/s",
-            args.hours
-        );
-        Ok((rate, what))
-    })?;
-
     let topology = analyze::topology()?;
     let description = topology.describe();
     std::fs::write(output.join("topology.txt"), description.to_string())?;
     std::fs::write(output.join("topology.mmd"), description.to_mermaid())?;
+    // The analysis runs while the orders and Excel actions come in, as it would live.
+    let id = format!("homa-demo-analyze-{run_id}");
+    let mut analysis = start(&topology, config(&bootstrap, &id, &state_dir)?)?;
+    let events = generate::events(&workload).len();
+    let pace = if args.pace.is_zero() {
+        0
+    } else {
+        (events as f64 / args.pace.as_secs_f64()).ceil() as u64
+    };
+    stages.run("ingest", || {
+        let mut sink = ingest::Sink::new(&bootstrap)?;
+        let (events, seconds) = ingest::generate_events(&mut sink, &workload, pace, None, "")?;
+        let rate = events as f64 / seconds.max(1e-9);
+        let what = format!(
+            "{events} orders and Excel actions over {} simulated hours, at {rate:.0} records/s{}",
+            args.hours,
+            if pace > 0 { " (--pace)" } else { "" }
+        );
+        Ok(((), what))
+    })?;
     let processed = stages.run("analyze", || {
-        let id = format!("homa-demo-analyze-{run_id}");
         // The menu is a global table: read by no consumer group.
         let inputs = [ORDERS, EXCEL_USAGE, EMPLOYEES];
-        let config = config(&bootstrap, &id, &state_dir)?;
-        let streams = run_until_read(&topology, config, &bootstrap, &inputs, |_| Ok(()))?;
-        let metrics = streams.metrics();
+        wait_until_read(&analysis, (&bootstrap, &id), &inputs)?;
+        analysis.close(Duration::from_secs(30))?;
+        let metrics = analysis.metrics();
         let what = format!(
             "{} records processed, {} dropped (late, or without a key or value)",
             metrics.processed_records, metrics.dropped_records
         );
+        analyze::print_late_report(&metrics.late_records);
         Ok((metrics.processed_records, what))
     })?;
     let workbook_path = output.join("homa-results.xlsx");
     let results = stages.run("excel-export", || {
         let id = format!("homa-demo-export-{run_id}");
         let config = config(&bootstrap, &id, &state_dir)?;
-        let mut results = Results::default();
         let results_topics = [
             REVENUE_PER_STORE_MINUTE,
             REVENUE_PER_CHANNEL_HOUR,
@@ -170,16 +182,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             DEPARTMENT_USAGE_PER_DAY,
             MENU,
         ];
-        run_until_read(
-            &export::topology()?,
-            config,
-            &bootstrap,
-            &results_topics,
-            |s| {
-                results = export::collect(s)?;
-                Ok(())
-            },
-        )?;
+        let mut export = start(&export::topology()?, config)?;
+        wait_until_read(&export, (&bootstrap, &id), &results_topics)?;
+        let results = export::collect(&export)?;
+        export.close(Duration::from_secs(30))?;
         let written = workbook::write(&workbook_path, &results, ingest::now_ms())?;
         Ok((results, format!("{}", written.display())))
     })?;
@@ -191,7 +197,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         println!("  {name:<13} {:>6.1} s", took.as_secs_f64());
     }
     println!(
-        "  {:<13} {:>6.1} s  ({processed} records analysed; ingest at {rate:.0} records/s)",
+        "  {:<13} {:>6.1} s  ({processed} records analysed)",
         "total",
         started.elapsed().as_secs_f64()
     );
@@ -270,22 +276,31 @@ fn config(bootstrap: &str, id: &str, state_dir: &Path) -> anyhow::Result<Streams
         .build()?)
 }
 
-/// Runs `topology` until its consumer group has committed the end of every partition of
-/// `inputs` and its outputs have settled; then `at_end` sees the running instance, before
-/// it closes. A progress bar follows the records read.
-fn run_until_read(
-    topology: &Topology,
-    config: StreamsConfig,
-    bootstrap: &str,
-    inputs: &[&str],
-    at_end: impl FnOnce(&KafkaStreams) -> anyhow::Result<()>,
-) -> anyhow::Result<KafkaStreams> {
-    let group = config.application_id().to_string();
+/// Starts `topology` and waits until it runs.
+fn start(topology: &Topology, config: StreamsConfig) -> anyhow::Result<KafkaStreams> {
     let mut streams = KafkaStreams::new(topology, config)?;
     streams.start()?;
+    let deadline = Instant::now() + STAGE_TIMEOUT;
+    while streams.state() != State::Running {
+        if Instant::now() > deadline || matches!(streams.state(), State::Error) {
+            bail!("the application did not start: {:?}", streams.state());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(streams)
+}
+
+/// Waits until the consumer group of `streams` has committed the end of every partition
+/// of `inputs` and its processing has settled (what the inputs made has gone through its
+/// internal topics too). A progress bar follows the records committed.
+fn wait_until_read(
+    streams: &KafkaStreams,
+    (bootstrap, group): (&str, &str),
+    inputs: &[&str],
+) -> anyhow::Result<()> {
     let offsets: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", &group)
+        .set("group.id", group)
         .create()?;
     let ends = end_offsets(&offsets, inputs)?;
     let total: i64 = ends.values().sum();
@@ -303,7 +318,6 @@ fn run_until_read(
         bar.set_position(u64::try_from(committed).unwrap_or(0));
         let processed = streams.metrics().processed_records;
         if committed >= total && streams.state() == State::Running {
-            // What the inputs made has gone through the internal topics too.
             match settled {
                 Some((seen, since)) if seen == processed => {
                     if since.elapsed() >= Duration::from_secs(1) {
@@ -316,9 +330,7 @@ fn run_until_read(
         std::thread::sleep(Duration::from_millis(100));
     }
     bar.finish_and_clear();
-    at_end(&streams)?;
-    streams.close(Duration::from_secs(30))?;
-    Ok(streams)
+    Ok(())
 }
 
 /// The end offset of each partition of `topics`.

@@ -35,7 +35,21 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let command = Cli::parse().command;
+    // HOMA's warnings (records skipped or dropped, each with where it was) on stderr;
+    // `RUST_LOG` (e.g. `homa=info`) shows more. The demo sums up the records it drops for
+    // being late instead of logging each (`RUST_LOG=warn` logs them).
+    let default = match command {
+        Command::Demo(_) => "warn,homa::processor::context=error",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match command {
         Command::Analyze(args) => analyze::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::ExcelExport(args) => export::run(&args),

@@ -10,7 +10,7 @@ fn the_demo_runs_the_job_end_to_end_on_the_embedded_kafka() {
     let dir = tempfile::tempdir().expect("a directory");
     let output = dir.path().join("homa-demo");
     let run = Command::new(env!("CARGO_BIN_EXE_homa"))
-        .args(["demo", "--hours", "1", "--output"])
+        .args(["demo", "--hours", "1", "--pace", "3s", "--output"])
         .arg(&output)
         .output()
         .expect("homa demo runs");
@@ -29,6 +29,7 @@ fn the_demo_runs_the_job_end_to_end_on_the_embedded_kafka() {
     }
     assert!(text.contains("16 menu items, 40 employees"), "{text}");
     assert!(text.contains("Revenue per store"), "{text}");
+    assert!(text.contains("late data"), "{text}");
     assert!(text.contains("Classic Burger"), "{text}");
     for file in [
         "menu.xlsx",

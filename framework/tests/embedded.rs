@@ -11,6 +11,33 @@ use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
+/// `builder`'s topology started as `app` on `kafka`, its state in `state`.
+fn start(
+    kafka: &EmbeddedKafka,
+    builder: StreamsBuilder,
+    app: &str,
+    state: &std::path::Path,
+) -> KafkaStreams {
+    let config = StreamsConfig::builder()
+        .application_id(app)
+        .bootstrap_servers(kafka.bootstrap_servers())
+        .state_dir(state)
+        .commit_interval(Duration::from_millis(100))
+        .build()
+        .expect("a config");
+    let topology = builder.build().expect("a topology");
+    let mut streams = KafkaStreams::new(&topology, config).expect("an instance");
+    streams.start().expect("started");
+    streams
+}
+
+fn producer(kafka: &EmbeddedKafka) -> ThreadedProducer<DefaultProducerContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", kafka.bootstrap_servers())
+        .create()
+        .expect("a producer")
+}
+
 #[test]
 fn an_aggregation_with_a_repartition_runs_on_the_embedded_kafka() {
     let kafka = EmbeddedKafka::start(1).unwrap();
@@ -25,20 +52,9 @@ fn an_aggregation_with_a_repartition_runs_on_the_embedded_kafka() {
         .to_stream()
         .to("counts");
     let state = tempfile::tempdir().unwrap();
-    let config = StreamsConfig::builder()
-        .application_id("embedded-count")
-        .bootstrap_servers(kafka.bootstrap_servers())
-        .state_dir(state.path())
-        .commit_interval(Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let mut streams = KafkaStreams::new(&builder.build().unwrap(), config).unwrap();
-    streams.start().unwrap();
+    let mut streams = start(&kafka, builder, "embedded-count", state.path());
 
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", kafka.bootstrap_servers())
-        .create()
-        .unwrap();
+    let producer = producer(&kafka);
     for (i, word) in ["a", "b", "a", "c", "a", "b"].iter().enumerate() {
         let key = i.to_string();
         producer
@@ -69,4 +85,48 @@ fn an_aggregation_with_a_repartition_runs_on_the_embedded_kafka() {
     let expected = [("a", 3), ("b", 2), ("c", 1)].map(|(w, c)| (w.to_string(), c));
     assert_eq!(last, expected.into_iter().collect());
     streams.close(Duration::from_secs(30)).unwrap();
+}
+
+#[test]
+fn records_later_than_their_windows_grace_are_counted_by_topic() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    kafka.create_topic("clicks", 1).unwrap();
+    kafka.create_topic("clicks-per-minute", 1).unwrap();
+    let mut builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("clicks")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(
+            Duration::from_secs(60),
+            Duration::from_secs(10),
+        ))
+        .count()
+        .to_stream()
+        .map(|k, v| (k.map(|w| w.key().clone()).unwrap_or_default(), *v))
+        .to("clicks-per-minute");
+    let state = tempfile::tempdir().unwrap();
+    let mut streams = start(&kafka, builder, "embedded-late", state.path());
+    let producer = producer(&kafka);
+    // The third is 2 minutes behind stream time: its window closed 10 s after it ended.
+    for time in [1_000_000, 1_200_000, 1_080_000, 1_195_000] {
+        producer
+            .send(
+                BaseRecord::to("clicks")
+                    .key("u")
+                    .payload("c")
+                    .timestamp(time),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while streams.metrics().processed_records < 4 {
+        assert!(Instant::now() < deadline, "{:?}", streams.metrics());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    streams.close(Duration::from_secs(30)).unwrap();
+    let metrics = streams.metrics();
+    assert_eq!(metrics.dropped_records, 1, "{metrics:?}");
+    let late: Vec<_> = metrics.late_records.into_iter().collect();
+    assert_eq!(late, [("clicks".to_string(), 1)]);
 }

@@ -28,6 +28,9 @@ pub(crate) struct TaskState {
     pub(crate) scheduler: RefCell<Scheduler>,
     /// Records an operator could not pass on (e.g. a tombstone reaching `map`).
     pub(crate) dropped: Cell<u64>,
+    /// Of those, the records dropped for a window already closed, by the topic they were
+    /// read from.
+    pub(crate) late: RefCell<std::collections::BTreeMap<Arc<str>, u64>>,
     /// The task's state stores, open, by name.
     pub(crate) stores: RefCell<std::collections::BTreeMap<Arc<str>, OpenStore>>,
     /// The timestamp of the record being processed, which its store writes are logged with
@@ -133,6 +136,7 @@ impl TaskState {
             wall_clock: Cell::new(wall_clock),
             scheduler: RefCell::new(Scheduler::default()),
             dropped: Cell::new(0),
+            late: RefCell::default(),
             stores: RefCell::new(std::collections::BTreeMap::new()),
             record_timestamp: Rc::new(Cell::new(-1)),
             emit_interval_ms: Cell::new(1000),
@@ -376,6 +380,15 @@ impl<K, V> ProcessorContext<K, V> {
             self.name,
             self.at()
         );
+    }
+
+    /// [`drop_record`](Self::drop_record) of a record that came after its window closed,
+    /// also counted by the topic it was read from.
+    pub(crate) fn drop_late_record(&self, reason: &str) {
+        let topic = self.record_metadata().map(|m| m.topic);
+        let topic = topic.unwrap_or_else(|| Arc::from("a punctuation"));
+        *self.task.late.borrow_mut().entry(topic).or_default() += 1;
+        self.drop_record(reason);
     }
 
     /// [`drop_record`](Self::drop_record) of a record dropped in the normal course of

@@ -29,6 +29,8 @@ pub(crate) struct ThreadCounts {
     pub(crate) tasks_closed: u64,
     /// What its tasks' stores were asked to do, by store.
     pub(crate) stores: super::task_manager::StoreFigures,
+    /// Records its tasks dropped for a window already closed, by source topic.
+    pub(crate) late: BTreeMap<String, u64>,
 }
 
 /// The instance's side of its stream threads.
@@ -161,6 +163,9 @@ impl Instance {
             metrics.buffered_records += counts.buffered;
             metrics.tasks_created += counts.tasks_created;
             metrics.tasks_closed += counts.tasks_closed;
+            for (topic, late) in &counts.late {
+                *metrics.late_records.entry(topic.clone()).or_default() += late;
+            }
             for (store, figures) in &counts.stores {
                 metrics
                     .stores

@@ -21,6 +21,9 @@ pub struct Metrics {
     /// a record without a key or value where an aggregation or table needs one, a tombstone
     /// reaching `map` (Kafka Streams' `dropped-records`). The driver's `dropped_records`.
     pub dropped_records: u64,
+    /// Of those, the records that came after their window had closed (later than its
+    /// grace), by the topic they were read from: a late-data report per source.
+    pub late_records: BTreeMap<String, u64>,
     /// Tasks made (on assignment), over the instance's life.
     pub tasks_created: u64,
     /// Tasks closed (their partitions moved away, or the instance closed).

@@ -512,6 +512,11 @@ impl Task {
         }
     }
 
+    /// The records dropped for a window already closed, by the topic they were read from.
+    pub(crate) fn late_records(&self) -> std::cell::Ref<'_, BTreeMap<Arc<str>, u64>> {
+        self.state.late.borrow()
+    }
+
     /// What each of the task's stores has been asked to do, by store name.
     pub(crate) fn store_metrics(&self) -> Vec<(Arc<str>, crate::state::StoreMetrics)> {
         self.state

@@ -58,6 +58,8 @@ pub(crate) struct TaskManager<'a> {
     paused: BTreeSet<Partition>,
     /// The counts of the tasks closed so far, for metrics.
     closed_counts: TaskCounts,
+    /// Records the closed tasks dropped for a window already closed, by source topic.
+    closed_late: BTreeMap<String, u64>,
     /// What the stores of the tasks closed so far were asked to do, by store.
     closed_stores: StoreFigures,
     tasks_created: u64,
@@ -101,6 +103,7 @@ impl<'a> TaskManager<'a> {
             restoring: BTreeSet::new(),
             paused: BTreeSet::new(),
             closed_counts: TaskCounts::default(),
+            closed_late: BTreeMap::new(),
             closed_stores: StoreFigures::new(),
             tasks_created: 0,
             tasks_closed: 0,
@@ -519,6 +522,7 @@ impl<'a> TaskManager<'a> {
         add_store_metrics(&mut self.closed_stores, &task);
         task.close();
         self.closed_counts += task.counts();
+        add_late_records(&mut self.closed_late, &task);
         self.tasks_closed += 1;
         tracing::info!("homa: thread {}: task {id} closed", self.cx.index);
         removed.and(outcome.map_err(Into::into))
@@ -580,10 +584,12 @@ impl<'a> TaskManager<'a> {
     fn publish_counts(&self) {
         let mut tasks = self.closed_counts;
         let mut stores = self.closed_stores.clone();
+        let mut late = self.closed_late.clone();
         let mut buffered = 0;
         for task in self.tasks.values() {
             tasks += task.counts();
             add_store_metrics(&mut stores, task);
+            add_late_records(&mut late, task);
             buffered += task.queued() as u64;
         }
         let counts = super::instance::ThreadCounts {
@@ -593,8 +599,16 @@ impl<'a> TaskManager<'a> {
             tasks_created: self.tasks_created,
             tasks_closed: self.tasks_closed,
             stores,
+            late,
         };
         self.cx.instance.publish(self.cx.index, counts);
+    }
+}
+
+/// Adds the records `task` dropped for a window already closed to `late`, by topic.
+fn add_late_records(late: &mut BTreeMap<String, u64>, task: &Task) {
+    for (topic, count) in task.late_records().iter() {
+        *late.entry(topic.to_string()).or_default() += count;
     }
 }
 

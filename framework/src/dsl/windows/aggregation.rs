@@ -290,7 +290,7 @@ pub(crate) fn drop_late<K, V>(
     window: &str,
     (close_time, stream_time): (i64, i64),
 ) {
-    ctx.drop_record(&format!(
+    ctx.drop_late_record(&format!(
         "its window {window} closed (record time {timestamp}, windows closed up to \
          {close_time}, stream time {stream_time})"
     ));
