@@ -64,10 +64,16 @@ enum Command {
         /// Put this before each topic's name (`test-` writes `test-orders`, ...).
         #[arg(long, default_value = "")]
         topic_prefix: String,
+        /// Then send the same records again with a bare rdkafka producer (the same
+        /// settings, the records serialized beforehand) and compare the rates. Every
+        /// record is written twice: measure into topics of their own (`--topic-prefix`).
+        #[arg(long)]
+        compare_raw: bool,
     },
-    /// Reads a CSV or JSON-lines file of one kind of record into its topic.
+    /// Reads a CSV, JSON-lines or Excel file of one kind of record into its topic.
     File {
-        /// The file (`.csv`, or `.jsonl` / `.json` with one record a line).
+        /// The file (`.csv`; `.xlsx`, its first sheet, a header row then a record a row,
+        /// as in CSV; or `.jsonl` / `.json` with one record a line).
         path: PathBuf,
         /// What the file holds.
         #[arg(long, value_enum)]
@@ -135,13 +141,23 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             rate,
             count,
             topic_prefix,
+            compare_raw,
         } => {
             let mut workload = Workload::demo(*seed, *hours);
             workload.start_ms = start_ms.unwrap_or_else(|| {
                 let now = now_ms();
                 now - now.rem_euclid(3_600_000) - workload.span_ms
             });
-            generate(&mut sink, &workload, *rate, *count, topic_prefix)
+            let rate = generate(&mut sink, &workload, *rate, *count, topic_prefix)?;
+            if *compare_raw {
+                let raw = raw_rate(&args.bootstrap, &workload, *count, topic_prefix)?;
+                println!(
+                    "a bare rdkafka producer sent the same records at {raw:.0} records/s: \
+                     homa ingest runs at {:.2}x",
+                    rate / raw.max(1e-9)
+                );
+            }
+            Ok(())
         }
         Command::File {
             path,
@@ -210,11 +226,7 @@ impl std::fmt::Debug for Sink {
 
 impl Sink {
     pub fn new(bootstrap: &str) -> anyhow::Result<Self> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5")
-            .set("enable.idempotence", "true")
+        let producer = producer_config(bootstrap)
             .create_with_context(Deliveries::default())
             .context("creating the producer")?;
         Ok(Self { producer, sent: 0 })
@@ -236,18 +248,8 @@ impl Sink {
         if let Some(headers) = headers {
             record = record.headers(headers);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => bail!("sending a record to {topic}: {e}"),
-            }
-        }
+        send_waiting(&self.producer, record)?;
         self.sent += 1;
-        self.producer.poll(Duration::ZERO);
         Ok(())
     }
 
@@ -293,6 +295,37 @@ pub fn progress(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// Sends `record`, waiting while the producer's queue is full; then serves the delivery
+/// reports that have come.
+fn send_waiting<C: ProducerContext<DeliveryOpaque = ()>>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, str, [u8]>,
+) -> anyhow::Result<()> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => break,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, back)) => bail!("sending a record to {}: {e}", back.topic),
+        }
+    }
+    producer.poll(Duration::ZERO);
+    Ok(())
+}
+
+/// The producer settings of the ingest: Java clients' partitioner, and idempotence.
+fn producer_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .set("enable.idempotence", "true");
+    config
+}
+
 /// The wall-clock time, in ms since the epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -307,7 +340,7 @@ pub fn generate(
     rate: u64,
     count: Option<usize>,
     prefix: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<f64> {
     let topic = |name: &str| format!("{prefix}{name}");
     let (menu, staff) = (topic(orders::MENU), topic(excel::EMPLOYEES));
     for (id, item) in generate::menu() {
@@ -318,12 +351,54 @@ pub fn generate(
     }
     let (events, seconds) = generate_events(sink, workload, rate, count, prefix)?;
     let delivered = sink.flush()?;
+    let rate = events as f64 / seconds.max(1e-9);
     println!(
-        "generated {events} orders and actions in {seconds:.1} s ({:.0} records/s); {delivered} \
-         records acknowledged in all, the menu and employees included",
-        events as f64 / seconds.max(1e-9)
+        "generated {events} orders and actions in {seconds:.1} s ({rate:.0} records/s); \
+         {delivered} records acknowledged in all, the menu and employees included"
     );
-    Ok(())
+    Ok(rate)
+}
+
+/// The rate, in records/s, at which a bare rdkafka producer with the `Sink`'s settings
+/// sends the generated orders and actions (serialized beforehand) until the broker has
+/// them all: the baseline of `--compare-raw`.
+fn raw_rate(
+    bootstrap: &str,
+    workload: &Workload,
+    count: Option<usize>,
+    prefix: &str,
+) -> anyhow::Result<f64> {
+    let (orders_topic, usage_topic) = (
+        format!("{prefix}{}", orders::ORDERS),
+        format!("{prefix}{}", excel::EXCEL_USAGE),
+    );
+    let mut events = generate::events(workload);
+    if let Some(count) = count {
+        events.truncate(count);
+    }
+    let records = (events.iter())
+        .map(|event| {
+            Ok(match event {
+                Event::Order(o) => (&orders_topic, &o.store, serde_json::to_vec(o)?, o.time),
+                Event::Usage(u) => (&usage_topic, &u.user, serde_json::to_vec(u)?, u.time),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let producer: BaseProducer = producer_config(bootstrap)
+        .create()
+        .context("creating the producer")?;
+    let started = Instant::now();
+    for (topic, key, value, timestamp) in &records {
+        let record = BaseRecord::to(topic)
+            .key(key.as_str())
+            .payload(value.as_slice())
+            .timestamp(*timestamp);
+        send_waiting(&producer, record)?;
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .context("flushing the producer")?;
+    Ok(records.len() as f64 / started.elapsed().as_secs_f64().max(1e-9))
 }
 
 /// Produces the generated orders and Excel actions (at most `count`, at most `rate` a
@@ -389,13 +464,18 @@ pub fn ingest_file(
     topic: &str,
     on_error: &OnError,
 ) -> anyhow::Result<Summary> {
-    let csv = matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("csv" | "CSV")
-    );
-    let (rows, read) = match csv {
-        true => read_csv(path, kind)?,
-        false => read_json_lines(path, kind)?,
+    let extension = path.extension().and_then(|e| e.to_str());
+    let extension = extension.map(str::to_ascii_lowercase);
+    // Where a row is: `path:line`, or the sheet and row of a workbook.
+    let mut sheet = None;
+    let (rows, read) = match extension.as_deref() {
+        Some("csv") => read_csv(path, kind)?,
+        Some("xlsx") => {
+            let (rows, name) = read_xlsx(path, kind, None)?;
+            sheet = Some(name);
+            rows
+        }
+        _ => read_json_lines(path, kind)?,
     };
     let mut rejects = match on_error {
         OnError::Rejects(file) => Some(
@@ -417,9 +497,20 @@ pub fn ingest_file(
             }
             Err(reject) => {
                 summary.rejected += 1;
-                let at = match &reject.column {
-                    Some(column) => format!("{}:{} column {column}", path.display(), reject.line),
-                    None => format!("{}:{}", path.display(), reject.line),
+                let at = match (&sheet, &reject.column) {
+                    (Some(sheet), Some(column)) => format!(
+                        "{} sheet {sheet:?} row {} column {column} (cell {})",
+                        path.display(),
+                        reject.line,
+                        cell_name(kind, column, reject.line)
+                    ),
+                    (Some(sheet), None) => {
+                        format!("{} sheet {sheet:?} row {}", path.display(), reject.line)
+                    }
+                    (None, Some(column)) => {
+                        format!("{}:{} column {column}", path.display(), reject.line)
+                    }
+                    (None, None) => format!("{}:{}", path.display(), reject.line),
                 };
                 match on_error {
                     OnError::Fail => bail!("{at}: {}", reject.reason),
@@ -501,7 +592,14 @@ fn json_row(line: &str, kind: Kind) -> Result<Row, serde_json::Error> {
     })
 }
 
-/// The columns of each kind's CSV files.
+/// The name (`F12`) of column `column`'s cell in row `row` of a sheet of `kind`.
+fn cell_name(kind: Kind, column: &str, row: u64) -> String {
+    let index = columns(kind).iter().position(|c| *c == column).unwrap_or(0);
+    let letter = char::from(b'A' + u8::try_from(index).unwrap_or(0));
+    format!("{letter}{row}")
+}
+
+/// The columns of each kind's CSV files and sheets.
 fn columns(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::Orders => &[
@@ -518,27 +616,76 @@ fn read_csv(path: &Path, kind: Kind) -> anyhow::Result<Rows> {
         .flexible(true)
         .from_path(path)
         .with_context(|| format!("opening {}", path.display()))?;
-    let expected = columns(kind);
     let header: Vec<String> = reader.headers()?.iter().map(str::to_string).collect();
-    if header != expected {
-        bail!(
-            "{}:1: the header is {header:?}; a {kind:?} file has the columns {expected:?}",
-            path.display()
-        );
-    }
-    let mut rows: Vec<Result<Row, Reject>> = Vec::new();
-    let mut read = 0;
-    // An order's lines are consecutive rows of the same order id.
-    let mut order: Option<(u64, Order)> = None;
+    check_header(&header, kind, &format!("{}:1", path.display()))?;
+    let mut records = Vec::new();
     for record in reader.records() {
         let record = record.with_context(|| format!("reading {}", path.display()))?;
-        read += 1;
         let line = record.position().map_or(0, csv::Position::line);
-        let raw = record.iter().collect::<Vec<_>>().join(",");
+        records.push((line, record.iter().map(str::to_string).collect()));
+    }
+    Ok(parse_rows(kind, records))
+}
+
+/// Fails unless `header` has the columns of `kind`'s files.
+fn check_header(header: &[String], kind: Kind, at: &str) -> anyhow::Result<()> {
+    let expected = columns(kind);
+    if header != expected {
+        bail!("{at}: the header is {header:?}; a {kind:?} file has the columns {expected:?}");
+    }
+    Ok(())
+}
+
+/// Reads the sheet `sheet` (default: the first) of the workbook at `path`: its first row
+/// is the header, the others are rows as in a CSV file (a reject's line is the sheet's row
+/// number). Numbers are read as they are shown, whole ones without a fraction.
+fn read_xlsx(path: &Path, kind: Kind, sheet: Option<&str>) -> anyhow::Result<(Rows, String)> {
+    use calamine::{Data, Reader, Xlsx, open_workbook};
+    let mut workbook: Xlsx<_> =
+        open_workbook(path).with_context(|| format!("opening {}", path.display()))?;
+    let sheet = match sheet {
+        Some(sheet) => sheet.to_string(),
+        None => (workbook.sheet_names().first().cloned())
+            .with_context(|| format!("{} has no sheet", path.display()))?,
+    };
+    let range = workbook
+        .worksheet_range(&sheet)
+        .with_context(|| format!("reading sheet {sheet:?} of {}", path.display()))?;
+    let text = |cell: &Data| match cell {
+        Data::Empty => String::new(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        other => other.to_string(),
+    };
+    let (first_row, _) = range.start().unwrap_or((0, 0));
+    let mut rows = range.rows();
+    let header: Vec<String> = rows
+        .next()
+        .map(|r| r.iter().map(text).collect())
+        .unwrap_or_default();
+    let at = format!("{} sheet {sheet:?} row {}", path.display(), first_row + 1);
+    check_header(&header, kind, &at)?;
+    let records = (u64::from(first_row) + 2..)
+        .zip(rows)
+        .filter(|(_, row)| row.iter().any(|c| !matches!(c, Data::Empty)))
+        .map(|(line, row)| (line, row.iter().map(text).collect()))
+        .collect();
+    Ok((parse_rows(kind, records), sheet))
+}
+
+/// The records of `kind` in `records` (line, fields in `columns(kind)` order).
+fn parse_rows(kind: Kind, records: Vec<(u64, Vec<String>)>) -> Rows {
+    let expected = columns(kind);
+    let mut rows: Vec<Result<Row, Reject>> = Vec::new();
+    let read = records.len() as u64;
+    // An order's lines are consecutive rows of the same order id.
+    let mut order: Option<(u64, Order)> = None;
+    for (line, record) in records {
+        let raw = record.join(",");
         let field = |name: &str| -> Result<&str, Reject> {
             let index = expected.iter().position(|c| *c == name).unwrap_or(0);
             record
                 .get(index)
+                .map(String::as_str)
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| Reject {
                     line,
@@ -636,7 +783,7 @@ fn read_csv(path: &Path, kind: Kind) -> anyhow::Result<Rows> {
     if let Some((_, last)) = order {
         rows.push(Ok(order_row(&last)));
     }
-    Ok((rows, read))
+    (rows, read)
 }
 
 /// Column `name`'s `value` as a `T` (an enum's name), or why not.

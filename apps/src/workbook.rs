@@ -80,6 +80,8 @@ fn table_sheet<'a>(
     rows: impl Iterator<Item = Vec<Cell<'a>>>,
 ) -> anyhow::Result<u32> {
     let sheet = workbook.add_worksheet().set_name(name)?;
+    // Printed (or made a PDF) landscape, a page wide: the columns and the chart together.
+    sheet.set_landscape().set_print_fit_to_pages(1, 0);
     let mut count = 0_u32;
     for (r, row) in rows.enumerate() {
         let r = u32::try_from(r + 1)?;

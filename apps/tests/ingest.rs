@@ -1,6 +1,7 @@
 //! `homa ingest` against the real broker: a generated workload lands in its four topics;
 //! a CSV file with bad rows writes the good ones and reports each bad one with its line
-//! and column, to a rejects file or (by default) as a failure.
+//! and column, to a rejects file or (by default) as a failure; a sheet's wrong-typed cell is
+//! reported by sheet, row and cell.
 
 mod common;
 
@@ -8,6 +9,18 @@ use homa_integration_tests::{kafka, unique_name};
 
 fn homa(args: &[&str]) -> (bool, String) {
     common::homa("ingest", args)
+}
+
+/// `homa ingest file PATH --kind KIND --topic TOPIC --on-error rejects=REJECTS`.
+fn ingest_with_rejects(
+    path: &str,
+    kind: &str,
+    topic: &str,
+    rejects: &std::path::Path,
+) -> (bool, String) {
+    let on_error = format!("rejects={}", rejects.display());
+    let args = ["file", path, "--kind", kind, "--topic", topic];
+    homa(&[&args[..], &["--on-error", &on_error]].concat())
 }
 
 fn records(topic: &str) -> i64 {
@@ -65,17 +78,7 @@ fn bad_csv_rows_are_reported_where_they_are_and_nothing_else_is_lost() {
     assert!(!ok, "{text}");
     assert!(text.contains("orders.csv:4 column quantity"), "{text}");
     let rejects = dir.path().join("rejects.tsv");
-    let on_error = format!("rejects={}", rejects.display());
-    let (ok, text) = homa(&[
-        "file",
-        &path,
-        "--kind",
-        "orders",
-        "--topic",
-        &topic,
-        "--on-error",
-        &on_error,
-    ]);
+    let (ok, text) = ingest_with_rejects(&path, "orders", &topic, &rejects);
     assert!(ok, "{text}");
     assert!(
         text.contains("5 rows read, 2 records written") && text.contains("2 rejected"),
@@ -92,5 +95,52 @@ fn bad_csv_rows_are_reported_where_they_are_and_nothing_else_is_lost() {
     );
     // The first run stopped before it wrote anything; the second wrote o1 (its two lines
     // one order) and o4.
+    assert_eq!(records(&topic), 2);
+}
+
+#[test]
+fn a_wrong_typed_cell_of_a_sheet_is_reported_by_sheet_row_and_cell() {
+    let topic = unique_name("xlsx-usage");
+    kafka().create_topic_named(&topic, 4).expect("a topic");
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("usage.xlsx");
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet().set_name("Usage").expect("a sheet");
+    let header = ["user", "department", "workbook", "action", "cells", "time"];
+    for (c, name) in (0u16..).zip(header) {
+        sheet.write_string(0, c, name).expect("a header");
+    }
+    let rows: [(&str, &str, Option<f64>); 3] = [
+        ("u01", "edit", Some(12.0)),
+        ("u02", "formula", None),
+        ("u03", "save", Some(1.0)),
+    ];
+    for (r, (user, action, cells)) in (1u32..).zip(rows) {
+        sheet.write_string(r, 0, user).expect("a cell");
+        sheet.write_string(r, 1, "finance").expect("a cell");
+        sheet.write_string(r, 2, "budget.xlsx").expect("a cell");
+        sheet.write_string(r, 3, action).expect("a cell");
+        match cells {
+            Some(cells) => sheet.write_number(r, 4, cells).expect("a cell"),
+            None => sheet.write_string(r, 4, "many").expect("a cell"),
+        };
+        sheet
+            .write_number(r, 5, 1_000.0 * f64::from(r))
+            .expect("a cell");
+    }
+    workbook.save(&path).expect("the workbook");
+    let path = path.to_string_lossy().into_owned();
+    let rejects = dir.path().join("rejects.tsv");
+    let (ok, text) = ingest_with_rejects(&path, "usage", &topic, &rejects);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("3 rows read, 2 records written") && text.contains("1 rejected"),
+        "{text}"
+    );
+    let rejected = std::fs::read_to_string(&rejects).expect("the rejects file");
+    assert!(
+        rejected.contains("usage.xlsx sheet \"Usage\" row 3 column cells (cell E3)"),
+        "{rejected}"
+    );
     assert_eq!(records(&topic), 2);
 }
