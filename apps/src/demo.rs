@@ -22,6 +22,7 @@ use homa_topologies::excel::{DEPARTMENT_USAGE_PER_DAY, EMPLOYEES, EXCEL_SESSIONS
 use homa_topologies::generate::{self, Workload};
 use homa_topologies::orders::{
     MENU, ORDERS, REVENUE_PER_CHANNEL_HOUR, REVENUE_PER_STORE_MINUTE, TOP_ITEMS_PER_HOUR,
+    UNKNOWN_ITEMS,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -168,6 +169,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             metrics.processed_records, metrics.dropped_records
         );
         analyze::print_late_report(&metrics.late_records);
+        let offsets: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()?;
+        let unknown: i64 = end_offsets(&offsets, &[UNKNOWN_ITEMS])?.values().sum();
+        println!("order lines of items not on the menu: {unknown} (in {UNKNOWN_ITEMS})");
         Ok((metrics.processed_records, what))
     })?;
     let workbook_path = output.join("homa-results.xlsx");
@@ -211,7 +217,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// The demo's topics: (name, compacted).
-const TOPICS: [(&str, bool); 9] = [
+const TOPICS: [(&str, bool); 10] = [
     (ORDERS, false),
     (EXCEL_USAGE, false),
     (MENU, true),
@@ -221,6 +227,7 @@ const TOPICS: [(&str, bool); 9] = [
     (TOP_ITEMS_PER_HOUR, false),
     (EXCEL_SESSIONS, false),
     (DEPARTMENT_USAGE_PER_DAY, false),
+    (UNKNOWN_ITEMS, false),
 ];
 
 fn create_topics(bootstrap: &str, embedded: Option<&EmbeddedKafka>) -> anyhow::Result<()> {

@@ -70,6 +70,7 @@ fn two_instances_compute_each_stores_revenue_per_minute() {
         "top-items-per-hour",
         "excel-sessions",
         "department-usage-per-day",
+        "unknown-menu-items",
     ];
     for topic in topics {
         kafka()

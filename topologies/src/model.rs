@@ -114,6 +114,20 @@ pub struct EnrichedLine {
     pub first: bool,
 }
 
+/// An order line whose item is not on the menu (`unknown-menu-items`, keyed by store id):
+/// where it is, for whoever keeps the menu.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UnknownItem {
+    pub order: String,
+    pub store: String,
+    /// The line's place in its order, from 0.
+    pub line: usize,
+    pub item: String,
+    pub quantity: u32,
+    /// The order's event time.
+    pub time: i64,
+}
+
 /// Revenue and orders of a window (`revenue-per-store-minute`, keyed by store and window).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Revenue {

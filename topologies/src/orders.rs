@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use homa::prelude::*;
 
-use crate::model::{EnrichedLine, ItemCounts, ItemQuantity, MenuItem, Order, Revenue};
+use crate::model::{EnrichedLine, ItemCounts, ItemQuantity, MenuItem, Order, Revenue, UnknownItem};
 
 /// Orders, keyed by store id.
 pub const ORDERS: &str = "orders";
@@ -20,6 +20,8 @@ pub const REVENUE_PER_STORE_MINUTE: &str = "revenue-per-store-minute";
 pub const REVENUE_PER_CHANNEL_HOUR: &str = "revenue-per-channel-hour";
 /// Quantities sold per item and hour, keyed by the hour's start.
 pub const TOP_ITEMS_PER_HOUR: &str = "top-items-per-hour";
+/// The order lines whose item is not on the menu: the menu's owners' to-do list.
+pub const UNKNOWN_ITEMS: &str = "unknown-menu-items";
 
 /// How late a line may come for the hourly figures (channels, items).
 pub const HOURLY_GRACE: Duration = Duration::from_secs(300);
@@ -30,21 +32,31 @@ pub const REVENUE_GRACE: Duration = Duration::from_secs(30);
 
 /// Each line of each order with its menu item as the menu has it now (a join with the
 /// menu, a global table: every instance has all of it), keyed by store id. A line whose
-/// item is not on the menu is dropped and counted.
+/// item is not on the menu goes to [`UNKNOWN_ITEMS`] instead, saying where it is.
 pub fn enriched_lines(builder: &mut StreamsBuilder) -> KStream<String, Json<EnrichedLine>> {
     let menu = builder.global_table::<String, Json<MenuItem>>(MENU, Materialized::as_(MENU_STORE));
-    builder
+    let lines = builder
         .stream::<String, Json<Order>>(ORDERS)
         .flat_map_values(|order: &Json<Order>| {
             let order = order.clone();
             (0..order.lines.len()).map(move |i| (order.clone(), i))
         })
-        .join_global(
+        .left_join_global(
             &menu,
             |_, (order, i): &(Json<Order>, usize)| order.lines[*i].item.clone(),
-            |(order, i), item| {
+            |(order, i), item: Option<&Json<MenuItem>>| {
                 let line = &order.lines[*i];
-                Json(EnrichedLine {
+                let Some(item) = item else {
+                    return Err(Json(UnknownItem {
+                        order: order.id.clone(),
+                        store: order.store.clone(),
+                        line: *i,
+                        item: line.item.clone(),
+                        quantity: line.quantity,
+                        time: order.time,
+                    }));
+                };
+                Ok(Json(EnrichedLine {
                     order: order.id.clone(),
                     store: order.store.clone(),
                     channel: order.channel,
@@ -55,9 +67,13 @@ pub fn enriched_lines(builder: &mut StreamsBuilder) -> KStream<String, Json<Enri
                     unit_price: item.price,
                     total: i64::from(line.quantity) * item.price,
                     first: *i == 0,
-                })
+                }))
             },
-        )
+        );
+    lines
+        .flat_map_values(|line: &Result<_, Json<UnknownItem>>| line.clone().err())
+        .to(UNKNOWN_ITEMS);
+    lines.flat_map_values(|line: &Result<Json<EnrichedLine>, _>| line.clone().ok())
 }
 
 /// Revenue and orders of each store in each minute of event time (tumbling windows,

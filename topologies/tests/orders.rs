@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 
 use homa::prelude::*;
 use homa_topologies::generate::{self, Event, Workload};
-use homa_topologies::model::{ItemCounts, MenuItem, Order, Revenue};
+use homa_topologies::model::{
+    Channel, ItemCounts, MenuItem, Order, OrderLine, Revenue, UnknownItem,
+};
 use homa_topologies::orders::{
     self, MENU, ORDERS, REVENUE_GRACE, REVENUE_PER_CHANNEL_HOUR, REVENUE_PER_STORE_MINUTE,
-    TOP_ITEMS_PER_HOUR,
+    TOP_ITEMS_PER_HOUR, UNKNOWN_ITEMS,
 };
 
 /// Revenue and orders per (store, minute start), from the orders in arrival order, as a
@@ -156,4 +158,76 @@ fn revenue_per_store_and_minute_matches_the_input() {
     .top(10);
     assert_eq!(top.len(), 10);
     assert!(top.windows(2).all(|w| w[0].1 >= w[1].1), "{top:?}");
+}
+
+#[test]
+fn a_line_of_an_item_not_on_the_menu_is_reported_and_the_rest_of_its_order_counted() {
+    let mut builder = StreamsBuilder::new();
+    orders::build(&mut builder);
+    let topology = builder.build().expect("a topology");
+    let config = StreamsConfig::builder()
+        .application_id("unknown-items-test")
+        .build()
+        .expect("a config");
+    let driver = TopologyTestDriver::new(&topology, config).expect("a driver");
+    let menu = driver.create_input_topic::<String, Json<MenuItem>>(MENU);
+    let burger = MenuItem {
+        name: "Classic Burger".into(),
+        category: "burgers".into(),
+        price: 599,
+    };
+    menu.pipe_input_with_timestamp("i01".to_string(), Json(burger), 0);
+    let line = |item: &str, quantity| OrderLine {
+        item: item.into(),
+        quantity,
+    };
+    let order = Order {
+        id: "o1".into(),
+        store: "s01".into(),
+        customer: "c1".into(),
+        channel: Channel::Counter,
+        lines: vec![line("i01", 2), line("i99", 1)],
+        time: 60_000,
+    };
+    let input = driver.create_input_topic::<String, Json<Order>>(ORDERS);
+    input.pipe_input_with_timestamp("s01".to_string(), Json(order), 60_000);
+    // A later order closes the minute (past its grace).
+    let later = Order {
+        id: "o2".into(),
+        store: "s01".into(),
+        customer: "c2".into(),
+        channel: Channel::Counter,
+        lines: vec![line("i01", 1)],
+        time: 600_000,
+    };
+    input.pipe_input_with_timestamp("s01".to_string(), Json(later), 600_000);
+
+    let unknown = driver.create_output_topic::<String, Json<UnknownItem>>(UNKNOWN_ITEMS);
+    let reported: Vec<_> = unknown
+        .read_key_values_to_list()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    let expected = UnknownItem {
+        order: "o1".into(),
+        store: "s01".into(),
+        line: 1,
+        item: "i99".into(),
+        quantity: 1,
+        time: 60_000,
+    };
+    assert_eq!(reported, [("s01".to_string(), expected)]);
+    let revenue = driver.create_output_topic::<Vec<u8>, Json<Revenue>>(REVENUE_PER_STORE_MINUTE);
+    let figures: Vec<Revenue> = (revenue.read_key_values_to_list().into_iter())
+        .map(|(_, v)| v.0)
+        .collect();
+    let first_minute = Revenue {
+        revenue: 2 * 599,
+        orders: 1,
+    };
+    assert_eq!(
+        figures,
+        [first_minute],
+        "its known line, and the order, counted"
+    );
 }
