@@ -23,6 +23,7 @@ use homa_topologies::{excel, orders};
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::ClientConfig;
 use rdkafka::ClientContext;
+use rdkafka::Message;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -61,6 +62,9 @@ enum Command {
         /// Stop after this many orders and actions.
         #[arg(long)]
         count: Option<usize>,
+        /// Stop after this long (with `--rate`, what that many seconds of it send).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
         /// Put this before each topic's name (`test-` writes `test-orders`, ...).
         #[arg(long, default_value = "")]
         topic_prefix: String,
@@ -140,17 +144,27 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             start_ms,
             rate,
             count,
+            duration,
             topic_prefix,
             compare_raw,
         } => {
+            // A duration at a rate is a count.
+            let count = match (count, duration) {
+                (Some(count), _) => Some(*count),
+                (None, Some(duration)) if *rate > 0 => {
+                    Some((duration.as_secs_f64() * *rate as f64) as usize)
+                }
+                (None, Some(_)) => bail!("--duration needs --rate (or give --count)"),
+                (None, None) => None,
+            };
             let mut workload = Workload::demo(*seed, *hours);
             workload.start_ms = start_ms.unwrap_or_else(|| {
                 let now = now_ms();
                 now - now.rem_euclid(3_600_000) - workload.span_ms
             });
-            let rate = generate(&mut sink, &workload, *rate, *count, topic_prefix)?;
+            let rate = generate(&mut sink, &workload, *rate, count, topic_prefix)?;
             if *compare_raw {
-                let raw = raw_rate(&args.bootstrap, &workload, *count, topic_prefix)?;
+                let raw = raw_rate(&args.bootstrap, &workload, count, topic_prefix)?;
                 println!(
                     "a bare rdkafka producer sent the same records at {raw:.0} records/s: \
                      homa ingest runs at {:.2}x",
@@ -204,9 +218,9 @@ impl ProducerContext for Deliveries {
             Ok(_) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
             }
-            Err((e, _)) => {
+            Err((e, message)) => {
                 let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
-                failed.get_or_insert_with(|| e.to_string());
+                failed.get_or_insert_with(|| format!("to {}: {e}", message.topic()));
             }
         }
     }

@@ -2,7 +2,8 @@
 //! generated hour of orders and Excel actions, ingested with `homa ingest generate`, gives
 //! each store's revenue and orders per minute as computed from the input (the orders of a
 //! store's partition late by that partition's stream time left out, as the windows' grace
-//! says), and `homa excel-export` writes them to the workbook.
+//! says), and `homa excel-export` writes the same figures to the workbook (read back with
+//! calamine).
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command};
@@ -189,4 +190,60 @@ fn two_instances_compute_each_stores_revenue_per_minute() {
         kafka().group_members(&id).expect("the group") == 2,
         "two instances share the work"
     );
+
+    // The export writes the same figures to the workbook, read back with calamine.
+    let dir = tempfile::tempdir().expect("a directory");
+    let workbook = dir.path().join("results.xlsx");
+    let (export, export_state) = (unique_name("export"), dir.path().join("state"));
+    let exported = homa(&[
+        "excel-export",
+        "--bootstrap",
+        &bootstrap,
+        "--output",
+        &workbook.to_string_lossy(),
+        "--application-id",
+        &export,
+        "--state-dir",
+        &export_state.to_string_lossy(),
+        "--interval",
+        "1s",
+        "--duration",
+        "15s",
+    ])
+    .output()
+    .expect("homa excel-export runs");
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    assert_eq!(revenue_sheet(&workbook), closed);
+}
+
+/// The Revenue sheet of the workbook at `path`: (store, minute start in ms) to revenue
+/// and orders.
+fn revenue_sheet(path: &std::path::Path) -> BTreeMap<(String, i64), Revenue> {
+    use calamine::{Data, Reader, Xlsx, open_workbook};
+    let mut workbook: Xlsx<_> = open_workbook(path).expect("the workbook");
+    let sheet = workbook
+        .worksheet_range("Revenue")
+        .expect("the Revenue sheet");
+    let number = |cell: &Data| match cell {
+        Data::Float(f) => *f,
+        Data::Int(i) => *i as f64,
+        Data::DateTime(t) => t.as_f64(),
+        other => panic!("{other:?} is not a number"),
+    };
+    let mut figures = BTreeMap::new();
+    for row in sheet.rows().skip(1) {
+        let store = row[0].to_string();
+        // Excel's days since 1899-12-30, back to ms since the epoch.
+        let minute = ((number(&row[1]) - 25_569.0) * 86_400_000.0).round() as i64;
+        let revenue = Revenue {
+            revenue: (number(&row[2]) * 100.0).round() as i64,
+            orders: number(&row[3]) as u64,
+        };
+        figures.insert((store, minute), revenue);
+    }
+    figures
 }
