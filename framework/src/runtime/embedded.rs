@@ -6,8 +6,9 @@
 //! [`EmbeddedKafka`] runs, a [`KafkaStreams`](super::KafkaStreams) whose
 //! `bootstrap.servers` are its own creates its internal topics through it instead, and
 //! does not purge repartition topics (no DeleteRecords either). Its transactions are not
-//! real (a `read_committed` reader sees aborted records), and it keeps everything in
-//! memory: never the proof that an application works with Kafka.
+//! real (a `read_committed` reader sees aborted records), so `KafkaStreams::start` refuses
+//! exactly-once on it; and it keeps everything in memory: never the proof that an
+//! application works with Kafka.
 //!
 //! ```
 //! use homa::runtime::EmbeddedKafka;

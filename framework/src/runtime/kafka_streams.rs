@@ -19,7 +19,7 @@ use super::instance::Instance;
 use super::metrics::Metrics;
 use super::shutdown_requests;
 use super::stream_thread::{self, Assignment, ThreadContext};
-use crate::config::{ConfigError, StreamsConfig};
+use crate::config::{ConfigError, ProcessingGuarantee, StreamsConfig};
 use crate::state::{
     ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, RocksDbMemory,
     SharedBytesStore, StoreDef, StoreError,
@@ -173,6 +173,13 @@ pub enum StartError {
         /// Why.
         reason: String,
     },
+    /// Exactly-once asked of an embedded Kafka, whose transactions are not real.
+    #[error(
+        "processing.guarantee=exactly_once_v2 needs a real Kafka: the embedded Kafka \
+         (librdkafka's mock cluster) only pretends to run transactions (a read_committed \
+         reader sees aborted records)"
+    )]
+    ExactlyOnceOnEmbedded,
     /// An internal topic could not be created.
     #[error("creating internal topic {topic}: {reason}")]
     InternalTopic {
@@ -480,6 +487,12 @@ impl KafkaStreams {
         let state = self.state();
         if state != State::Created {
             return Err(StartError::NotCreated(state));
+        }
+        // (`exactly_once_v2` is refused by the config itself for now; once it is not, the
+        // embedded Kafka still cannot give it.)
+        let exactly_once = self.config.processing_guarantee() != ProcessingGuarantee::AtLeastOnce;
+        if exactly_once && super::embedded::is_embedded(&self.bootstrap) {
+            return Err(StartError::ExactlyOnceOnEmbedded);
         }
         tracing::info!(
             "homa: starting {} ({} stream thread(s), bootstrap.servers={})",
