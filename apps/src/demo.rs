@@ -71,7 +71,20 @@ impl Stages {
     ) -> anyhow::Result<T> {
         println!("==> {name}");
         let started = Instant::now();
-        let (value, what) = stage().with_context(|| format!("demo stage {name}"))?;
+        // A stage without a bar of its own shows that it is at work.
+        let spinner = match name {
+            "ingest" | "analyze" | "excel-export" => None,
+            _ => {
+                let spinner = indicatif::ProgressBar::new_spinner().with_message(name);
+                spinner.enable_steady_tick(Duration::from_millis(100));
+                Some(spinner)
+            }
+        };
+        let outcome = stage().with_context(|| format!("demo stage {name}"));
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
+        let (value, what) = outcome?;
         let took = started.elapsed();
         println!("    {what} ({:.1} s)", took.as_secs_f64());
         self.0.push((name, took, what));
