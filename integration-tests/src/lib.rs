@@ -77,8 +77,10 @@ pub fn repo_root() -> PathBuf {
     manifest_dir.join("..")
 }
 
-/// Starts a broker through `scripts/kafka` on two free ports, owned by this process.
-fn start_broker() -> anyhow::Result<String> {
+/// Starts a broker through `scripts/kafka` on two free ports, owned by this process (it
+/// stops when the process ends); returns its `bootstrap.servers`. For a test that needs a
+/// broker of its own, to restart it.
+pub fn start_broker() -> anyhow::Result<String> {
     let script = repo_root().join("scripts/kafka");
     let (port, controller_port) = (free_port()?, free_port()?);
     let output = Command::new("bash")
@@ -98,6 +100,31 @@ fn start_broker() -> anyhow::Result<String> {
         );
     }
     Ok(format!("127.0.0.1:{port}"))
+}
+
+/// Restarts the broker of [`start_broker`] at `bootstrap` on its data (`kill`: with
+/// SIGKILL, a crash), through `scripts/kafka restart`.
+pub fn restart_broker(bootstrap: &str, kill: bool) -> anyhow::Result<()> {
+    let script = repo_root().join("scripts/kafka");
+    let port = bootstrap.rsplit(':').next().unwrap_or_default();
+    let mut command = Command::new("bash");
+    command.arg(&script).args(["restart", "--port", port]);
+    if kill {
+        command.arg("--kill");
+    }
+    let output = command
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} restart failed ({}): {}{}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
 }
 
 /// A port that nothing listens on right now.
@@ -567,6 +594,39 @@ impl Kafka {
             records: Vec::new(),
             keys: std::collections::BTreeSet::new(),
         })
+    }
+
+    /// Reads `count` records of `topic` as a member of `group` (from its committed offsets,
+    /// else the start), commits what it read and leaves; returns their keys.
+    pub fn consume_committing(
+        &self,
+        topic: &str,
+        group: &str,
+        count: usize,
+    ) -> anyhow::Result<Vec<String>> {
+        let consumer: BaseConsumer = self
+            .consumer_config(group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .context("creating a consumer")?;
+        consumer.subscribe(&[topic])?;
+        let deadline = Instant::now() + TIMEOUT;
+        let mut keys = Vec::with_capacity(count);
+        while keys.len() < count {
+            ensure!(
+                Instant::now() < deadline,
+                "read {} of {count} records from {topic} within {TIMEOUT:?}",
+                keys.len()
+            );
+            if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+                let message = message.with_context(|| format!("consuming {topic}"))?;
+                keys.push(String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned());
+            }
+        }
+        consumer
+            .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+            .with_context(|| format!("committing {group}'s offsets of {topic}"))?;
+        Ok(keys)
     }
 
     /// Reads `topic` from the start until `count` records have arrived, as a consumer of a
