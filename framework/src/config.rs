@@ -72,9 +72,10 @@ pub enum ProcessingGuarantee {
     /// failure may process some records again but never loses one.
     #[default]
     AtLeastOnce,
-    /// `exactly_once_v2`: outputs, store changelogs and offsets committed in one Kafka
-    /// transaction per stream thread. Not supported yet: building a config that asks for
-    /// it fails, rather than running at-least-once under its name.
+    /// `exactly_once_v2` (KIP-447): each stream thread writes its outputs, store changelogs
+    /// and dead letters in one Kafka transaction with the consumed offsets, committed every
+    /// `commit.interval.ms` (default 100 under it); every consumer reads `read_committed`.
+    /// A record's effects on output topics and on state happen once, whatever crashes.
     ExactlyOnceV2,
 }
 
@@ -199,11 +200,11 @@ pub mod keys {
     pub const GROUP_PROTOCOL: &str = "group.protocol";
     /// Stream threads of this instance (default 1).
     pub const NUM_STREAM_THREADS: &str = "num.stream.threads";
-    /// How often progress is committed, in ms (default 30000).
+    /// How often progress is committed, in ms (default 30000; 100 under exactly-once).
     pub const COMMIT_INTERVAL_MS: &str = "commit.interval.ms";
     /// The longest a stream thread blocks waiting for records, in ms (default 100).
     pub const POLL_MS: &str = "poll.ms";
-    /// `at_least_once` (the default, and for now the only one: `exactly_once_v2` is refused).
+    /// `at_least_once` (the default) or `exactly_once_v2`.
     pub const PROCESSING_GUARANTEE: &str = "processing.guarantee";
     /// Where state stores live (default `<temp dir>/homa`).
     pub const STATE_DIR: &str = "state.dir";
@@ -322,6 +323,11 @@ impl StreamsConfig {
     /// `processing.guarantee`.
     pub fn processing_guarantee(&self) -> ProcessingGuarantee {
         self.processing_guarantee
+    }
+
+    /// Whether `processing.guarantee` is `exactly_once_v2`.
+    pub fn exactly_once(&self) -> bool {
+        self.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2
     }
 
     /// `state.dir`.
@@ -475,14 +481,13 @@ impl StreamsConfigBuilder {
         self.set(keys::NUM_STREAM_THREADS, threads.to_string())
     }
 
-    /// `commit.interval.ms` (default 30 s).
+    /// `commit.interval.ms` (default 30 s; 100 ms under exactly-once).
     #[must_use]
     pub fn commit_interval(self, interval: Duration) -> Self {
         self.set(keys::COMMIT_INTERVAL_MS, interval.as_millis().to_string())
     }
 
-    /// `processing.guarantee` (default at-least-once; exactly-once is refused by
-    /// [`build`](Self::build) until HOMA supports it).
+    /// `processing.guarantee` (default at-least-once).
     #[must_use]
     pub fn processing_guarantee(self, guarantee: ProcessingGuarantee) -> Self {
         let value = match guarantee {
@@ -546,20 +551,13 @@ impl StreamsConfigBuilder {
 
         let processing_guarantee = match values.get(keys::PROCESSING_GUARANTEE).copied() {
             None | Some("at_least_once") => ProcessingGuarantee::AtLeastOnce,
-            Some("exactly_once_v2") => {
-                return Err(invalid(
-                    keys::PROCESSING_GUARANTEE,
-                    "exactly_once_v2",
-                    "exactly-once is not supported by this version of HOMA yet; use \
-                     at_least_once (the default), under which a failure may process some \
-                     records twice but loses none",
-                ));
-            }
+            Some("exactly_once_v2") => ProcessingGuarantee::ExactlyOnceV2,
             Some(other) => {
                 return Err(invalid(
                     keys::PROCESSING_GUARANTEE,
                     other,
-                    "expected at_least_once (exactly_once_v2 is not supported yet)",
+                    "expected at_least_once or exactly_once_v2 (Kafka Streams' exactly_once \
+                     and exactly_once_beta are gone since 4.0)",
                 ));
             }
         };
@@ -576,7 +574,12 @@ impl StreamsConfigBuilder {
                     ));
                 }
             };
-        let default_commit_ms = 30_000;
+        // Kafka Streams' defaults: a transaction is committed often, so that the records it
+        // holds back from `read_committed` readers show soon.
+        let default_commit_ms = match processing_guarantee {
+            ProcessingGuarantee::AtLeastOnce => 30_000,
+            ProcessingGuarantee::ExactlyOnceV2 => 100,
+        };
         let group_protocol = match values.get(keys::GROUP_PROTOCOL).map(|v| v.trim()) {
             None | Some("classic") => GroupProtocol::Classic,
             Some("consumer") => GroupProtocol::Consumer,
@@ -877,17 +880,26 @@ mod tests {
     }
 
     #[test]
-    fn exactly_once_is_refused_until_it_is_supported() {
-        let err = base()
+    fn exactly_once_commits_every_100_ms_unless_told_otherwise() {
+        let config = base()
             .processing_guarantee(ProcessingGuarantee::ExactlyOnceV2)
             .build()
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("config `processing.guarantee` = \"exactly_once_v2\""),
-            "{err}"
+            .unwrap();
+        assert_eq!(
+            config.processing_guarantee(),
+            ProcessingGuarantee::ExactlyOnceV2
         );
-        assert!(err.contains("not supported"), "{err}");
+        assert!(config.exactly_once());
+        assert_eq!(config.commit_interval(), Duration::from_millis(100));
+        let config = base()
+            .set("processing.guarantee", "exactly_once_v2")
+            .set("commit.interval.ms", "250")
+            .build()
+            .unwrap();
+        assert_eq!(config.commit_interval(), Duration::from_millis(250));
+        assert!(!base().build().unwrap().exactly_once());
+        let err = refused("processing.guarantee", "exactly_once_beta").to_string();
+        assert!(err.contains("at_least_once or exactly_once_v2"), "{err}");
     }
 
     #[test]

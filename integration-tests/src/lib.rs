@@ -29,6 +29,8 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
+pub mod summing;
+
 /// The variable that points the tests at a running broker instead of starting one.
 pub const BOOTSTRAP_ENV: &str = "HOMA_BOOTSTRAP_SERVERS";
 

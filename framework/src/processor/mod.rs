@@ -37,7 +37,7 @@ mod source;
 pub(crate) use collector::{CollectorSink, OutgoingRecord, RecordCollector};
 pub use context::ProcessorContext;
 pub(crate) use context::{Child, GlobalStores, OpenStore, TaskState};
-pub(crate) use node::{Downstream, NodeHandle, ProcessorNode, failed_node};
+pub(crate) use node::{Downstream, NodeHandle, ProcessorNode, failed_node, node_error};
 pub use punctuation::{PunctuationType, ScheduleId};
 pub use record::{Record, RecordMetadata};
 pub use sink::StreamPartitioner;

@@ -47,6 +47,14 @@ pub(crate) fn failed_node(error: &(dyn std::error::Error + 'static)) -> Option<S
         .map(|failure| failure.node.to_string())
 }
 
+/// The error a processor node's failure `error` wraps, if it is one.
+pub(crate) fn node_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    let failure = error.downcast_ref::<NodeFailure>()?;
+    Some(&*failure.error)
+}
+
 /// A processor and its context. A task holds each node once (behind an `Rc`), whatever the
 /// number of its parents, so a processor with several parents keeps one state.
 pub(crate) struct ProcessorNode<P, KIn, VIn, KOut, VOut> {

@@ -43,6 +43,7 @@ pub(crate) fn consumer(config: &StreamsConfig, bootstrap: &str, thread: usize) -
     let id = format!("{}-StreamThread-{thread}-consumer", config.client_id());
     let mut client = client(&defaults, config.main_consumer_settings(), bootstrap, id);
     client
+        .set("isolation.level", isolation(config))
         .set("group.id", config.application_id())
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -62,8 +63,6 @@ pub(crate) fn consumer(config: &StreamsConfig, bootstrap: &str, thread: usize) -
     client
 }
 
-/// The restore consumer of stream thread `thread`: partitions assigned by hand, the
-/// consumer settings otherwise.
 /// The consumer that keeps the global tables: no group (it assigns every partition
 /// itself, positioned where the tables were written up to), no commits.
 pub(crate) fn global_consumer(config: &StreamsConfig, bootstrap: &str) -> ClientConfig {
@@ -77,6 +76,7 @@ pub(crate) fn global_consumer(config: &StreamsConfig, bootstrap: &str) -> Client
     // it (no subscribe) and never commits.
     let group = format!("{}-global", config.client_id());
     client
+        .set("isolation.level", isolation(config))
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -87,6 +87,8 @@ pub(crate) fn global_consumer(config: &StreamsConfig, bootstrap: &str) -> Client
     client
 }
 
+/// The restore consumer of stream thread `thread`: partitions assigned by hand, the
+/// consumer settings otherwise.
 pub(crate) fn restore_consumer(
     config: &StreamsConfig,
     bootstrap: &str,
@@ -108,6 +110,7 @@ pub(crate) fn restore_consumer(
     // it (no subscribe) and never commits.
     let group = format!("{}-StreamThread-{thread}-restore", config.client_id());
     client
+        .set("isolation.level", isolation(config))
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -115,14 +118,45 @@ pub(crate) fn restore_consumer(
     client
 }
 
+/// What the consumers read: under exactly-once only committed records (a transaction's
+/// once it commits, an aborted one's never), as Kafka Streams; else everything, as Java's
+/// default (librdkafka's is `read_committed`).
+fn isolation(config: &StreamsConfig) -> &'static str {
+    if config.exactly_once() {
+        "read_committed"
+    } else {
+        "read_uncommitted"
+    }
+}
+
 /// The producer of stream thread `thread`, with Java's partitioner, so a key lands where
-/// Kafka Streams (and any Java producer) would put it.
-pub(crate) fn producer(config: &StreamsConfig, bootstrap: &str, thread: usize) -> ClientConfig {
-    let defaults = [("linger.ms", "100"), ("enable.idempotence", "true")];
+/// Kafka Streams (and any Java producer) would put it; transactional with
+/// `transactional_id` (under exactly-once), whose transactions time out after 10 s, as
+/// Kafka Streams sets (librdkafka's default is a minute: a crashed instance would hold
+/// back every `read_committed` reader of its partitions that long).
+pub(crate) fn producer(
+    config: &StreamsConfig,
+    bootstrap: &str,
+    thread: usize,
+    transactional_id: Option<&str>,
+) -> ClientConfig {
+    let mut defaults = vec![("linger.ms", "100"), ("enable.idempotence", "true")];
+    if transactional_id.is_some() {
+        defaults.push(("transaction.timeout.ms", "10000"));
+    }
     let id = format!("{}-StreamThread-{thread}-producer", config.client_id());
     let mut client = client(&defaults, config.producer_settings(), bootstrap, id);
     client.set("partitioner", "murmur2_random");
+    if let Some(transactional_id) = transactional_id {
+        client.set("transactional.id", transactional_id);
+    }
     client
+}
+
+/// The `transactional.id` of stream thread `thread` of process `process` (Kafka Streams'
+/// `<application.id>-<process id>-<thread>`).
+pub(crate) fn transactional_id(config: &StreamsConfig, process: &str, thread: usize) -> String {
+    format!("{}-{process}-{thread}", config.application_id())
 }
 
 /// The admin client of the instance.

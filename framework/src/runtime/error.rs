@@ -76,6 +76,26 @@ pub enum ThreadError {
     /// A store could not be restored from its changelog.
     #[error(transparent)]
     Restore(Box<RestoreError>),
+    /// Under exactly-once, a step of the thread's transaction failed (`init`, `begin`,
+    /// `send offsets`, `commit`, `abort`).
+    #[error("{operation} the transaction of {transactional_id}: {source}")]
+    Transaction {
+        /// What was being done: `initialising`, `beginning`, `sending the offsets of`,
+        /// `committing`.
+        operation: &'static str,
+        /// The producer's `transactional.id`.
+        transactional_id: String,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// Under exactly-once, the thread's partitions were lost to the group (it was out of
+    /// it, e.g. frozen past its session): its transaction is aborted and it rejoins.
+    #[error("partitions lost: {partitions}")]
+    PartitionsLost {
+        /// The partitions, `topic/partition, ...`.
+        partitions: String,
+    },
     /// Code the thread ran panicked (a processor, a serde, a closure of the topology, or a
     /// client library); the thread's tasks were dropped without a commit.
     #[error("panicked: {message}")]
@@ -102,6 +122,73 @@ impl ThreadError {
             .unwrap_or_else(|| "(no message)".to_string());
         Self::Panic { message }
     }
+}
+
+impl ThreadError {
+    /// Whether, under exactly-once, the error means that this thread's tasks may have gone
+    /// to another member or its producer was fenced (Kafka Streams' `TaskMigratedException`):
+    /// its transaction is aborted, its tasks closed dirty, and it rejoins the group with a
+    /// new producer, its tasks starting again from their committed offsets. Any other error
+    /// (a record that fails, a store) aborts the transaction and stops the thread.
+    pub(crate) fn is_task_migrated(&self) -> bool {
+        match self {
+            Self::PartitionsLost { .. } => true,
+            Self::Transaction { source, .. } => transaction_failed(source),
+            Self::Produce(e) => e.is_task_migrated(),
+            // A record a processor sent, whose send failed so.
+            Self::Task(TaskError::Process { source, .. }) => {
+                let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&**source);
+                while let Some(error) = cause {
+                    if let Some(e) = error.downcast_ref::<ProduceError>() {
+                        return e.is_task_migrated();
+                    }
+                    cause = crate::processor::node_error(error).or_else(|| error.source());
+                }
+                false
+            }
+            Self::Poll { source } => is_fenced(source),
+            _ => false,
+        }
+    }
+}
+
+impl ProduceError {
+    /// Whether the record failed because the thread's producer was fenced or its
+    /// transaction could not go on (see [`ThreadError::is_task_migrated`]).
+    fn is_task_migrated(&self) -> bool {
+        match self {
+            Self::Delivery { source, .. } | Self::Send { source, .. } => is_fenced(source),
+            Self::Begin { source, .. } => transaction_failed(source),
+            Self::Flush { .. } => false,
+        }
+    }
+}
+
+/// Whether a step of a transaction failed in a way a new producer recovers from: a fatal
+/// error is a fenced producer; an abortable one a commit the group refused (a rebalance, a
+/// stale generation) or a record not delivered because of either; a retriable one a broker
+/// or coordinator away for longer than the call waited.
+fn transaction_failed(source: &KafkaError) -> bool {
+    match source {
+        KafkaError::Transaction(e) => e.is_fatal() || e.txn_requires_abort() || e.is_retriable(),
+        other => is_fenced(other) || is_transient(other),
+    }
+}
+
+/// Whether `error` says the producer (or the consumer's static membership) was fenced by a
+/// newer one.
+pub(crate) fn is_fenced(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            Fenced
+                | ProducerFenced
+                | InvalidProducerEpoch
+                | FencedInstanceId
+                | InvalidProducerIdMapping
+        )
+    )
 }
 
 impl From<ProduceError> for ThreadError {
@@ -175,6 +262,17 @@ pub enum ProduceError {
         topic: String,
         /// The partition.
         partition: i32,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// Under exactly-once, no transaction could be begun for a record.
+    #[error("beginning the transaction of {transactional_id} for a record to {topic}: {source}")]
+    Begin {
+        /// The topic.
+        topic: String,
+        /// The producer's `transactional.id`.
+        transactional_id: String,
         /// librdkafka's error.
         #[source]
         source: KafkaError,

@@ -19,7 +19,7 @@ use super::instance::Instance;
 use super::metrics::Metrics;
 use super::shutdown_requests;
 use super::stream_thread::{self, Assignment, ThreadContext};
-use crate::config::{ConfigError, ProcessingGuarantee, StreamsConfig};
+use crate::config::{ConfigError, StreamsConfig};
 use crate::state::{
     ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, RocksDbMemory,
     SharedBytesStore, StoreDef, StoreError,
@@ -180,6 +180,15 @@ pub enum StartError {
          reader sees aborted records)"
     )]
     ExactlyOnceOnEmbedded,
+    /// Under exactly-once, the process id kept in the state directory could not be read or
+    /// written.
+    #[error("the process id in {path} (state.dir): {reason}")]
+    ProcessId {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// An internal topic could not be created.
     #[error("creating internal topic {topic}: {reason}")]
     InternalTopic {
@@ -188,6 +197,37 @@ pub enum StartError {
         /// Why.
         reason: String,
     },
+}
+
+/// The file of `<state.dir>/<application.id>` that keeps the instance's process id across
+/// restarts (Kafka Streams' `kafka-streams-process-metadata`).
+const PROCESS_ID_FILE: &str = "homa-process-id";
+
+/// The process id kept in `dir`, made (a random UUID) when there is none yet.
+fn persistent_process_id(dir: &std::path::Path) -> std::io::Result<String> {
+    let path = dir.join(PROCESS_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let id = text.trim();
+            return uuid::Uuid::parse_str(id)
+                .map(|_| id.to_string())
+                .map_err(|e| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{id:?} is no process id ({e}); delete the file to make a new one"),
+                    )
+                });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(dir)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    // Written whole or not at all: a crash never leaves half an id.
+    let partial = dir.join(format!("{PROCESS_ID_FILE}.partial"));
+    std::fs::write(&partial, &id)?;
+    std::fs::rename(&partial, &path)?;
+    Ok(id)
 }
 
 type Listener = Arc<dyn Fn(State, State) + Send + Sync>;
@@ -333,6 +373,10 @@ pub struct KafkaStreams {
     threads: Vec<JoinHandle<()>>,
     /// Watches the application's shutdown requests while the instance runs.
     watcher: Option<JoinHandle<()>>,
+    /// Under exactly-once, the process id kept in the state directory, which the stream
+    /// threads' `transactional.id`s carry: a restarted instance fences, and aborts, what
+    /// its previous run left open.
+    process_id: Option<Arc<str>>,
 }
 
 impl fmt::Debug for KafkaStreams {
@@ -379,6 +423,7 @@ impl KafkaStreams {
             }),
             threads: Vec::new(),
             watcher: None,
+            process_id: None,
         })
     }
 
@@ -488,11 +533,16 @@ impl KafkaStreams {
         if state != State::Created {
             return Err(StartError::NotCreated(state));
         }
-        // (`exactly_once_v2` is refused by the config itself for now; once it is not, the
-        // embedded Kafka still cannot give it.)
-        let exactly_once = self.config.processing_guarantee() != ProcessingGuarantee::AtLeastOnce;
-        if exactly_once && super::embedded::is_embedded(&self.bootstrap) {
-            return Err(StartError::ExactlyOnceOnEmbedded);
+        if self.config.exactly_once() {
+            if super::embedded::is_embedded(&self.bootstrap) {
+                return Err(StartError::ExactlyOnceOnEmbedded);
+            }
+            let dir = self.config.state_dir().join(self.config.application_id());
+            let id = persistent_process_id(&dir).map_err(|e| StartError::ProcessId {
+                path: dir.join(PROCESS_ID_FILE).display().to_string(),
+                reason: e.to_string(),
+            })?;
+            self.process_id = Some(id.into());
         }
         tracing::info!(
             "homa: starting {} ({} stream thread(s), bootstrap.servers={})",
@@ -575,6 +625,7 @@ impl KafkaStreams {
             self.bootstrap.clone(),
         );
         let shared = self.shared.clone();
+        let process_id = self.process_id.clone();
         let thread = std::thread::Builder::new()
             .name(format!("{}-StreamThread-{index}", config.client_id()))
             .spawn(move || {
@@ -592,6 +643,7 @@ impl KafkaStreams {
                         shutdown: &shared.shutdown,
                         on_assignment,
                         instance: &shared.instance,
+                        process_id: process_id.as_deref(),
                     };
                     // A panic is a failure of the thread like an error: the handler decides,
                     // rather than the thread vanishing while the instance looks healthy.

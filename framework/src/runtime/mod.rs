@@ -48,13 +48,17 @@ pub struct ClientConfigs {
 }
 
 impl ClientConfigs {
-    /// The settings of the clients of an instance with `config` reaching Kafka at
-    /// `bootstrap`.
+    /// The settings of the clients of stream thread 0 of an instance with `config`
+    /// reaching Kafka at `bootstrap` (under exactly-once, the producer's `transactional.id`
+    /// carries `<process id>` where the instance puts the one kept in its state directory).
     pub fn new(config: &crate::config::StreamsConfig, bootstrap: &str) -> Self {
+        let transactional_id = config
+            .exactly_once()
+            .then(|| clients::transactional_id(config, "<process id>", 0));
         Self {
             consumer: clients::consumer(config, bootstrap, 0),
             restore_consumer: clients::restore_consumer(config, bootstrap, 0),
-            producer: clients::producer(config, bootstrap, 0),
+            producer: clients::producer(config, bootstrap, 0, transactional_id.as_deref()),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! `StateManager`: a task's state on disk (Kafka Streams' `ProcessorStateManager`). It
 //! locks the task's directory, opens its stores (a logged store without a checkpoint starts
 //! empty, its changelog rebuilds it), knows each logged store's changelog partition, and
-//! reads and writes the checkpoint of their offsets.
+//! reads and writes the checkpoint of their offsets. Under exactly-once its persistent
+//! logged stores hold the open transaction's writes back until it commits (see
+//! `state::transactional`), so their checkpoint holds after a crash too.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -13,7 +15,7 @@ use super::task::TaskId;
 use crate::processor::OpenStore;
 use crate::state::{
     CacheBudget, CachingLayer, ChangeLogger, ChangelogSink, RocksDbMemory, SharedBytesStore,
-    StoreError, StoreKind, StoreLayers, StoreMeters, checkpoint,
+    StoreError, StoreKind, StoreLayers, StoreMeters, TransactionalBytesStore, checkpoint,
 };
 use crate::topology::{Subtopology, Topology};
 
@@ -51,6 +53,9 @@ pub(crate) struct StoreContext<'a> {
     pub(crate) cache: Rc<CacheBudget>,
     /// Whether the stores' operations are timed (`metrics.recording.level` `DEBUG`).
     pub(crate) timed: bool,
+    /// Whether the task runs under exactly-once: its persistent logged stores write only
+    /// what its transactions commit.
+    pub(crate) exactly_once: bool,
 }
 
 /// The state of one task.
@@ -65,6 +70,9 @@ pub(crate) struct StateManager {
     changelogs: BTreeMap<Arc<str>, (Arc<str>, i32)>,
     /// The next changelog offset each logged store is known to reflect, from its restore.
     restored: BTreeMap<Arc<str>, i64>,
+    /// Under exactly-once, the persistent logged stores, whose writes wait for the
+    /// transaction to commit.
+    transactional: Vec<Arc<TransactionalBytesStore>>,
 }
 
 impl StateManager {
@@ -103,7 +111,12 @@ impl StateManager {
             {
                 def.wipe(&manager.dir)?;
             }
-            let bytes = def.open(&manager.dir, cx.rocksdb)?;
+            let mut bytes = def.open(&manager.dir, cx.rocksdb)?;
+            if cx.exactly_once && def.logging && bytes.persistent() {
+                let transactional = Arc::new(TransactionalBytesStore::new(bytes));
+                manager.transactional.push(transactional.clone());
+                bytes = transactional;
+            }
             let logger = def.logging.then(|| {
                 ChangeLogger::new(name.clone(), changelog.clone(), def.kind, cx.sink.clone())
             });
@@ -159,10 +172,18 @@ impl StateManager {
         self.restored.insert(changelog, next);
     }
 
+    /// The thread's transaction committed: the stores write what it held back.
+    pub(crate) fn commit_transaction(&self) -> Result<(), StoreError> {
+        self.transactional
+            .iter()
+            .try_for_each(|store| store.commit())
+    }
+
     /// After a commit: flushes the persistent logged stores and writes the checkpoint of
     /// their changelog offsets (`produced` gives the last offset written to a changelog
     /// partition), when a changelog moved [`CHECKPOINT_DELTA`] since the last one, or
-    /// always with `force` (a closing task).
+    /// always with `force` (a closing task); under exactly-once also when there is none
+    /// yet, so that a crash never leaves a store to be rebuilt whole.
     pub(crate) fn checkpoint(
         &mut self,
         stores: &BTreeMap<Arc<str>, OpenStore>,
@@ -185,7 +206,9 @@ impl StateManager {
             }
         }
         let moved = offsets.iter().any(|(key, next)| {
-            next - self.checkpointed.get(key).copied().unwrap_or(0) >= CHECKPOINT_DELTA
+            let last = self.checkpointed.get(key).copied();
+            next - last.unwrap_or(0) >= CHECKPOINT_DELTA
+                || (last.is_none() && !self.transactional.is_empty())
         });
         if offsets.is_empty() || offsets == self.checkpointed || !(force || moved) {
             return Ok(());

@@ -16,6 +16,13 @@
 //!
 //! After a commit, the records of the repartition topics it reads are deleted up to the
 //! committed offsets, every `repartition.purge.interval.ms` (see `purge`).
+//!
+//! Under exactly-once, an error that means the thread's tasks may have moved to another
+//! member, or its producer was fenced (see [`ThreadError::is_task_migrated`]), ends its
+//! membership rather than the thread: the transaction is aborted, the tasks closed dirty,
+//! and the thread joins the group again with a new consumer and a new producer, whose
+//! tasks start from the committed offsets and the stores' committed state (Kafka Streams'
+//! handling of a `TaskMigratedException`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -195,18 +202,62 @@ pub(crate) struct ThreadContext<'a> {
     pub(crate) shutdown: &'a AtomicBool,
     pub(crate) on_assignment: AssignmentListener,
     pub(crate) instance: &'a Instance,
+    /// Under exactly-once, the instance's process id, which the producer's
+    /// `transactional.id` carries.
+    pub(crate) process_id: Option<&'a str>,
 }
 
+/// How long a thread waits before it joins the group again after its membership ended
+/// under exactly-once, so that a failure that repeats at once does not spin.
+const REJOIN_BACKOFF: Duration = Duration::from_millis(200);
+
 /// Runs one stream thread until `shutdown` is set or it fails; its tasks are closed
-/// either way (clean after a last commit, or dirty after an error).
+/// either way (clean after a last commit, or dirty after an error). Under exactly-once it
+/// joins the group again after an error that only ended its membership (see the module's
+/// doc).
 pub(crate) fn run(cx: &ThreadContext<'_>) -> Result<(), ThreadError> {
+    loop {
+        match run_member(cx) {
+            Err(e)
+                if cx.config.exactly_once()
+                    && e.is_task_migrated()
+                    && !cx.shutdown.load(Ordering::Relaxed) =>
+            {
+                tracing::warn!(
+                    "homa: stream thread {}: {e}; its transaction is aborted, and it joins \
+                     the group again, its tasks starting from their committed offsets",
+                    cx.index
+                );
+                (cx.on_assignment)(Assignment::Moving);
+                // What the tasks did stays counted, beside what the next ones do.
+                cx.instance.retire(cx.index);
+                std::thread::sleep(REJOIN_BACKOFF);
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// One membership of the thread in the group: its clients made, its tasks run until
+/// `shutdown` is set or an error, then closed.
+fn run_member(cx: &ThreadContext<'_>) -> Result<(), ThreadError> {
     let app = cx.config.application_id();
     let changelogs = cx
         .topology
         .changelog_topics(app)
         .into_iter()
         .map(|(topic, _)| topic);
-    let producer = StreamsProducer::new(cx.config, cx.bootstrap, cx.index, changelogs)?;
+    let transactional_id = cx
+        .process_id
+        .filter(|_| cx.config.exactly_once())
+        .map(|process| clients::transactional_id(cx.config, process, cx.index));
+    let producer = StreamsProducer::new(
+        cx.config,
+        cx.bootstrap,
+        cx.index,
+        transactional_id,
+        changelogs,
+    )?;
     let mut client = clients::consumer(cx.config, cx.bootstrap, cx.index);
     // A task of several input topics idles for the records on the broker (see the
     // module's doc), which the statistics tell.
@@ -385,7 +436,7 @@ fn rebalance(
                     cx.index,
                     describe(&partitions)
                 );
-                tasks.handle_lost(&partitions, consumer);
+                tasks.handle_lost(&partitions, consumer)?;
             } else {
                 tracing::info!(
                     "homa: stream thread {}: partitions revoked: {}",

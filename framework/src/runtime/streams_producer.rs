@@ -4,10 +4,15 @@
 //! [`commit`](StreamsProducer::commit), which makes the records durable before the offsets
 //! that cover them.
 //!
-//! At-least-once (now): `commit` flushes the producer, then commits the offsets with the
-//! consumer. Exactly-once (to come): the same calls, with a transaction begun on the first
-//! send and committed, offsets included, by `commit`; `abort` drops it after a failure.
+//! At-least-once: `commit` flushes the producer, then commits the offsets with the
+//! consumer. Exactly-once (KIP-447, one transactional producer per thread): the producer is
+//! initialised for transactions when made (which fences an older producer of the same
+//! `transactional.id` and aborts what it left open); the first send after a commit begins
+//! a transaction; `commit` sends the offsets into it, with the consumer's group metadata
+//! (so a member the group has moved on from cannot commit), and commits it; `abort` drops
+//! it after a failure, and nothing of it is ever read by a `read_committed` reader.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -25,6 +30,9 @@ use crate::processor::{OutgoingRecord, ProcessError, RecordCollector};
 
 /// How long a commit's flush may wait for acknowledgements before it fails.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a step of a transaction may block (Kafka Streams' `max.block.ms` default).
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a flush sleeps when no acknowledgement has arrived since it last looked.
 ///
@@ -102,6 +110,9 @@ pub(crate) struct StreamsProducer {
     producer: BaseProducer<Deliveries>,
     /// The partition counts of the topics partitioners chose for, asked of the broker once.
     partitions: Mutex<BTreeMap<String, i32>>,
+    /// Under exactly-once: the producer's `transactional.id`, and whether a transaction
+    /// is open (begun by the first send since the last commit).
+    transaction: Option<(String, Cell<bool>)>,
 }
 
 impl std::fmt::Debug for StreamsProducer {
@@ -112,15 +123,22 @@ impl std::fmt::Debug for StreamsProducer {
 
 impl StreamsProducer {
     /// The producer of stream thread `thread`, which writes (among others) the changelog
-    /// topics `changelogs`.
+    /// topics `changelogs`; transactional, initialised, with `transactional_id` (under
+    /// exactly-once).
     pub(crate) fn new(
         config: &StreamsConfig,
         bootstrap: &str,
         thread: usize,
+        transactional_id: Option<String>,
         changelogs: impl IntoIterator<Item = String>,
     ) -> Result<Self, ThreadError> {
+        // A record not delivered in a transaction leaves it to abort: it cannot be skipped.
+        let handler = match transactional_id {
+            Some(_) => ProductionHandler::LogAndFail,
+            None => config.production_handler(),
+        };
         let deliveries = Deliveries {
-            handler: config.production_handler(),
+            handler,
             failed: Mutex::new(None),
             skipped: std::sync::atomic::AtomicU64::new(0),
             changelogs: changelogs
@@ -128,16 +146,46 @@ impl StreamsProducer {
                 .map(|topic| (topic, Mutex::new(BTreeMap::new())))
                 .collect(),
         };
-        let producer = clients::producer(config, bootstrap, thread)
-            .create_with_context(deliveries)
-            .map_err(|source| ThreadError::Client {
-                client: "producer",
-                source,
-            })?;
+        let producer: BaseProducer<Deliveries> =
+            clients::producer(config, bootstrap, thread, transactional_id.as_deref())
+                .create_with_context(deliveries)
+                .map_err(|source| ThreadError::Client {
+                    client: "producer",
+                    source,
+                })?;
+        if let Some(id) = &transactional_id {
+            producer
+                .init_transactions(TRANSACTION_TIMEOUT)
+                .map_err(|source| ThreadError::Transaction {
+                    operation: "initialising",
+                    transactional_id: id.clone(),
+                    source,
+                })?;
+            tracing::info!("homa: stream thread {thread}: transactional producer {id} ready");
+        }
         Ok(Self {
             producer,
             partitions: Mutex::new(BTreeMap::new()),
+            transaction: transactional_id.map(|id| (id, Cell::new(false))),
         })
+    }
+
+    /// Under exactly-once, begins a transaction unless one is open.
+    fn begin(&self) -> Result<(), ThreadError> {
+        let Some((id, open)) = &self.transaction else {
+            return Ok(());
+        };
+        if !open.get() {
+            self.producer
+                .begin_transaction()
+                .map_err(|source| ThreadError::Transaction {
+                    operation: "beginning",
+                    transactional_id: id.clone(),
+                    source,
+                })?;
+            open.set(true);
+        }
+        Ok(())
     }
 
     /// Hands `record` to the producer. A record librdkafka refuses at once (too large, an
@@ -145,6 +193,18 @@ impl StreamsProducer {
     // The error is rare and goes straight up; boxing it would not make the send faster.
     #[allow(clippy::result_large_err)]
     pub(crate) fn send(&self, r: OutgoingRecord<'_>) -> Result<(), ProduceError> {
+        if let Some((id, open)) = &self.transaction
+            && !open.get()
+        {
+            self.producer
+                .begin_transaction()
+                .map_err(|source| ProduceError::Begin {
+                    topic: r.topic.to_string(),
+                    transactional_id: id.clone(),
+                    source,
+                })?;
+            open.set(true);
+        }
         let mut record = BaseRecord::<[u8], [u8], ()>::to(r.topic).timestamp(r.timestamp);
         // librdkafka allocates a header list even when it is empty: most records have none.
         if !r.headers.is_empty() {
@@ -214,31 +274,54 @@ impl StreamsProducer {
     }
 
     /// Makes every record sent so far durable, then commits `offsets` (the next offset to
-    /// read of each consumed partition) with `consumer`. Fails with the first record that
-    /// was not delivered since the last commit (unless the production handler skips it),
-    /// and then commits nothing.
+    /// read of each consumed partition): with `consumer` (at-least-once), or in the
+    /// transaction with the consumer's group metadata, committing it (exactly-once). Fails
+    /// with the first record that was not delivered since the last commit (unless the
+    /// production handler skips it), and then commits nothing.
     pub(crate) fn commit<C: ConsumerContext>(
         &self,
         offsets: &Offsets,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), ThreadError> {
+        if let Some((id, open)) = &self.transaction {
+            if !open.get() && offsets.is_empty() {
+                return Ok(());
+            }
+            self.begin()?;
+            // Delivered first: the commit would wait for them in polls of 100 ms (see
+            // `FLUSH_WAIT`), and fail without saying which record was not delivered.
+            self.flush()?;
+            let failed = |operation| {
+                move |source| ThreadError::Transaction {
+                    operation,
+                    transactional_id: id.clone(),
+                    source,
+                }
+            };
+            if !offsets.is_empty() {
+                // Only a consumer without a group has none.
+                let group = consumer.group_metadata().ok_or_else(|| {
+                    failed("sending the offsets of")(KafkaError::ConsumerCommit(
+                        RDKafkaErrorCode::State,
+                    ))
+                })?;
+                let list = offset_list(offsets)?;
+                self.producer
+                    .send_offsets_to_transaction(&list, &group, TRANSACTION_TIMEOUT)
+                    .map_err(failed("sending the offsets of"))?;
+            }
+            self.producer
+                .commit_transaction(TRANSACTION_TIMEOUT)
+                .map_err(failed("committing"))?;
+            open.set(false);
+            return Ok(());
+        }
         self.flush()?;
         if offsets.is_empty() {
             return Ok(());
         }
-        let mut list = TopicPartitionList::with_capacity(offsets.len());
-        for ((topic, partition), (next, metadata)) in offsets {
-            let mut element = list.add_partition(topic, *partition);
-            element
-                .set_offset(Offset::Offset(*next))
-                .map_err(|source| ThreadError::Commit {
-                    partitions: format!("{topic}/{partition}"),
-                    source,
-                })?;
-            element.set_metadata(metadata.as_str());
-        }
         consumer
-            .commit(&list, CommitMode::Sync)
+            .commit(&offset_list(offsets)?, CommitMode::Sync)
             .map_err(|source| ThreadError::Commit {
                 partitions: describe(offsets),
                 source,
@@ -269,9 +352,33 @@ impl StreamsProducer {
     }
 
     /// After a failure: drops what was sent since the last commit, where the guarantee
-    /// can (a transaction); at-least-once has nothing to take back.
+    /// can (the open transaction is aborted); at-least-once has nothing to take back. An
+    /// abort that fails is left to the next producer of the `transactional.id`, whose
+    /// initialisation aborts it.
     pub(crate) fn abort(&self) {
         lock(&self.producer.context().failed).take();
+        if let Some((id, open)) = &self.transaction
+            && open.replace(false)
+        {
+            // librdkafka's abort purges what is not delivered, then waits until none of it
+            // is left, delivery reports included, which only polls serve.
+            self.producer
+                .purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
+            let deadline = Instant::now() + FLUSH_TIMEOUT;
+            while self.producer.in_flight_count() > 0 && Instant::now() < deadline {
+                if !self.serve_one() {
+                    std::thread::sleep(FLUSH_WAIT);
+                }
+            }
+            lock(&self.producer.context().failed).take();
+            match self.producer.abort_transaction(TRANSACTION_TIMEOUT) {
+                Ok(()) => tracing::info!("homa: transaction of {id} aborted"),
+                Err(e) => tracing::warn!(
+                    "homa: aborting the transaction of {id}: {e}; the next producer of \
+                     {id} aborts it"
+                ),
+            }
+        }
     }
 
     /// The last offset acknowledged of changelog `topic`'s `partition`, if any.
@@ -287,6 +394,22 @@ impl StreamsProducer {
             .skipped
             .load(std::sync::atomic::Ordering::Relaxed)
     }
+}
+
+/// `offsets` as a list to commit.
+fn offset_list(offsets: &Offsets) -> Result<TopicPartitionList, ThreadError> {
+    let mut list = TopicPartitionList::with_capacity(offsets.len());
+    for ((topic, partition), (next, metadata)) in offsets {
+        let mut element = list.add_partition(topic, *partition);
+        element
+            .set_offset(Offset::Offset(*next))
+            .map_err(|source| ThreadError::Commit {
+                partitions: format!("{topic}/{partition}"),
+                source,
+            })?;
+        element.set_metadata(metadata.as_str());
+    }
+    Ok(list)
 }
 
 /// `topic/partition@offset, ...`, for errors.

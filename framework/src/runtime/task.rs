@@ -398,6 +398,7 @@ impl Task {
             record_timestamp: state.record_timestamp.clone(),
             cache: resources.cache.clone(),
             timed: config.metrics_recording_level() >= RecordingLevel::Debug,
+            exactly_once: config.exactly_once(),
         };
         let (state_manager, open) =
             StateManager::open(id, topology, sub, &stores).map_err(store_error)?;
@@ -749,12 +750,17 @@ impl Task {
             .map(|q| (&q.topic, q.partition, q.committed))
     }
 
-    /// Records that the offsets [`uncommitted`](Self::uncommitted) gave are committed.
-    pub(crate) fn mark_committed(&mut self) {
+    /// Records that the offsets [`uncommitted`](Self::uncommitted) gave are committed, and
+    /// (under exactly-once) with them the writes the stores held back for the transaction.
+    pub(crate) fn mark_committed(&mut self) -> Result<(), TaskError> {
         for queue in &mut self.queues {
             queue.committed = queue.consumed;
         }
         self.state.processor_metadata.borrow_mut().committed();
+        let task = self.id;
+        self.state_manager
+            .commit_transaction()
+            .map_err(|source| TaskError::Store { task, source })
     }
 
     /// Advances the wall clock to `now` and fires the wall-clock punctuations due.

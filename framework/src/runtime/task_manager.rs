@@ -262,13 +262,20 @@ impl<'a> TaskManager<'a> {
     }
 
     /// `partitions` were lost (the group went on without this member): their tasks close
-    /// without a commit, which another member may already have made.
+    /// without a commit, which another member may already have made. Under exactly-once
+    /// the thread's transaction holds the writes of its other tasks too: the membership
+    /// ends ([`ThreadError::PartitionsLost`]), and every task closes dirty.
     pub(crate) fn handle_lost<C: ConsumerContext>(
         &mut self,
         partitions: &[Partition],
         consumer: &BaseConsumer<C>,
-    ) {
+    ) -> Result<(), ThreadError> {
         self.unpause(partitions, consumer);
+        if self.cx.config.exactly_once() {
+            return Err(ThreadError::PartitionsLost {
+                partitions: describe(partitions),
+            });
+        }
         let lost: Vec<TaskId> = self.tasks_of(partitions).into_keys().collect();
         for id in lost {
             if let Some(task) = self.tasks.remove(&id) {
@@ -280,6 +287,7 @@ impl<'a> TaskManager<'a> {
             }
         }
         self.publish_tasks();
+        Ok(())
     }
 
     /// Makes task `id` of sub-topology `sub`: restoring when it has changelog records to
@@ -453,9 +461,11 @@ impl<'a> TaskManager<'a> {
         Ok(())
     }
 
-    /// The commit of the tasks `scope` names: their processors and caches write what they
+    /// The commit of the tasks `scope` names (of every task under exactly-once, whose one
+    /// transaction holds the writes of all): their processors and caches write what they
     /// hold back, the producer makes every record durable and the consumed offsets are
-    /// committed, then the stores' checkpoints are written (`force`d for tasks that close).
+    /// committed (in the transaction, which commits), the stores take the writes they held
+    /// for it, then their checkpoints are written (`force`d for tasks that close).
     pub(crate) fn commit<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
@@ -464,11 +474,12 @@ impl<'a> TaskManager<'a> {
         // A restoring task has processed nothing, and its stores are not yet written to
         // their changelogs' ends: it has nothing to commit or checkpoint.
         let restoring = &self.restoring;
+        let every_task = self.cx.config.exactly_once();
         let in_scope = |id: &TaskId| {
             !restoring.contains(id)
                 && match scope {
                     Scope::All => true,
-                    Scope::Tasks(ids) => ids.contains(id),
+                    Scope::Tasks(ids) => every_task || ids.contains(id),
                 }
         };
         let mut offsets = Offsets::new();
@@ -479,12 +490,15 @@ impl<'a> TaskManager<'a> {
             }
         }
         self.producer.commit(&offsets, consumer)?;
-        let closing = !matches!(scope, Scope::All)
-            || self.cx.shutdown.load(std::sync::atomic::Ordering::Relaxed);
+        let shutdown = self.cx.shutdown.load(std::sync::atomic::Ordering::Relaxed);
+        let closing = |id: &TaskId| match scope {
+            Scope::All => shutdown,
+            Scope::Tasks(ids) => shutdown || ids.contains(id),
+        };
         let producer = &self.producer;
-        for (_, task) in self.tasks.iter_mut().filter(|(id, _)| in_scope(id)) {
-            task.mark_committed();
-            task.checkpoint(|t, p| producer.changelog_offset(t, p), closing)?;
+        for (id, task) in self.tasks.iter_mut().filter(|(id, _)| in_scope(id)) {
+            task.mark_committed()?;
+            task.checkpoint(|t, p| producer.changelog_offset(t, p), closing(id))?;
         }
         self.publish_counts();
         Ok(())

@@ -11,6 +11,9 @@
 //! - caching (`caching`, when the store's builder enables it): the record cache holds
 //!   writes back until the commit, keeps the latest of each key, and reads through;
 //! - change-logging (`logging`): every write also goes to the store's changelog partition;
+//! - under exactly-once, for a persistent logged store, the transactional layer
+//!   (`transactional`): the writes of the open transaction wait in memory until it
+//!   commits, so that the files only ever hold committed state;
 //! - the bytes ([`KeyValueBytesStore`]): RocksDB by default ([`RocksDbKeyValueStore`]), or
 //!   in memory ([`InMemoryKeyValueStore`]).
 //!
@@ -42,6 +45,7 @@ mod rocksdb;
 pub(crate) mod segmented;
 mod session;
 pub(crate) mod timestamped;
+mod transactional;
 mod typed;
 mod window;
 mod windowed;
@@ -63,6 +67,7 @@ pub use rocksdb::{RocksDbKeyValueStore, RocksDbMemory};
 pub use session::{ReadOnlySessionStore, SessionStore};
 pub(crate) use timestamped::ValueAndTimestampSerde;
 pub use timestamped::{TimestampedKeyValueStore, ValueAndTimestamp};
+pub(crate) use transactional::TransactionalBytesStore;
 pub(crate) use typed::StoreLayers;
 pub use typed::{KeyValueStore, ReadOnlyKeyValueStore};
 pub use window::{ReadOnlyWindowStore, TimestampedWindowStore, WindowStore, WindowedEntries};

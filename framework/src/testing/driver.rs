@@ -192,7 +192,9 @@ fn process_all(task: &mut Task, now: i64, commits: &mut Commits) {
     for (topic, partition, _, metadata) in task.uncommitted() {
         commits.insert((topic.clone(), partition), metadata);
     }
-    task.mark_committed();
+    if let Err(e) = task.mark_committed() {
+        panic!("{e}");
+    }
 }
 
 impl std::fmt::Debug for TopologyTestDriver {
