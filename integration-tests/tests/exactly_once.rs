@@ -122,14 +122,13 @@ fn the_committed_output_is_exact_and_a_restart_restores_only_the_tail() -> anyho
 fn a_processing_error_aborts_the_transaction_and_commits_nothing_of_it() -> anyhow::Result<()> {
     let app = App::new("eos-abort")?;
     let state = tempfile::tempdir()?;
-    // Every record is processed before a commit could come (a minute): the poison pill
-    // fails the thread with all their output in the open transaction, sent at once.
-    app.produce(0..3_000, Some((2_500, "poison")))?;
+    // No commit comes within the test (one a minute): the poison pill, produced once the
+    // records before it are written, fails the thread with them in the open transaction.
+    app.produce(0..2_000, None)?;
     let streams = app.instance(
         state.path(),
         &[("commit.interval.ms", "60000"), ("producer.linger.ms", "0")],
     )?;
-    wait_for_state(&streams, State::Error)?;
     // The sums come after the repartition, whose records no `read_committed` reader (the
     // sums' task either) ever sees: they are the output that was written.
     let repartition = format!("{}-numbers-repartition", app.id);
@@ -138,12 +137,23 @@ fn a_processing_error_aborts_the_transaction_and_commits_nothing_of_it() -> anyh
         config.set("isolation.level", isolation);
         kafka().read_to_end_with(&config, &repartition, 4, |_| Ok(()))
     };
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while kafka()
+        .end_offsets(&repartition, 4)
+        .map_or(0, |e| e.iter().sum::<i64>())
+        < 2_000
+    {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the records before the poison pill were not written within {TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    app.produce(2_000..2_500, Some((2_000, "poison")))?;
+    wait_for_state(&streams, State::Error)?;
     let written = read("read_uncommitted")?;
     eprintln!("records written to {repartition} before the error: {written}");
-    ensure!(
-        written > 0,
-        "nothing was written before the error: the test shows nothing"
-    );
+    ensure!(written >= 2_000, "only {written} records were written");
     let committed = read("read_committed")?;
     ensure!(
         committed == 0,

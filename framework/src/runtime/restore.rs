@@ -269,7 +269,7 @@ impl ChangelogReader {
         work.report_progress();
         // The partitions read to their ends stop being fetched.
         work.update_assignment(&self.consumer)?;
-        Ok(work.finished(tasks, metrics))
+        work.finished(tasks, metrics)
     }
 }
 
@@ -434,13 +434,15 @@ impl Replays {
         Ok(())
     }
 
-    /// The tasks whose replays are all read and written: their restored offsets are set
-    /// and their replays forgotten.
+    /// The tasks whose replays are all read and written: their stores flushed to files
+    /// (restoration writes without RocksDB's write-ahead log, which the commits of
+    /// exactly-once write through: a crash must not keep a commit and lose the records
+    /// restored before it), their restored offsets set and their replays forgotten.
     fn finished(
         &mut self,
         tasks: &mut BTreeMap<TaskId, Task>,
         metrics: &Mutex<Metrics>,
-    ) -> Vec<TaskId> {
+    ) -> Result<Vec<TaskId>, ThreadError> {
         let done: Vec<TaskId> = tasks
             .keys()
             .copied()
@@ -459,6 +461,9 @@ impl Replays {
                 continue;
             };
             for replay in self.replays.iter().filter(|r| r.task == *id) {
+                if replay.restored > 0 {
+                    replay.store.bytes.flush().map_err(|e| replay.failure(e))?;
+                }
                 task.set_restored(replay.store.changelog.clone(), replay.end);
                 *lock(metrics)
                     .restorations
@@ -476,7 +481,7 @@ impl Replays {
             self.in_flight.remove(id);
         }
         self.replays.retain(|r| !done.contains(&r.task));
-        done
+        Ok(done)
     }
 
     /// Takes from `consumer` the changelog partitions no longer read and gives it the new

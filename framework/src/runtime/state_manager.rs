@@ -27,6 +27,9 @@ use crate::topology::{Subtopology, Topology};
 /// slower); 100,000 records are still a fraction of a second of restore after a crash.
 const CHECKPOINT_DELTA: i64 = 100_000;
 
+/// A changelog topic-partition: `(topic, partition)`.
+type ChangelogPartition = (Arc<str>, i32);
+
 /// A logged store of a task, to restore.
 pub(crate) struct LoggedStore {
     pub(crate) name: Arc<str>,
@@ -67,12 +70,12 @@ pub(crate) struct StateManager {
     /// The changelog offsets of the last checkpoint (read at start, then as written).
     checkpointed: checkpoint::Offsets,
     /// The changelog partition of each logged store, by store.
-    changelogs: BTreeMap<Arc<str>, (Arc<str>, i32)>,
+    changelogs: BTreeMap<Arc<str>, ChangelogPartition>,
     /// The next changelog offset each logged store is known to reflect, from its restore.
     restored: BTreeMap<Arc<str>, i64>,
     /// Under exactly-once, the persistent logged stores, whose writes wait for the
-    /// transaction to commit.
-    transactional: Vec<Arc<TransactionalBytesStore>>,
+    /// transaction to commit, with their changelog partitions.
+    transactional: Vec<(Arc<TransactionalBytesStore>, ChangelogPartition)>,
 }
 
 impl StateManager {
@@ -102,19 +105,33 @@ impl StateManager {
             };
             let topic: Arc<str> = crate::topology::changelog_topic(cx.application_id, name).into();
             let changelog = (topic.clone(), task.partition);
+            let key = (topic.to_string(), task.partition);
+            let mut bytes = None;
+            if cx.exactly_once && def.logging {
+                // The offset a store keeps with its committed writes is the one its content
+                // reflects, a crash or not: the restore starts there.
+                let store = def.open(&manager.dir, cx.rocksdb)?;
+                if let Some(next) = store.committed_offset()? {
+                    manager.checkpointed.insert(key.clone(), next);
+                }
+                bytes = Some(store);
+            }
             // A logged store without a checkpoint may hold anything (a crash before the
             // first commit): it starts empty and its changelog rebuilds it.
-            if def.logging
-                && !manager
-                    .checkpointed
-                    .contains_key(&(topic.to_string(), task.partition))
-            {
+            if def.logging && !manager.checkpointed.contains_key(&key) {
+                // (Closed first: RocksDB lets go of its directory when dropped.)
+                drop(bytes.take());
                 def.wipe(&manager.dir)?;
             }
-            let mut bytes = def.open(&manager.dir, cx.rocksdb)?;
+            let mut bytes = match bytes {
+                Some(bytes) => bytes,
+                None => def.open(&manager.dir, cx.rocksdb)?,
+            };
             if cx.exactly_once && def.logging && bytes.persistent() {
                 let transactional = Arc::new(TransactionalBytesStore::new(bytes));
-                manager.transactional.push(transactional.clone());
+                manager
+                    .transactional
+                    .push((transactional.clone(), changelog.clone()));
                 bytes = transactional;
             }
             let logger = def.logging.then(|| {
@@ -172,18 +189,25 @@ impl StateManager {
         self.restored.insert(changelog, next);
     }
 
-    /// The thread's transaction committed: the stores write what it held back.
-    pub(crate) fn commit_transaction(&self) -> Result<(), StoreError> {
+    /// The thread's transaction committed: the stores write what it held back, with the
+    /// changelog offset it brought each to (`produced` gives the last offset written to a
+    /// changelog partition).
+    pub(crate) fn commit_transaction(
+        &self,
+        produced: impl Fn(&str, i32) -> Option<i64>,
+    ) -> Result<(), StoreError> {
         self.transactional
             .iter()
-            .try_for_each(|store| store.commit())
+            .try_for_each(|(store, (topic, partition))| {
+                store.commit(produced(topic, *partition).map(|last| last + 1))
+            })
     }
 
     /// After a commit: flushes the persistent logged stores and writes the checkpoint of
     /// their changelog offsets (`produced` gives the last offset written to a changelog
     /// partition), when a changelog moved [`CHECKPOINT_DELTA`] since the last one, or
-    /// always with `force` (a closing task); under exactly-once also when there is none
-    /// yet, so that a crash never leaves a store to be rebuilt whole.
+    /// always with `force` (a closing task). (Under exactly-once the persistent stores keep
+    /// their offsets themselves, exact after a crash too; the checkpoint is for the rest.)
     pub(crate) fn checkpoint(
         &mut self,
         stores: &BTreeMap<Arc<str>, OpenStore>,
@@ -206,9 +230,7 @@ impl StateManager {
             }
         }
         let moved = offsets.iter().any(|(key, next)| {
-            let last = self.checkpointed.get(key).copied();
-            next - last.unwrap_or(0) >= CHECKPOINT_DELTA
-                || (last.is_none() && !self.transactional.is_empty())
+            next - self.checkpointed.get(key).copied().unwrap_or(0) >= CHECKPOINT_DELTA
         });
         if offsets.is_empty() || offsets == self.checkpointed || !(force || moved) {
             return Ok(());

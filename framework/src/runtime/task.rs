@@ -751,15 +751,19 @@ impl Task {
     }
 
     /// Records that the offsets [`uncommitted`](Self::uncommitted) gave are committed, and
-    /// (under exactly-once) with them the writes the stores held back for the transaction.
-    pub(crate) fn mark_committed(&mut self) -> Result<(), TaskError> {
+    /// (under exactly-once) with them the writes the stores held back for the transaction
+    /// (`produced` gives the last offset written to a changelog partition).
+    pub(crate) fn mark_committed(
+        &mut self,
+        produced: impl Fn(&str, i32) -> Option<i64>,
+    ) -> Result<(), TaskError> {
         for queue in &mut self.queues {
             queue.committed = queue.consumed;
         }
         self.state.processor_metadata.borrow_mut().committed();
         let task = self.id;
         self.state_manager
-            .commit_transaction()
+            .commit_transaction(produced)
             .map_err(|source| TaskError::Store { task, source })
     }
 

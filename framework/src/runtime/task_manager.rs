@@ -497,7 +497,7 @@ impl<'a> TaskManager<'a> {
         };
         let producer = &self.producer;
         for (id, task) in self.tasks.iter_mut().filter(|(id, _)| in_scope(id)) {
-            task.mark_committed()?;
+            task.mark_committed(|t, p| producer.changelog_offset(t, p))?;
             task.checkpoint(|t, p| producer.changelog_offset(t, p), closing(id))?;
         }
         self.publish_counts();

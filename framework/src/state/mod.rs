@@ -102,6 +102,29 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// When the backend fails; then none or some of the writes may have been applied.
     fn restore_batch(&self, batch: &WriteBatch) -> Result<(), StoreError>;
 
+    /// Applies the writes of a committed transaction, `batch`, and records with them that
+    /// the store now reflects its changelog up to `next` (exclusive), at once and durably
+    /// where the backend can (RocksDB: one batch through its write-ahead log), so that
+    /// after a crash [`committed_offset`](Self::committed_offset) says what the store
+    /// holds. By default the writes alone, as [`restore_batch`](Self::restore_batch).
+    ///
+    /// # Errors
+    /// As [`restore_batch`](Self::restore_batch).
+    fn commit_batch(&self, batch: &WriteBatch, next: i64) -> Result<(), StoreError> {
+        let _ = next;
+        self.restore_batch(batch)
+    }
+
+    /// The changelog offset the store's content reflects, as the last
+    /// [`commit_batch`](Self::commit_batch) that is durable recorded it; `None` when none
+    /// is (the default, for a store that keeps no offset).
+    ///
+    /// # Errors
+    /// When the backend fails.
+    fn committed_offset(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
+
     /// Releases what the store holds, when its task closes. Nothing by default: the store
     /// closes when its last handle goes.
     fn close(&self) {}

@@ -72,12 +72,27 @@ pub(crate) enum Writes {
 /// As in Kafka Streams: no compression, and no write-ahead log, since the changelog topic is
 /// what makes the store durable; [`flush`](KeyValueBytesStore::flush) writes the memtables
 /// to files before a checkpoint records how far the store is.
+///
+/// Under exactly-once, a transaction's writes come in one
+/// [`commit_batch`](StateStore::commit_batch) with the changelog offset they bring the store
+/// to, kept in a column family of its own ([`OFFSETS_FAMILY`]), both written at once through
+/// the write-ahead log: after a crash the store holds exactly the batches it was given up
+/// to the offset it says.
 pub struct RocksDbKeyValueStore {
     name: String,
     path: PathBuf,
     db: DB,
     write: WriteOptions,
+    /// The write-ahead log's options, for committed batches.
+    logged: WriteOptions,
 }
+
+/// The column family of a RocksDB store that keeps the changelog offset its content
+/// reflects (exactly-once), apart from the store's keys.
+pub(crate) const OFFSETS_FAMILY: &str = "homa-offsets";
+
+/// The key of the changelog offset in [`OFFSETS_FAMILY`].
+const CHANGELOG_OFFSET: &[u8] = b"changelog-offset";
 
 impl fmt::Debug for RocksDbKeyValueStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -155,7 +170,13 @@ impl RocksDbKeyValueStore {
             options.set_write_buffer_manager(&memory.write_buffers);
         }
         options.set_block_based_table_factory(&table);
-        let db = DB::open(&options, path).map_err(|source| StoreError::RocksDb {
+        options.create_missing_column_families(true);
+        let db = DB::open_cf(
+            &options,
+            path,
+            [::rocksdb::DEFAULT_COLUMN_FAMILY_NAME, OFFSETS_FAMILY],
+        )
+        .map_err(|source| StoreError::RocksDb {
             store: name.clone(),
             path: path.to_path_buf(),
             operation: "open",
@@ -168,6 +189,7 @@ impl RocksDbKeyValueStore {
             path: path.to_path_buf(),
             db,
             write,
+            logged: WriteOptions::default(),
         })
     }
 
@@ -200,16 +222,65 @@ impl StateStore for RocksDbKeyValueStore {
     }
 
     fn restore_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        let mut writes = ::rocksdb::WriteBatch::default();
-        for (key, value) in batch.iter() {
-            match value {
-                Some(value) => writes.put(key, value),
-                None => writes.delete(key),
-            }
-        }
         self.db
-            .write_opt(writes, &self.write)
+            .write_opt(writes_of(batch), &self.write)
             .map_err(self.error("write batch"))
+    }
+
+    fn commit_batch(&self, batch: &WriteBatch, next: i64) -> Result<(), StoreError> {
+        let mut writes = writes_of(batch);
+        writes.put_cf(self.offsets()?, CHANGELOG_OFFSET, next.to_be_bytes());
+        self.db
+            .write_opt(writes, &self.logged)
+            .map_err(self.error("committed write batch"))
+    }
+
+    fn committed_offset(&self) -> Result<Option<i64>, StoreError> {
+        let stored = self
+            .db
+            .get_cf(self.offsets()?, CHANGELOG_OFFSET)
+            .map_err(self.error("reading the committed offset"))?;
+        match stored {
+            None => Ok(None),
+            Some(bytes) => match <[u8; 8]>::try_from(bytes.as_slice()) {
+                Ok(bytes) => Ok(Some(i64::from_be_bytes(bytes))),
+                Err(_) => Err(StoreError::BadKey {
+                    store: self.name.clone(),
+                    reason: format!(
+                        "the committed offset in {} has {} bytes, not 8",
+                        self.path.display(),
+                        bytes.len()
+                    ),
+                }),
+            },
+        }
+    }
+}
+
+/// `batch` as a RocksDB batch.
+fn writes_of(batch: &WriteBatch) -> ::rocksdb::WriteBatch {
+    let mut writes = ::rocksdb::WriteBatch::default();
+    for (key, value) in batch.iter() {
+        match value {
+            Some(value) => writes.put(key, value),
+            None => writes.delete(key),
+        }
+    }
+    writes
+}
+
+impl RocksDbKeyValueStore {
+    /// The column family of the committed offset (made when the store opened).
+    fn offsets(&self) -> Result<&::rocksdb::ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(OFFSETS_FAMILY)
+            .ok_or_else(|| StoreError::BadKey {
+                store: self.name.clone(),
+                reason: format!(
+                    "{} has no column family {OFFSETS_FAMILY}",
+                    self.path.display()
+                ),
+            })
     }
 }
 
@@ -292,6 +363,41 @@ mod tests {
         let store = RocksDbKeyValueStore::open("s", dir.path(), Some(&memory)).unwrap();
         assert_eq!(store.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(memory.total(), 8 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_committed_batch_and_its_offset_survive_a_crash_together() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = RocksDbKeyValueStore::open("s", dir.path(), None).unwrap();
+            assert_eq!(store.committed_offset().unwrap(), None);
+            let mut batch = WriteBatch::new();
+            batch.put(b"a", b"1");
+            store.commit_batch(&batch, 17).unwrap();
+            // Not through the log, not flushed: lost with the process.
+            store.put(b"b", b"2").unwrap();
+            // No flush, no close: the process dies here as far as RocksDB knows.
+            std::mem::forget(store);
+        }
+        // (The dead process' lock is this process' own: the same DB cannot open twice here.)
+        let copy = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_name() != "LOCK" {
+                std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+            }
+        }
+        let store = RocksDbKeyValueStore::open("s", copy.path(), None).unwrap();
+        assert_eq!(store.committed_offset().unwrap(), Some(17));
+        assert_eq!(store.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(store.get(b"b").unwrap(), None);
+        // The offsets' family is not part of the store's entries.
+        let keys: Vec<Vec<u8>> = store
+            .range(None, None)
+            .unwrap()
+            .map(|e| e.unwrap().0)
+            .collect();
+        assert_eq!(keys, [b"a".to_vec()]);
     }
 
     #[test]

@@ -395,6 +395,31 @@ impl SegmentedBytesStore {
         Ok(Box::new(found.into_iter().map(Ok)))
     }
 
+    /// The writes of `batch` by the segment they go to (made when it has none yet), the
+    /// store's stream time moved as far as the batch takes it; writes into segments
+    /// expired by then are skipped.
+    fn by_segment(
+        &self,
+        batch: &WriteBatch,
+    ) -> Result<BTreeMap<i64, (SharedBytesStore, WriteBatch)>, StoreError> {
+        let mut by_segment: BTreeMap<i64, (SharedBytesStore, WriteBatch)> = BTreeMap::new();
+        let mut stream_time = self.stream_time.load(Ordering::Relaxed);
+        for (key, value) in batch.iter() {
+            let timestamp = self.timestamp_of(key)?;
+            stream_time = stream_time.max(timestamp);
+            let start = self.segment_start(timestamp);
+            if let Some((_, writes)) = by_segment.get_mut(&start) {
+                writes.push(key, value);
+            } else if let Some(segment) = self.live_segment(timestamp, stream_time, true)? {
+                let mut writes = WriteBatch::new();
+                writes.push(key, value);
+                by_segment.insert(start, (segment, writes));
+            }
+        }
+        self.stream_time.fetch_max(stream_time, Ordering::Relaxed);
+        Ok(by_segment)
+    }
+
     /// Writes refused so far for falling into a dropped segment.
     #[cfg(test)]
     fn expired_writes(&self) -> u64 {
@@ -418,25 +443,37 @@ impl StateStore for SegmentedBytesStore {
     /// Each segment's writes at once; writes into segments expired by stream time as the
     /// batch moves it are skipped, as Kafka Streams restores a segmented store.
     fn restore_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        let mut by_segment: BTreeMap<i64, (SharedBytesStore, WriteBatch)> = BTreeMap::new();
-        let mut stream_time = self.stream_time.load(Ordering::Relaxed);
-        for (key, value) in batch.iter() {
-            let timestamp = self.timestamp_of(key)?;
-            stream_time = stream_time.max(timestamp);
-            let start = self.segment_start(timestamp);
-            if let Some((_, writes)) = by_segment.get_mut(&start) {
-                writes.push(key, value);
-            } else if let Some(segment) = self.live_segment(timestamp, stream_time, true)? {
-                let mut writes = WriteBatch::new();
-                writes.push(key, value);
-                by_segment.insert(start, (segment, writes));
-            }
-        }
-        self.stream_time.fetch_max(stream_time, Ordering::Relaxed);
-        for (segment, writes) in by_segment.values() {
+        for (segment, writes) in self.by_segment(batch)?.values() {
             segment.restore_batch(writes)?;
         }
-        self.drop_expired(stream_time)
+        self.drop_expired(self.stream_time.load(Ordering::Relaxed))
+    }
+
+    /// Each segment's writes at once, as [`restore_batch`](Self::restore_batch), and `next`
+    /// recorded in every live segment (one that had no write too), so that the lowest
+    /// offset of the segments is one they all reflect.
+    fn commit_batch(&self, batch: &WriteBatch, next: i64) -> Result<(), StoreError> {
+        let mut by_segment = self.by_segment(batch)?;
+        let empty = WriteBatch::new();
+        for (start, segment) in self.read_segments().iter() {
+            match by_segment.remove(start) {
+                Some((segment, writes)) => segment.commit_batch(&writes, next)?,
+                None => segment.commit_batch(&empty, next)?,
+            }
+        }
+        self.drop_expired(self.stream_time.load(Ordering::Relaxed))
+    }
+
+    /// The lowest offset the segments recorded: the one every segment reflects. A segment
+    /// that recorded none (made by a restore since) was written from a higher offset.
+    fn committed_offset(&self) -> Result<Option<i64>, StoreError> {
+        let mut lowest: Option<i64> = None;
+        for segment in self.all_segments() {
+            if let Some(offset) = segment.committed_offset()? {
+                lowest = Some(lowest.map_or(offset, |l| l.min(offset)));
+            }
+        }
+        Ok(lowest)
     }
 
     fn close(&self) {

@@ -9,15 +9,14 @@
 //! transaction in memory, by key (the last write of a key wins); reads of the task see
 //! those writes over the byte store's. When the stream thread's transaction has committed
 //! (its changelog records and the consumed offsets with it), [`commit`] writes them to the
-//! byte store in one batch (atomic in RocksDB); when it aborts, the task is closed dirty and
-//! they are dropped with it. The checkpoint of the changelog offsets is written after that
-//! batch, its stores flushed to files first, as under at-least-once.
+//! byte store in one batch, with the changelog offset they bring it to, at once and
+//! durably (RocksDB: one write batch through its write-ahead log, the offset in a column
+//! family of its own); when it aborts, the task is closed dirty and they are dropped with
+//! it. When the task opens again, its restore starts from that offset.
 //!
-//! So the files of a store always hold the writes of a prefix of its changelog's committed
-//! transactions, at least up to the checkpoint's offset, and replaying the committed
-//! changelog from the checkpoint to its end gives exactly the committed state (each
-//! changelog record sets a key to its value: a record the store already has is written
-//! again to the same value). The windows a crash may fall in:
+//! So a store always holds the writes of its changelog's committed transactions up to the
+//! offset it keeps, and nothing else, and replaying the committed changelog from there to
+//! its end gives exactly the committed state. The windows a crash may fall in:
 //!
 //! 1. **Before the commit** (processing, flushing the caches, sending the offsets): the
 //!    open transaction's writes were in memory only, and its records on the broker are
@@ -31,12 +30,17 @@
 //!    nothing of the transaction either way; the restore replays it if it committed, and
 //!    the input resumes after it if it committed, at it if not.
 //! 3. **After the commit, before or while the batch is written**: the transaction is
-//!    committed and the store lacks some or all of it: the restore replays it from the
+//!    committed; the store has none of it (its batch is written whole or not at all) and
+//!    keeps the offset of the commit before: the restore replays the transaction from the
 //!    changelog.
-//! 4. **After the batch, before the checkpoint**: the store may be ahead of the
-//!    checkpoint (RocksDB writes without a write-ahead log, so what was not flushed is
-//!    lost, and is committed): the restore replays from the older checkpoint, which only
-//!    writes values the store has or had again.
+//! 4. **After the batch**: the store and its offset have the transaction; the restore has
+//!    nothing to replay from it. (A window store's segments each keep the offset, and
+//!    the restore starts from the lowest: a segment written again only gets the values it
+//!    has.)
+//!
+//! Restoration writes without the write-ahead log, and the store is flushed to files once
+//! restored, before any commit goes through the log: a crash never keeps a later commit
+//! and loses the restored records under it.
 //!
 //! [`commit`]: TransactionalBytesStore::commit
 
@@ -84,13 +88,16 @@ impl TransactionalBytesStore {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The transaction committed: its writes go to the byte store, in one batch.
+    /// The transaction committed, bringing the store's changelog to `next` (exclusive;
+    /// `None` when it wrote no changelog record): its writes go to the byte store in one
+    /// batch, with `next`.
     ///
     /// # Errors
     /// When the byte store fails; the writes are then dropped (the task closes dirty, and
     /// its restore replays them from the changelog).
-    pub(crate) fn commit(&self) -> Result<(), StoreError> {
+    pub(crate) fn commit(&self, next: Option<i64>) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut *self.pending());
+        // No write, no changelog record: the offset the store keeps still holds.
         if pending.is_empty() {
             return Ok(());
         }
@@ -98,7 +105,11 @@ impl TransactionalBytesStore {
         for (key, value) in &pending {
             batch.push(key, value.as_deref());
         }
-        self.inner.restore_batch(&batch)
+        match next {
+            Some(next) => self.inner.commit_batch(&batch, next),
+            // (Each write is logged, so the changelog has records: not expected.)
+            None => self.inner.restore_batch(&batch),
+        }
     }
 
     /// Writes waiting for the transaction to commit.
@@ -149,6 +160,14 @@ impl StateStore for TransactionalBytesStore {
             }
         }
         self.inner.restore_batch(batch)
+    }
+
+    fn commit_batch(&self, batch: &WriteBatch, next: i64) -> Result<(), StoreError> {
+        self.inner.commit_batch(batch, next)
+    }
+
+    fn committed_offset(&self) -> Result<Option<i64>, StoreError> {
+        self.inner.committed_offset()
     }
 
     fn close(&self) {
@@ -293,7 +312,7 @@ mod tests {
         assert_eq!(scan(&store, Some(b"c"), Some(b"c")), Vec::<String>::new());
         // Nothing of the transaction is in the store until it commits.
         assert_eq!(scan(&*inner, None, None), ["a=1", "b=2", "c=3", "e=5"]);
-        store.commit().unwrap();
+        store.commit(Some(4)).unwrap();
         assert_eq!(store.waiting(), 0);
         assert_eq!(scan(&*inner, None, None), ["a=1", "b=two", "d=4", "e=5"]);
     }
