@@ -10,6 +10,7 @@
 //! instance of the application.
 
 mod clients;
+mod crash_points;
 mod embedded;
 mod error;
 mod global_thread;

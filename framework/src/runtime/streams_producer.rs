@@ -310,10 +310,13 @@ impl StreamsProducer {
                     .send_offsets_to_transaction(&list, &group, TRANSACTION_TIMEOUT)
                     .map_err(failed("sending the offsets of"))?;
             }
+            super::crash_points::crash_at(super::crash_points::BEFORE_COMMIT);
+            super::crash_points::crash_soon_after(super::crash_points::DURING_COMMIT);
             self.producer
                 .commit_transaction(TRANSACTION_TIMEOUT)
                 .map_err(failed("committing"))?;
             open.set(false);
+            super::crash_points::crash_at(super::crash_points::AFTER_COMMIT);
             return Ok(());
         }
         self.flush()?;

@@ -500,6 +500,9 @@ impl<'a> TaskManager<'a> {
             task.mark_committed(|t, p| producer.changelog_offset(t, p))?;
             task.checkpoint(|t, p| producer.changelog_offset(t, p), closing(id))?;
         }
+        if !offsets.is_empty() {
+            super::crash_points::crash_at(super::crash_points::AFTER_APPLY);
+        }
         self.publish_counts();
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! GUARANTEE LOG [INSTANCE_ID]`. Runs [`summing::topology`] under `processing.guarantee`
 //! GUARANTEE, committing every 100 ms, with a 6 s session (as a static member
 //! `INSTANCE_ID` when given), until killed. Each time it is running (restored, assigned),
-//! it appends to LOG how many changelog records it has restored so far.
+//! it appends to LOG how many changelog records it has restored so far. `FAILPOINTS` (the
+//! `fail` crate's) crashes it at a point of the exactly-once commit.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -13,6 +14,8 @@ use homa::runtime::State;
 use homa_integration_tests::summing;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The crash points the tests set in `FAILPOINTS`.
+    let _crash_points = fail::FailScenario::setup();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (bootstrap, input, sums, counts, app, state_dir, guarantee, log, instance) = match &args[..]
     {

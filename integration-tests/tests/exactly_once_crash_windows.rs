@@ -1,0 +1,230 @@
+//! The failure windows of an exactly-once commit (see `homa::state`'s transactional layer),
+//! each tested against the real broker: the summing application, run as a child process,
+//! crashes at a crash point of its commit (the `fail` crate's `FAILPOINTS`), before, during
+//! or after `commit_transaction`, or after its stores took the transaction's writes; it is
+//! started again on its state, and the `read_committed` output and the reopened stores are
+//! exactly the expected ones. Each test prints what the restart restored: the transaction
+//! committed but not yet in the store, replayed from the changelog, or nothing.
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use homa::prelude::*;
+use homa::runtime::State;
+use homa_integration_tests::summing::{self, Expected};
+use homa_integration_tests::{TIMEOUT, kafka, kill, unique_name, wait_for_state};
+
+const KEYS: usize = 20;
+
+struct App {
+    input: String,
+    sums: String,
+    counts: String,
+    id: String,
+    state: tempfile::TempDir,
+    log: std::path::PathBuf,
+}
+
+impl App {
+    fn new(prefix: &str) -> anyhow::Result<Self> {
+        let state = tempfile::tempdir()?;
+        Ok(Self {
+            input: kafka().create_topic(&format!("{prefix}-in"), 4)?,
+            sums: kafka().create_topic(&format!("{prefix}-sums"), 4)?,
+            counts: kafka().create_topic(&format!("{prefix}-counts"), 4)?,
+            id: unique_name(prefix),
+            log: state.path().join("restores.log"),
+            state,
+        })
+    }
+
+    fn produce(&self, range: std::ops::Range<usize>) -> anyhow::Result<()> {
+        let records: Vec<_> = range
+            .map(|n| {
+                let (key, value) = summing::record(n, KEYS);
+                (key, value, Some(summing::timestamp(n)))
+            })
+            .collect();
+        kafka().produce_timed(&self.input, records)?;
+        Ok(())
+    }
+
+    /// The application as a child process, crashing at `crash` (a `FAILPOINTS` value).
+    fn spawn(&self, crash: Option<&str>) -> anyhow::Result<Child> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_summing-app"));
+        command
+            .args([
+                kafka().bootstrap_servers(),
+                &self.input,
+                &self.sums,
+                &self.counts,
+                &self.id,
+            ])
+            .arg(self.state.path())
+            .args(["exactly_once_v2"])
+            .arg(&self.log)
+            // A static member: each start takes the tasks back at once.
+            .arg(format!("{}-a", self.id));
+        match crash {
+            Some(crash) => command.env("FAILPOINTS", crash),
+            None => command.env_remove("FAILPOINTS"),
+        };
+        command.spawn().context("starting summing-app")
+    }
+
+    /// Waits until the committed output is the expected one for records `0..records`.
+    fn wait_for(&self, records: usize) -> anyhow::Result<()> {
+        let expected = Expected::of(records, KEYS);
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let output = summing::output(kafka(), [&self.sums, &self.counts], true)?;
+            let differences = summing::differences(&output, &expected);
+            if differences.is_empty() {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the committed output is not the expected one after {TIMEOUT:?}: {} \
+                 differences, the first: {:?}",
+                differences.len(),
+                &differences[..differences.len().min(5)]
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// The sums the store holds, opened again on the state directory in this process.
+    fn stored_sums(&self) -> anyhow::Result<std::collections::BTreeMap<String, i64>> {
+        let topology = summing::topology(&self.input, &self.sums, &self.counts)?;
+        let config = StreamsConfig::builder()
+            .application_id(&self.id)
+            .bootstrap_servers(kafka().bootstrap_servers())
+            .state_dir(self.state.path())
+            .set("processing.guarantee", "exactly_once_v2")
+            .set("group.instance.id", format!("{}-a", self.id))
+            .build()?;
+        let mut streams = KafkaStreams::new(&topology, config)?;
+        streams.start()?;
+        wait_for_state(&streams, State::Running)?;
+        let store = streams.store::<String, i64>(summing::SUMS)?;
+        let sums = store.all()?.collect::<Result<_, _>>()?;
+        streams.close(TIMEOUT)?;
+        Ok(sums)
+    }
+}
+
+/// Waits until `child` ends; fails if it was not killed (by the crash point's abort).
+fn wait_for_crash(child: &mut Child, point: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            ensure!(
+                !status.success(),
+                "summing-app ended by itself, not at {point}"
+            );
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "summing-app did not crash at {point} within {TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The line of the last start in `log`, and the records it says were restored.
+fn last_restore(log: &Path) -> (String, u64) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let line = text.lines().last().unwrap_or_default().to_string();
+    let restored = line
+        .split("restored ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX);
+    (line, restored)
+}
+
+/// What the restart after a crash at a point must restore.
+enum Restores {
+    /// Nothing: the store has every committed transaction.
+    Nothing,
+    /// Some records: a committed transaction the store did not take yet.
+    Some,
+    /// Either, as the broker decided.
+    Either,
+}
+
+/// Records 0..2000 committed by a first run; 2000..4000 then crash the second at `point`
+/// of its second commit;
+/// a third, given 4000..5000 too, must bring the output and the store to exactly the
+/// expected ones.
+fn crash_and_recover(point: &str, restores: Restores) -> anyhow::Result<()> {
+    let app = App::new(&format!(
+        "window-{}",
+        point.rsplit("::").next().unwrap_or(point)
+    ))?;
+    app.produce(0..2_000)?;
+    let first = app.spawn(None)?;
+    app.wait_for(2_000)?;
+    kill(first)?;
+
+    // The first transaction of the second run parses records into the repartition topic,
+    // which its sums only read once it commits: the second one writes the stores.
+    app.produce(2_000..4_000)?;
+    let mut second = app.spawn(Some(&format!("{point}=1*off->return")))?;
+    wait_for_crash(&mut second, point)?;
+
+    app.produce(4_000..5_000)?;
+    let third = app.spawn(None)?;
+    app.wait_for(5_000)?;
+    kill(third)?;
+    let (line, restored) = last_restore(&app.log);
+    eprintln!("{point}: the restart after the crash: {line}");
+    if std::env::var_os("HOMA_SHOW_RESTORES").is_some() {
+        eprintln!(
+            "{point}: every start:\n{}",
+            std::fs::read_to_string(&app.log)?
+        );
+    }
+    match restores {
+        Restores::Nothing => ensure!(restored == 0, "{point}: restored {restored} records"),
+        Restores::Some => ensure!(
+            restored > 0 && restored < u64::MAX,
+            "{point}: restored {restored} records: the committed transaction was not replayed"
+        ),
+        Restores::Either => {}
+    }
+    let truth: std::collections::BTreeMap<String, i64> = Expected::of(5_000, KEYS)
+        .sums
+        .into_iter()
+        .filter_map(|(key, sums)| Some((key, *sums.last()?)))
+        .collect();
+    ensure!(
+        app.stored_sums()? == truth,
+        "{point}: the store does not hold the true sums"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_crash_before_the_commit_leaves_nothing_of_the_transaction() -> anyhow::Result<()> {
+    crash_and_recover("homa::eos::before-commit", Restores::Nothing)
+}
+
+#[test]
+fn a_crash_during_the_commit_leaves_what_the_broker_decided() -> anyhow::Result<()> {
+    crash_and_recover("homa::eos::during-commit", Restores::Either)
+}
+
+#[test]
+fn a_crash_after_the_commit_replays_the_transaction_into_the_store() -> anyhow::Result<()> {
+    crash_and_recover("homa::eos::after-commit", Restores::Some)
+}
+
+#[test]
+fn a_crash_after_the_stores_took_the_transaction_restores_nothing() -> anyhow::Result<()> {
+    crash_and_recover("homa::eos::after-apply", Restores::Nothing)
+}
