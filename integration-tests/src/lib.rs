@@ -38,7 +38,7 @@ pub const BOOTSTRAP_ENV: &str = "HOMA_BOOTSTRAP_SERVERS";
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A broker the tests talk to.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Kafka {
     bootstrap_servers: String,
 }

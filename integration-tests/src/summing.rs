@@ -9,14 +9,16 @@
 //! [`COUNTS`], cached).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, ensure};
 use homa::prelude::*;
 use homa::processor::{ProcessError, Processor, ProcessorContext, Record};
 use rdkafka::Message;
 
-use super::{Kafka, unique_name};
+use super::{Kafka, TIMEOUT, unique_name};
 
 /// The sums store.
 pub const SUMS: &str = "sums";
@@ -201,4 +203,206 @@ pub fn duplicates(output: &Expected) -> usize {
             sums.iter().filter(|sum| !seen.insert(**sum)).count()
         })
         .sum()
+}
+
+/// The summing application on fresh 4-partition topics of a broker: its input, its two
+/// outputs, its id, and the ways tests run it (in this process, or as a child process).
+#[derive(Debug, Clone)]
+pub struct SummingApp {
+    /// The broker.
+    pub kafka: Kafka,
+    /// The input topic.
+    pub input: String,
+    /// The sums topic.
+    pub sums: String,
+    /// The windowed counts topic.
+    pub counts: String,
+    /// The application id.
+    pub id: String,
+    /// The number of distinct keys of the input.
+    pub keys: usize,
+}
+
+impl SummingApp {
+    /// A new application on `kafka`, its names starting with `prefix`, its input of `keys`
+    /// keys.
+    ///
+    /// # Errors
+    /// When the topics cannot be made.
+    pub fn new(kafka: &Kafka, prefix: &str, keys: usize) -> anyhow::Result<Self> {
+        Ok(Self {
+            input: kafka.create_topic(&format!("{prefix}-in"), 4)?,
+            sums: kafka.create_topic(&format!("{prefix}-sums"), 4)?,
+            counts: kafka.create_topic(&format!("{prefix}-counts"), 4)?,
+            id: unique_name(prefix),
+            kafka: kafka.clone(),
+            keys,
+        })
+    }
+
+    /// Produces input records `range`, with `poison` in place of record `poison.0`.
+    ///
+    /// # Errors
+    /// When a record is not acknowledged.
+    pub fn produce(
+        &self,
+        range: std::ops::Range<usize>,
+        poison: Option<(usize, &str)>,
+    ) -> anyhow::Result<()> {
+        let records: Vec<(String, String, Option<i64>)> = range
+            .map(|n| {
+                let (key, value) = record(n, self.keys);
+                let value = match poison {
+                    Some((at, bad)) if at == n => bad.to_string(),
+                    _ => value,
+                };
+                (key, value, Some(timestamp(n)))
+            })
+            .collect();
+        self.kafka.produce_timed(&self.input, records)?;
+        Ok(())
+    }
+
+    /// The topology.
+    ///
+    /// # Errors
+    /// None expected.
+    pub fn topology(&self) -> Result<Topology, homa::topology::TopologyError> {
+        topology(&self.input, &self.sums, &self.counts)
+    }
+
+    /// The settings of an instance in this process under `guarantee`, its state in
+    /// `state` (a static member `<id>-a` when `static_member`).
+    pub fn config(
+        &self,
+        state: &Path,
+        guarantee: &str,
+        static_member: bool,
+    ) -> homa::config::StreamsConfigBuilder {
+        let config = StreamsConfig::builder()
+            .application_id(&self.id)
+            .bootstrap_servers(self.kafka.bootstrap_servers())
+            .state_dir(state)
+            .set("processing.guarantee", guarantee)
+            .set("consumer.session.timeout.ms", "6000");
+        if static_member {
+            config.set("group.instance.id", self.static_id())
+        } else {
+            config
+        }
+    }
+
+    /// The `group.instance.id` of the static member.
+    fn static_id(&self) -> String {
+        format!("{}-a", self.id)
+    }
+
+    /// The application as a child process (`summing-app`, at `binary`) under `guarantee`,
+    /// its state in `state`, logging its restores to `log` (see the binary's doc).
+    pub fn command(
+        &self,
+        binary: &str,
+        [state, log]: [&Path; 2],
+        guarantee: &str,
+        static_member: bool,
+    ) -> Command {
+        let mut command = Command::new(binary);
+        command
+            .args([
+                self.kafka.bootstrap_servers(),
+                &self.input,
+                &self.sums,
+                &self.counts,
+                &self.id,
+            ])
+            .arg(state)
+            .arg(guarantee)
+            .arg(log)
+            .env_remove("FAILPOINTS");
+        if static_member {
+            command.arg(self.static_id());
+        }
+        command
+    }
+
+    /// The output as a `read_committed` reader (`committed`), or any reader, sees it now.
+    ///
+    /// # Errors
+    /// As [`output`].
+    pub fn output(&self, committed: bool) -> anyhow::Result<Expected> {
+        output(&self.kafka, [&self.sums, &self.counts], committed)
+    }
+
+    /// Waits up to `timeout` until the committed output is the expected one for input
+    /// records `0..records`.
+    ///
+    /// # Errors
+    /// When it is not, with the first differences.
+    pub fn wait_for(&self, records: usize, timeout: Duration) -> anyhow::Result<()> {
+        let expected = Expected::of(records, self.keys);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let differences = differences(&self.output(true)?, &expected);
+            if differences.is_empty() {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the committed output is not the expected one after {timeout:?}: {} \
+                 differences, the first: {:?}",
+                differences.len(),
+                &differences[..differences.len().min(5)]
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// The sums the store holds, read from `instances` (together running every task).
+    ///
+    /// # Errors
+    /// When a store cannot be read.
+    pub fn stored_sums(instances: &[KafkaStreams]) -> anyhow::Result<BTreeMap<String, i64>> {
+        let mut sums = BTreeMap::new();
+        for streams in instances {
+            let store = streams.store::<String, i64>(SUMS)?;
+            for entry in store.all()? {
+                let (key, sum) = entry?;
+                sums.insert(key, sum);
+            }
+        }
+        Ok(sums)
+    }
+
+    /// Waits until `instances` run, all 8 tasks among them.
+    ///
+    /// # Errors
+    /// When they do not within [`TIMEOUT`].
+    pub fn wait_for_tasks(instances: &[KafkaStreams]) -> anyhow::Result<()> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let tasks: usize = instances
+                .iter()
+                .flat_map(KafkaStreams::metadata_for_local_threads)
+                .map(|thread| thread.active_tasks.len())
+                .sum();
+            let running = instances
+                .iter()
+                .all(|s| s.state() == homa::runtime::State::Running);
+            if running && tasks == 8 {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the instances did not run the 8 tasks within {TIMEOUT:?} ({tasks} running)"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// The last sum of each key of `output`.
+pub fn last_sums(output: &Expected) -> BTreeMap<String, i64> {
+    (output.sums.iter())
+        .filter_map(|(key, sums)| Some((key.clone(), *sums.last()?)))
+        .collect()
 }

@@ -6,108 +6,48 @@
 use std::time::Duration;
 
 use anyhow::ensure;
-use homa::config::ProcessingGuarantee;
 use homa::prelude::*;
 use homa::runtime::State;
-use homa_integration_tests::summing::{self, Expected};
+use homa_integration_tests::summing::{Expected, SummingApp};
 use homa_integration_tests::{TIMEOUT, kafka, unique_name, wait_for_state};
 
 const KEYS: usize = 20;
 
-struct App {
-    input: String,
-    sums: String,
-    counts: String,
-    id: String,
+fn app(prefix: &str) -> anyhow::Result<SummingApp> {
+    SummingApp::new(kafka(), prefix, KEYS)
 }
 
-impl App {
-    fn new(prefix: &str) -> anyhow::Result<Self> {
-        Ok(Self {
-            input: kafka().create_topic(&format!("{prefix}-in"), 4)?,
-            sums: kafka().create_topic(&format!("{prefix}-sums"), 4)?,
-            counts: kafka().create_topic(&format!("{prefix}-counts"), 4)?,
-            id: unique_name(prefix),
-        })
-    }
-
-    /// Produces input records `range`, with `poison` in place of record `poison.0`.
-    fn produce(
-        &self,
-        range: std::ops::Range<usize>,
-        poison: Option<(usize, &str)>,
-    ) -> anyhow::Result<()> {
-        let records: Vec<(String, String, Option<i64>)> = range
-            .map(|n| {
-                let (key, value) = summing::record(n, KEYS);
-                let value = match poison {
-                    Some((at, bad)) if at == n => bad.to_string(),
-                    _ => value,
-                };
-                (key, value, Some(summing::timestamp(n)))
-            })
-            .collect();
-        kafka().produce_timed(&self.input, records)?;
-        Ok(())
-    }
-
-    fn instance(
-        &self,
-        state: &std::path::Path,
-        settings: &[(&str, &str)],
-    ) -> anyhow::Result<KafkaStreams> {
-        let topology = summing::topology(&self.input, &self.sums, &self.counts)?;
-        let config = StreamsConfig::builder()
-            .application_id(&self.id)
-            .bootstrap_servers(kafka().bootstrap_servers())
-            .state_dir(state)
-            .processing_guarantee(ProcessingGuarantee::ExactlyOnceV2)
-            .set("consumer.session.timeout.ms", "6000")
-            .set_all(settings.iter().copied())
-            .build()?;
-        let mut streams = KafkaStreams::new(&topology, config)?;
-        streams.set_uncaught_error_handler(|e| eprintln!("stream thread failed: {e}"));
-        streams.start()?;
-        Ok(streams)
-    }
-
-    fn output(&self, committed: bool) -> anyhow::Result<Expected> {
-        summing::output(kafka(), [&self.sums, &self.counts], committed)
-    }
-
-    /// Waits until the committed output is `expected`.
-    fn wait_for(&self, expected: &Expected) -> anyhow::Result<()> {
-        let deadline = std::time::Instant::now() + TIMEOUT;
-        loop {
-            let output = self.output(true)?;
-            let differences = summing::differences(&output, expected);
-            if differences.is_empty() {
-                return Ok(());
-            }
-            ensure!(
-                std::time::Instant::now() < deadline,
-                "the committed output is not the expected one after {TIMEOUT:?}: {differences:?}"
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
+/// A started instance of `app` under exactly-once, with further `settings`.
+fn instance(
+    app: &SummingApp,
+    state: &std::path::Path,
+    settings: &[(&str, &str)],
+) -> anyhow::Result<KafkaStreams> {
+    let config = app
+        .config(state, "exactly_once_v2", false)
+        .set_all(settings.iter().copied())
+        .build()?;
+    let mut streams = KafkaStreams::new(&app.topology()?, config)?;
+    streams.set_uncaught_error_handler(|e| eprintln!("stream thread failed: {e}"));
+    streams.start()?;
+    Ok(streams)
 }
 
 #[test]
 fn the_committed_output_is_exact_and_a_restart_restores_only_the_tail() -> anyhow::Result<()> {
-    let app = App::new("eos-exact")?;
+    let app = app("eos-exact")?;
     let state = tempfile::tempdir()?;
     app.produce(0..5_000, None)?;
-    let mut streams = app.instance(state.path(), &[])?;
+    let mut streams = instance(&app, state.path(), &[])?;
     wait_for_state(&streams, State::Running)?;
-    app.wait_for(&Expected::of(5_000, KEYS))?;
+    app.wait_for(5_000, TIMEOUT)?;
     streams.close(TIMEOUT)?;
 
     // The second run starts from the checkpoint the close wrote: it restores nothing.
     app.produce(5_000..10_000, None)?;
-    let mut streams = app.instance(state.path(), &[])?;
+    let mut streams = instance(&app, state.path(), &[])?;
     wait_for_state(&streams, State::Running)?;
-    app.wait_for(&Expected::of(10_000, KEYS))?;
+    app.wait_for(10_000, TIMEOUT)?;
     let restored: u64 = streams.metrics().restored_records.values().sum();
     eprintln!("restored after a clean close: {restored} records");
     ensure!(
@@ -120,12 +60,13 @@ fn the_committed_output_is_exact_and_a_restart_restores_only_the_tail() -> anyho
 
 #[test]
 fn a_processing_error_aborts_the_transaction_and_commits_nothing_of_it() -> anyhow::Result<()> {
-    let app = App::new("eos-abort")?;
+    let app = app("eos-abort")?;
     let state = tempfile::tempdir()?;
     // No commit comes within the test (one a minute): the poison pill, produced once the
     // records before it are written, fails the thread with them in the open transaction.
     app.produce(0..2_000, None)?;
-    let streams = app.instance(
+    let streams = instance(
+        &app,
         state.path(),
         &[("commit.interval.ms", "60000"), ("producer.linger.ms", "0")],
     )?;

@@ -15,14 +15,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use homa::prelude::*;
-use homa::runtime::State;
-use homa_integration_tests::summing::{self, Expected};
-use homa_integration_tests::{Kafka, kill, restart_broker, start_broker, unique_name};
+use homa_integration_tests::summing::{self, Expected, SummingApp, last_sums};
+use homa_integration_tests::{Kafka, kill, restart_broker, start_broker};
 
 const KEYS: usize = 100;
 
@@ -68,11 +67,7 @@ impl Random {
 }
 
 struct Chaos {
-    kafka: Kafka,
-    input: String,
-    sums: String,
-    counts: String,
-    id: String,
+    app: SummingApp,
     guarantee: &'static str,
     dirs: [tempfile::TempDir; 2],
     log: PathBuf,
@@ -80,16 +75,12 @@ struct Chaos {
 }
 
 impl Chaos {
-    fn new(kafka: Kafka, guarantee: &'static str) -> anyhow::Result<Self> {
+    fn new(kafka: &Kafka, guarantee: &'static str) -> anyhow::Result<Self> {
         let prefix = format!("chaos-{}", guarantee.replace('_', "-"));
         let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
         let log = dirs[0].path().join("restores.log");
         Ok(Self {
-            input: kafka.create_topic(&format!("{prefix}-in"), 4)?,
-            sums: kafka.create_topic(&format!("{prefix}-sums"), 4)?,
-            counts: kafka.create_topic(&format!("{prefix}-counts"), 4)?,
-            id: unique_name(&prefix),
-            kafka,
+            app: SummingApp::new(kafka, &prefix, KEYS)?,
             guarantee,
             dirs,
             log,
@@ -101,21 +92,11 @@ impl Chaos {
     /// takes its tasks back at once, as a StatefulSet's pod), slot 1 a dynamic one (a
     /// restart moves tasks, after its session times out).
     fn spawn(&mut self, slot: usize) -> anyhow::Result<()> {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_summing-app"));
-        command
-            .args([
-                self.kafka.bootstrap_servers(),
-                &self.input,
-                &self.sums,
-                &self.counts,
-                &self.id,
-            ])
-            .arg(self.dirs[slot].path())
-            .arg(self.guarantee)
-            .arg(&self.log);
-        if slot == 0 {
-            command.arg(format!("{}-a", self.id));
-        }
+        let binary = env!("CARGO_BIN_EXE_summing-app");
+        let state = self.dirs[slot].path();
+        let mut command = self
+            .app
+            .command(binary, [state, &self.log], self.guarantee, slot == 0);
         self.children[slot] = Some(command.spawn().context("starting summing-app")?);
         Ok(())
     }
@@ -133,23 +114,13 @@ impl Chaos {
         records: usize,
         over: Duration,
     ) -> std::thread::JoinHandle<anyhow::Result<()>> {
-        let (kafka, input) = (
-            Kafka::at(self.kafka.bootstrap_servers()),
-            self.input.clone(),
-        );
+        let app = self.app.clone();
         std::thread::spawn(move || {
             const CHUNK: usize = 2_000;
             let chunks = records.div_ceil(CHUNK);
             let started = Instant::now();
             for chunk in 0..chunks {
-                let range = chunk * CHUNK..((chunk + 1) * CHUNK).min(records);
-                let batch: Vec<_> = range
-                    .map(|n| {
-                        let (key, value) = summing::record(n, KEYS);
-                        (key, value, Some(summing::timestamp(n)))
-                    })
-                    .collect();
-                kafka.produce_timed(&input, batch)?;
+                app.produce(chunk * CHUNK..((chunk + 1) * CHUNK).min(records), None)?;
                 let due = over.mul_f64((chunk + 1) as f64 / chunks as f64);
                 if let Some(wait) = due.checked_sub(started.elapsed()) {
                     std::thread::sleep(wait);
@@ -157,10 +128,6 @@ impl Chaos {
             }
             Ok(())
         })
-    }
-
-    fn output(&self, committed: bool) -> anyhow::Result<Expected> {
-        summing::output(&self.kafka, [&self.sums, &self.counts], committed)
     }
 
     /// What each start of an instance restored, as the instances logged it.
@@ -180,7 +147,7 @@ fn run_chaos(
     let kills = setting("HOMA_CHAOS_KILLS", 20);
     let over = Duration::from_secs(setting("HOMA_CHAOS_SECONDS", 60));
     let bootstrap = start_broker()?;
-    let mut chaos = Chaos::new(Kafka::at(&bootstrap), guarantee)?;
+    let mut chaos = Chaos::new(&Kafka::at(&bootstrap), guarantee)?;
     let producing = chaos.produce(records, over);
     chaos.spawn(0)?;
     chaos.spawn(1)?;
@@ -215,7 +182,7 @@ fn run_chaos(
     );
     let deadline = Instant::now() + SETTLE;
     let output = loop {
-        let output = chaos.output(true)?;
+        let output = chaos.app.output(true)?;
         if settled(&output) {
             break output;
         }
@@ -242,56 +209,26 @@ fn run_chaos(
 /// The stores of the instances' state directories, opened again (each restores what it
 /// lacks): the sum of every key, with what each restored.
 fn final_sums(chaos: &Chaos) -> anyhow::Result<BTreeMap<String, i64>> {
-    let topology = summing::topology(&chaos.input, &chaos.sums, &chaos.counts)?;
+    let topology = chaos.app.topology()?;
     let mut instances = Vec::new();
     for (slot, dir) in chaos.dirs.iter().enumerate() {
-        let mut config = StreamsConfig::builder()
-            .application_id(&chaos.id)
-            .bootstrap_servers(chaos.kafka.bootstrap_servers())
-            .state_dir(dir.path())
-            .set("processing.guarantee", chaos.guarantee)
-            .set("consumer.session.timeout.ms", "6000");
-        if slot == 0 {
-            config = config.set("group.instance.id", format!("{}-a", chaos.id));
-        }
+        let config = chaos.app.config(dir.path(), chaos.guarantee, slot == 0);
         let mut streams = KafkaStreams::new(&topology, config.build()?)?;
         streams.start()?;
         instances.push(streams);
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while instances.iter().any(|s| s.state() != State::Running)
-        || instances
-            .iter()
-            .map(|s| s.metadata_for_local_threads())
-            .flat_map(|threads| threads.into_iter().flat_map(|t| t.active_tasks))
-            .count()
-            < 8
-    {
-        ensure!(
-            Instant::now() < deadline,
-            "the reopened instances were not running all 8 tasks within 120 s"
+    SummingApp::wait_for_tasks(&instances)?;
+    for (slot, streams) in instances.iter().enumerate() {
+        eprintln!(
+            "reopened instance {slot}: restored {:?}",
+            streams.metrics().restored_records
         );
-        std::thread::sleep(Duration::from_millis(200));
     }
-    let mut sums = BTreeMap::new();
-    for (slot, streams) in instances.iter_mut().enumerate() {
-        let restored = streams.metrics().restored_records;
-        eprintln!("reopened instance {slot}: restored {restored:?}");
-        let store = streams.store::<String, i64>(summing::SUMS)?;
-        for entry in store.all()? {
-            let (key, sum) = entry?;
-            sums.insert(key, sum);
-        }
+    let sums = SummingApp::stored_sums(&instances)?;
+    for mut streams in instances {
         streams.close(Duration::from_secs(30))?;
     }
     Ok(sums)
-}
-
-/// The last sum of each key of `expected`.
-fn last_sums(expected: &Expected) -> BTreeMap<String, i64> {
-    (expected.sums.iter())
-        .filter_map(|(key, sums)| Some((key.clone(), *sums.last()?)))
-        .collect()
 }
 
 fn records() -> usize {

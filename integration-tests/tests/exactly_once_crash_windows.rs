@@ -7,22 +7,20 @@
 //! committed but not yet in the store, replayed from the changelog, or nothing.
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use homa::prelude::*;
 use homa::runtime::State;
-use homa_integration_tests::summing::{self, Expected};
-use homa_integration_tests::{TIMEOUT, kafka, kill, unique_name, wait_for_state};
+use homa_integration_tests::summing::{Expected, SummingApp, last_sums};
+use homa_integration_tests::{TIMEOUT, kafka, kill, wait_for_state};
 
 const KEYS: usize = 20;
 
+/// The summing application with its state directory and restore log.
 struct App {
-    input: String,
-    sums: String,
-    counts: String,
-    id: String,
+    app: SummingApp,
     state: tempfile::TempDir,
     log: std::path::PathBuf,
 }
@@ -31,85 +29,40 @@ impl App {
     fn new(prefix: &str) -> anyhow::Result<Self> {
         let state = tempfile::tempdir()?;
         Ok(Self {
-            input: kafka().create_topic(&format!("{prefix}-in"), 4)?,
-            sums: kafka().create_topic(&format!("{prefix}-sums"), 4)?,
-            counts: kafka().create_topic(&format!("{prefix}-counts"), 4)?,
-            id: unique_name(prefix),
+            app: SummingApp::new(kafka(), prefix, KEYS)?,
             log: state.path().join("restores.log"),
             state,
         })
     }
 
-    fn produce(&self, range: std::ops::Range<usize>) -> anyhow::Result<()> {
-        let records: Vec<_> = range
-            .map(|n| {
-                let (key, value) = summing::record(n, KEYS);
-                (key, value, Some(summing::timestamp(n)))
-            })
-            .collect();
-        kafka().produce_timed(&self.input, records)?;
-        Ok(())
-    }
-
-    /// The application as a child process, crashing at `crash` (a `FAILPOINTS` value).
+    /// The application as a child process (a static member: each start takes the tasks
+    /// back at once), crashing at `crash` (a `FAILPOINTS` value).
     fn spawn(&self, crash: Option<&str>) -> anyhow::Result<Child> {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_summing-app"));
-        command
-            .args([
-                kafka().bootstrap_servers(),
-                &self.input,
-                &self.sums,
-                &self.counts,
-                &self.id,
-            ])
-            .arg(self.state.path())
-            .args(["exactly_once_v2"])
-            .arg(&self.log)
-            // A static member: each start takes the tasks back at once.
-            .arg(format!("{}-a", self.id));
-        match crash {
-            Some(crash) => command.env("FAILPOINTS", crash),
-            None => command.env_remove("FAILPOINTS"),
-        };
-        command.spawn().context("starting summing-app")
-    }
-
-    /// Waits until the committed output is the expected one for records `0..records`.
-    fn wait_for(&self, records: usize) -> anyhow::Result<()> {
-        let expected = Expected::of(records, KEYS);
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let output = summing::output(kafka(), [&self.sums, &self.counts], true)?;
-            let differences = summing::differences(&output, &expected);
-            if differences.is_empty() {
-                return Ok(());
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "the committed output is not the expected one after {TIMEOUT:?}: {} \
-                 differences, the first: {:?}",
-                differences.len(),
-                &differences[..differences.len().min(5)]
-            );
-            std::thread::sleep(Duration::from_millis(300));
+        let binary = env!("CARGO_BIN_EXE_summing-app");
+        let mut command = self.app.command(
+            binary,
+            [self.state.path(), &self.log],
+            "exactly_once_v2",
+            true,
+        );
+        if let Some(crash) = crash {
+            command.env("FAILPOINTS", crash);
         }
+        command.spawn().context("starting summing-app")
     }
 
     /// The sums the store holds, opened again on the state directory in this process.
     fn stored_sums(&self) -> anyhow::Result<std::collections::BTreeMap<String, i64>> {
-        let topology = summing::topology(&self.input, &self.sums, &self.counts)?;
-        let config = StreamsConfig::builder()
-            .application_id(&self.id)
-            .bootstrap_servers(kafka().bootstrap_servers())
-            .state_dir(self.state.path())
-            .set("processing.guarantee", "exactly_once_v2")
-            .set("group.instance.id", format!("{}-a", self.id))
+        let config = self
+            .app
+            .config(self.state.path(), "exactly_once_v2", true)
             .build()?;
-        let mut streams = KafkaStreams::new(&topology, config)?;
+        let mut streams = KafkaStreams::new(&self.app.topology()?, config)?;
         streams.start()?;
         wait_for_state(&streams, State::Running)?;
-        let store = streams.store::<String, i64>(summing::SUMS)?;
-        let sums = store.all()?.collect::<Result<_, _>>()?;
+        let instances = [streams];
+        let sums = SummingApp::stored_sums(&instances)?;
+        let [mut streams] = instances;
         streams.close(TIMEOUT)?;
         Ok(sums)
     }
@@ -166,20 +119,20 @@ fn crash_and_recover(point: &str, restores: Restores) -> anyhow::Result<()> {
         "window-{}",
         point.rsplit("::").next().unwrap_or(point)
     ))?;
-    app.produce(0..2_000)?;
+    app.app.produce(0..2_000, None)?;
     let first = app.spawn(None)?;
-    app.wait_for(2_000)?;
+    app.app.wait_for(2_000, TIMEOUT)?;
     kill(first)?;
 
     // The first transaction of the second run parses records into the repartition topic,
     // which its sums only read once it commits: the second one writes the stores.
-    app.produce(2_000..4_000)?;
+    app.app.produce(2_000..4_000, None)?;
     let mut second = app.spawn(Some(&format!("{point}=1*off->return")))?;
     wait_for_crash(&mut second, point)?;
 
-    app.produce(4_000..5_000)?;
+    app.app.produce(4_000..5_000, None)?;
     let third = app.spawn(None)?;
-    app.wait_for(5_000)?;
+    app.app.wait_for(5_000, TIMEOUT)?;
     kill(third)?;
     let (line, restored) = last_restore(&app.log);
     eprintln!("{point}: the restart after the crash: {line}");
@@ -197,13 +150,8 @@ fn crash_and_recover(point: &str, restores: Restores) -> anyhow::Result<()> {
         ),
         Restores::Either => {}
     }
-    let truth: std::collections::BTreeMap<String, i64> = Expected::of(5_000, KEYS)
-        .sums
-        .into_iter()
-        .filter_map(|(key, sums)| Some((key, *sums.last()?)))
-        .collect();
     ensure!(
-        app.stored_sums()? == truth,
+        app.stored_sums()? == last_sums(&Expected::of(5_000, KEYS)),
         "{point}: the store does not hold the true sums"
     );
     Ok(())

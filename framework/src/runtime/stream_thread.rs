@@ -426,26 +426,29 @@ fn rebalance(
     tasks: &mut TaskManager<'_>,
     event: &RebalanceEvent,
 ) -> Result<(), ThreadError> {
+    // The rebalance is completed whether its handling failed or not: librdkafka waits for
+    // it, and closing the consumer would wait forever.
     match event {
         RebalanceEvent::Revoke(list) => {
             let partitions = partitions_of(list);
             (cx.on_assignment)(Assignment::Moving);
-            if consumer.assignment_lost() {
+            let handled = if consumer.assignment_lost() {
                 tracing::warn!(
                     "homa: stream thread {}: partitions lost: {}",
                     cx.index,
                     describe(&partitions)
                 );
-                tasks.handle_lost(&partitions, consumer)?;
+                tasks.handle_lost(&partitions, consumer)
             } else {
                 tracing::info!(
                     "homa: stream thread {}: partitions revoked: {}",
                     cx.index,
                     describe(&partitions)
                 );
-                tasks.handle_revocation(&partitions, consumer)?;
-            }
-            complete(consumer, event)
+                tasks.handle_revocation(&partitions, consumer)
+            };
+            let completed = complete(consumer, event);
+            handled.and(completed)
         }
         RebalanceEvent::Assign(list) => {
             let partitions = partitions_of(list);
@@ -454,8 +457,9 @@ fn rebalance(
                 cx.index,
                 describe(&partitions)
             );
-            tasks.handle_assignment(&partitions, consumer)?;
-            complete(consumer, event)?;
+            let handled = tasks.handle_assignment(&partitions, consumer);
+            let completed = complete(consumer, event);
+            handled.and(completed)?;
             // The partitions of restoring tasks are paused once librdkafka has them.
             tasks.update_pauses(consumer)
         }

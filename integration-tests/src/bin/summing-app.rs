@@ -4,7 +4,8 @@
 //! GUARANTEE, committing every 100 ms, with a 6 s session (as a static member
 //! `INSTANCE_ID` when given), until killed. Each time it is running (restored, assigned),
 //! it appends to LOG how many changelog records it has restored so far. `FAILPOINTS` (the
-//! `fail` crate's) crashes it at a point of the exactly-once commit.
+//! `fail` crate's) crashes it at a point of the exactly-once commit. HOMA's warnings go to
+//! stderr (`RUST_LOG` sets more).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -16,6 +17,13 @@ use homa_integration_tests::summing;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The crash points the tests set in `FAILPOINTS`.
     let _crash_points = fail::FailScenario::setup();
+    // HOMA's warnings (a transaction aborted, a rejoin) on stderr, which tests read.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (bootstrap, input, sums, counts, app, state_dir, guarantee, log, instance) = match &args[..]
     {
