@@ -192,14 +192,14 @@ impl StateManager {
     /// The thread's transaction committed: the stores write what it held back, with the
     /// changelog offset it brought each to (`produced` gives the last offset written to a
     /// changelog partition).
-    pub(crate) fn commit_transaction(
+    pub(crate) fn apply_transaction(
         &self,
         produced: impl Fn(&str, i32) -> Option<i64>,
     ) -> Result<(), StoreError> {
         self.transactional
             .iter()
             .try_for_each(|(store, (topic, partition))| {
-                store.commit(produced(topic, *partition).map(|last| last + 1))
+                store.apply(produced(topic, *partition).map(|last| last + 1))
             })
     }
 

@@ -763,7 +763,7 @@ impl Task {
         self.state.processor_metadata.borrow_mut().committed();
         let task = self.id;
         self.state_manager
-            .commit_transaction(produced)
+            .apply_transaction(produced)
             .map_err(|source| TaskError::Store { task, source })
     }
 

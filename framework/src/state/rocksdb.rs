@@ -70,12 +70,12 @@ pub(crate) enum Writes {
 /// A key-value store in a RocksDB database of its own (Kafka Streams' default store).
 ///
 /// As in Kafka Streams: no compression, and no write-ahead log, since the changelog topic is
-/// what makes the store durable; [`flush`](KeyValueBytesStore::flush) writes the memtables
+/// what makes the store durable; [`flush`](StateStore::flush) writes the memtables
 /// to files before a checkpoint records how far the store is.
 ///
 /// Under exactly-once, a transaction's writes come in one
 /// [`commit_batch`](StateStore::commit_batch) with the changelog offset they bring the store
-/// to, kept in a column family of its own ([`OFFSETS_FAMILY`]), both written at once through
+/// to, kept in a column family of its own (`homa-offsets`), both written at once through
 /// the write-ahead log: after a crash the store holds exactly the batches it was given up
 /// to the offset it says.
 pub struct RocksDbKeyValueStore {

@@ -8,7 +8,7 @@
 //! Under the cache and the change-logging layer, the layer keeps each write of the open
 //! transaction in memory, by key (the last write of a key wins); reads of the task see
 //! those writes over the byte store's. When the stream thread's transaction has committed
-//! (its changelog records and the consumed offsets with it), [`commit`] writes them to the
+//! (its changelog records and the consumed offsets with it), [`apply`] writes them to the
 //! byte store in one batch, with the changelog offset they bring it to, at once and
 //! durably (RocksDB: one write batch through its write-ahead log, the offset in a column
 //! family of its own); when it aborts, the task is closed dirty and they are dropped with
@@ -42,7 +42,7 @@
 //! restored, before any commit goes through the log: a crash never keeps a later commit
 //! and loses the restored records under it.
 //!
-//! [`commit`]: TransactionalBytesStore::commit
+//! [`apply`]: TransactionalBytesStore::apply
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -75,7 +75,7 @@ impl std::fmt::Debug for TransactionalBytesStore {
 }
 
 impl TransactionalBytesStore {
-    /// `inner`, its writes held until [`commit`](Self::commit).
+    /// `inner`, its writes held until [`apply`](Self::apply).
     pub(crate) fn new(inner: SharedBytesStore) -> Self {
         Self {
             inner,
@@ -95,7 +95,7 @@ impl TransactionalBytesStore {
     /// # Errors
     /// When the byte store fails; the writes are then dropped (the task closes dirty, and
     /// its restore replays them from the changelog).
-    pub(crate) fn commit(&self, next: Option<i64>) -> Result<(), StoreError> {
+    pub(crate) fn apply(&self, next: Option<i64>) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut *self.pending());
         // No write, no changelog record: the offset the store keeps still holds.
         if pending.is_empty() {
@@ -312,7 +312,7 @@ mod tests {
         assert_eq!(scan(&store, Some(b"c"), Some(b"c")), Vec::<String>::new());
         // Nothing of the transaction is in the store until it commits.
         assert_eq!(scan(&*inner, None, None), ["a=1", "b=2", "c=3", "e=5"]);
-        store.commit(Some(4)).unwrap();
+        store.apply(Some(4)).unwrap();
         assert_eq!(store.waiting(), 0);
         assert_eq!(scan(&*inner, None, None), ["a=1", "b=two", "d=4", "e=5"]);
     }
