@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Child;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail, ensure};
@@ -25,6 +27,89 @@ const FIRST_OUTPUT: Duration = Duration::from_secs(120);
 const STALL: Duration = Duration::from_secs(60);
 /// The header carrying a latency record's send time (microseconds since the epoch).
 const SENT_HEADER: &str = "homa-bench-sent-us";
+
+/// The send time a latency record carries, in microseconds since the epoch.
+fn sent_at(message: &rdkafka::message::BorrowedMessage<'_>) -> Option<i64> {
+    message.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|h| h.key == SENT_HEADER)
+            .and_then(|h| h.value)
+            .and_then(|v| <[u8; 8]>::try_from(v).ok())
+            .map(i64::from_be_bytes)
+    })
+}
+
+/// A `read_committed` consumer of a latency run's output, on a thread of its own, taking
+/// the time each stamped record arrives.
+struct Arrivals {
+    stop: Arc<AtomicBool>,
+    /// Records seen so far.
+    seen: Arc<AtomicU64>,
+    /// The latencies (microseconds) of the stamped records.
+    thread: std::thread::JoinHandle<anyhow::Result<Vec<i64>>>,
+}
+
+impl Arrivals {
+    fn start(kafka: &Kafka, output: &str, partitions: i32) -> anyhow::Result<Self> {
+        let consumer: BaseConsumer = kafka
+            .consumer_config(&unique_name("homa-bench-arrivals"))
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "5")
+            .create()
+            .context("creating the arrivals consumer")?;
+        let mut assignment = rdkafka::TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment.add_partition_offset(output, p, rdkafka::Offset::Beginning)?;
+        }
+        consumer.assign(&assignment)?;
+        let (stop, seen) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let (stopped, counted) = (stop.clone(), seen.clone());
+        let thread = std::thread::spawn(move || {
+            let mut latencies = Vec::new();
+            while !stopped.load(Ordering::Relaxed) {
+                let Some(message) = consumer.poll(Duration::from_millis(50)) else {
+                    continue;
+                };
+                let message = message.context("consuming the output")?;
+                let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros() as i64;
+                counted.fetch_add(1, Ordering::Relaxed);
+                if let Some(sent) = sent_at(&message) {
+                    latencies.push(now - sent);
+                }
+            }
+            Ok(latencies)
+        });
+        Ok(Self { stop, seen, thread })
+    }
+
+    /// Waits until `records` (the output's count) have arrived, then stops; returns the
+    /// latencies.
+    fn finish(self, records: u64) -> anyhow::Result<Vec<i64>> {
+        let deadline = Instant::now() + STALL;
+        while self.seen.load(Ordering::Relaxed) < records
+            && Instant::now() < deadline
+            && !self.thread.is_finished()
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        let latencies = self
+            .thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the arrivals consumer panicked"))??;
+        let seen = self.seen.load(Ordering::Relaxed);
+        ensure!(
+            seen == records,
+            "the read_committed consumer saw {seen} of the {records} output records"
+        );
+        Ok(latencies)
+    }
+}
 
 /// A throughput run's figures.
 #[derive(Debug, Clone)]
@@ -58,9 +143,13 @@ impl Measurement {
 /// A restore run's figures.
 #[derive(Debug, Clone)]
 pub struct Restore {
+    /// The workload whose store it restored.
+    pub workload: &'static str,
+    /// Whether the state directory was wiped before the restart (else only killed).
+    pub wiped: bool,
     /// The system.
     pub system: System,
-    /// Changelog records restored.
+    /// Records in the changelog (what a restore from scratch replays).
     pub records: u64,
     /// From the restarted group's assignment to the first new output of every partition.
     pub seconds: f64,
@@ -71,7 +160,7 @@ pub struct Restore {
 }
 
 impl Restore {
-    /// Changelog records restored per second.
+    /// Changelog records per second of restart (from its assignment to its new output).
     pub fn records_per_second(&self) -> f64 {
         self.records as f64 / self.seconds
     }
@@ -209,9 +298,13 @@ impl Bench {
             .with_context(|| format!("the data set was not made for {}", workload.id))?;
         let output = self.output_topic()?;
         let mut running = self.start(workload, system, &data.topic, &output, &[])?;
+        // Under exactly-once the output's end counts transaction markers too, and what is
+        // written is not yet what is committed: the run is complete when the input is.
         let done = match workload.expect {
-            Expected::PerRecord(_) | Expected::WindowJoin(_) => Done::Output(expected.records),
-            Expected::LatestPerKey(_) | Expected::LatestPerWindow(..) => Done::Committed {
+            Expected::PerRecord(_) | Expected::WindowJoin(_) if !workload.exactly_once() => {
+                Done::Output(expected.records)
+            }
+            _ => Done::Committed {
                 input: data.topic.clone(),
                 records: data.spec.records,
             },
@@ -238,18 +331,19 @@ impl Bench {
     }
 
     /// The restore run: `system` runs `workload` (an aggregation whose store is
-    /// `store`) over `data` and is killed; then, with its state directory wiped, it
-    /// restarts and restores the store's changelog before it can process one new record per
-    /// partition. The restore rate (changelog records over the time from the restarted
-    /// group's assignment to those records' output) is set against the harness consuming the
-    /// same changelog with a plain rdkafka consumer (with the settings of HOMA's restore
-    /// consumer).
+    /// `store`) over `data` and is killed (SIGKILL); then, with its state directory wiped
+    /// (`wipe`) or kept, it restarts and restores what it needs of the store's changelog
+    /// before it can process one new record per partition. The restore rate (changelog
+    /// records over the time from the restarted group's assignment to those records'
+    /// output) is set against the harness consuming the same changelog with a plain
+    /// rdkafka consumer (with the settings of HOMA's restore consumer).
     pub fn restore(
         &self,
         data: &DataSet,
         workload: &'static Workload,
         store: &str,
         system: System,
+        wipe: bool,
     ) -> anyhow::Result<Restore> {
         let output = self.output_topic()?;
         let app_id = unique_name(&format!("homa-bench-restore-{system}"));
@@ -273,9 +367,11 @@ impl Bench {
         let changelog = format!("{app_id}-{store}-changelog");
         let changelog_records = self.written(&offsets, &changelog)?;
         let written = self.written(&offsets, &output)?;
-        let state_dir = self.work.path().join(&app_id);
-        std::fs::remove_dir_all(&state_dir)
-            .with_context(|| format!("wiping {}", state_dir.display()))?;
+        if wipe {
+            let state_dir = self.work.path().join(&app_id);
+            std::fs::remove_dir_all(&state_dir)
+                .with_context(|| format!("wiping {}", state_dir.display()))?;
+        }
         // One new record per partition: its output shows the task has restored.
         let producer: BaseProducer<DeliveryCounter> = self
             .kafka
@@ -322,6 +418,8 @@ impl Bench {
         let raw_seconds = started.elapsed().as_secs_f64();
         self.clean_up(&[&output])?;
         Ok(Restore {
+            workload: workload.id,
+            wiped: wipe,
             system,
             records: changelog_records,
             seconds: window.seconds,
@@ -347,6 +445,12 @@ impl Bench {
         let output = self.output_topic()?;
         let extra = [("producer.linger.ms".to_string(), "5".to_string())];
         let mut running = self.start(workload, system, &input, &output, &extra)?;
+        // Under exactly-once a record shows when its transaction commits, not when it is
+        // appended: a `read_committed` consumer takes the time each one arrives.
+        let arrivals = workload
+            .exactly_once()
+            .then(|| Arrivals::start(&self.kafka, &output, self.partitions))
+            .transpose()?;
         let driven = self.drive(&mut running, spec, workload, &input, &output, rate, period);
         running.stop();
         let expected = driven?;
@@ -358,19 +462,17 @@ impl Bench {
                     message.key().unwrap_or_default(),
                     message.payload().unwrap_or_default(),
                 );
-                let sent = message.headers().and_then(|headers| {
-                    headers
-                        .iter()
-                        .find(|h| h.key == SENT_HEADER)
-                        .and_then(|h| h.value)
-                        .and_then(|v| <[u8; 8]>::try_from(v).ok())
-                        .map(i64::from_be_bytes)
-                });
-                if let (Some(sent), Some(appended)) = (sent, message.timestamp().to_millis()) {
+                if arrivals.is_none()
+                    && let (Some(sent), Some(appended)) =
+                        (sent_at(message), message.timestamp().to_millis())
+                {
                     latencies.push(appended * 1000 - sent);
                 }
                 Ok(())
             })?;
+        if let Some(arrivals) = arrivals {
+            latencies = arrivals.finish(digest.records)?;
+        }
         ensure!(
             digest == expected,
             "{} on {system}: the output of the latency run differs from the expected \
@@ -421,7 +523,9 @@ impl Bench {
             .context("creating the latency producer")?;
         let mut generator = Generator::new(spec)?;
         let mut expected = Expectation::new(workload);
+        let mut inputs = 0_u64;
         let mut send = |stamp: bool| -> anyhow::Result<()> {
+            inputs += 1;
             let (key, value) = generator.next_record();
             // Stamped with its send time by the producer; latency runs only workloads that
             // write a record per record, whatever its time.
@@ -467,7 +571,16 @@ impl Bench {
             bail!("a latency record was not delivered: {error}");
         }
         let expected = expected.digest();
-        self.watch(running, output, &Done::Output(expected.records))?;
+        // Under exactly-once the output's end counts transaction markers too.
+        let done = if workload.exactly_once() {
+            Done::Committed {
+                input: input.to_string(),
+                records: inputs,
+            }
+        } else {
+            Done::Output(expected.records)
+        };
+        self.watch(running, output, &done)?;
         Ok(expected)
     }
 

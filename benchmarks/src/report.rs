@@ -181,15 +181,22 @@ pub fn latency_table(latencies: &[Latency]) -> String {
 /// The restore table, in Markdown.
 pub fn restore_table(restores: &[Restore]) -> String {
     let mut out = String::from(
-        "| system | changelog records | restored records/s | plain consumer records/s | restore / plain |\n\
-         |---|---:|---:|---:|---:|\n",
+        "| workload | restart after SIGKILL | system | changelog records | restart s | changelog records/s of restart | plain consumer records/s | restart / plain |\n\
+         |---|---|---|---:|---:|---:|---:|---:|\n",
     );
     for r in restores {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {:.0} | {:.2}x |",
+            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.2}x |",
+            r.workload.to_uppercase(),
+            if r.wiped {
+                "state directory wiped"
+            } else {
+                "state directory kept"
+            },
             r.system,
             r.records,
+            r.seconds,
             r.records_per_second(),
             r.raw_records_per_second(),
             r.records_per_second() / r.raw_records_per_second()
@@ -225,11 +232,17 @@ pub fn document(
     out.push_str("## Throughput\n\n");
     out.push_str(&throughput_table(&rows(measurements)));
     if !restores.is_empty() {
-        out.push_str("\n## Restore (W2-NOCACHE's changelog, state directory wiped)\n\n");
+        out.push_str(
+            "\n## Restore (from a restarted member's assignment to its first new output)\n\n",
+        );
         out.push_str(&restore_table(restores));
     }
     if !latencies.is_empty() {
-        out.push_str("\n## Latency\n\n");
+        out.push_str(
+            "\n## Latency\n\nFrom a record's send to its output's append (the output topic's \
+             `LogAppendTime`); under exactly-once to its arrival at a `read_committed` \
+             consumer, as a record only shows once its transaction commits.\n\n",
+        );
         out.push_str(&latency_table(latencies));
     }
     out

@@ -175,18 +175,19 @@ pub static WORKLOADS: &[Workload] = &[
         id: "w1",
         title: "filter, map_values",
         systems: &[System::Homa, System::KafkaStreams],
-        expect: Expected::PerRecord(|key, value| {
-            keep(value).then(|| (key.to_vec(), invert(value)))
-        }),
+        expect: Expected::PerRecord(filtered),
         settings: &[],
         side: None,
-        homa: |builder, input, output| {
-            builder
-                .stream::<Bytes, Bytes>(input)
-                .filter(|_, value| keep(value))
-                .map_values(|value| invert(value))
-                .to(output);
-        },
+        homa: filter_map,
+    },
+    Workload {
+        id: "w1-eos",
+        title: "W1 under exactly_once_v2",
+        systems: &[System::Homa, System::KafkaStreams],
+        expect: Expected::PerRecord(filtered),
+        settings: EXACTLY_ONCE,
+        side: None,
+        homa: filter_map,
     },
     Workload {
         id: "w2",
@@ -194,6 +195,15 @@ pub static WORKLOADS: &[Workload] = &[
         systems: &[System::Homa, System::KafkaStreams],
         expect: Expected::LatestPerKey(sum),
         settings: &[],
+        side: None,
+        homa: sums,
+    },
+    Workload {
+        id: "w2-eos",
+        title: "W2 under exactly_once_v2",
+        systems: &[System::Homa, System::KafkaStreams],
+        expect: Expected::LatestPerKey(sum),
+        settings: EXACTLY_ONCE,
         side: None,
         homa: sums,
     },
@@ -261,6 +271,37 @@ pub static WORKLOADS: &[Workload] = &[
         homa: stream_joined,
     },
 ];
+
+/// The settings of the exactly-once workloads: Kafka Streams' defaults under
+/// `exactly_once_v2` (a commit every 100 ms).
+const EXACTLY_ONCE: &[(&str, &str)] = &[
+    ("processing.guarantee", "exactly_once_v2"),
+    ("commit.interval.ms", "100"),
+];
+
+impl Workload {
+    /// Whether it runs under exactly-once: its output is read as committed, and a run is
+    /// complete when its group has committed all of the input.
+    pub fn exactly_once(&self) -> bool {
+        self.settings
+            .iter()
+            .any(|&(key, value)| key == "processing.guarantee" && value == "exactly_once_v2")
+    }
+}
+
+/// W1's output for an input record: kept values, inverted.
+fn filtered(key: &[u8], value: &[u8]) -> Option<(Bytes, Bytes)> {
+    keep(value).then(|| (key.to_vec(), invert(value)))
+}
+
+/// W1 on HOMA: `filter`, then `map_values`.
+fn filter_map(builder: &mut StreamsBuilder, input: &str, output: &str) {
+    builder
+        .stream::<Bytes, Bytes>(input)
+        .filter(|_, value| keep(value))
+        .map_values(|value| invert(value))
+        .to(output);
+}
 
 /// W4-STREAMS' windows: records at most 10 s apart join.
 pub const JOIN_WINDOW_MS: i64 = 10_000;

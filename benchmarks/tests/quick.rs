@@ -25,7 +25,7 @@ fn quick_mode_runs_every_system_and_checks_every_output() {
     );
     assert!(
         stdout.contains(
-            "quick mode: 21 throughput, 2 restore and 5 latency runs, every output complete and correct"
+            "quick mode: 25 throughput, 4 restore and 7 latency runs, every output complete and correct"
         ),
         "{stdout}"
     );
@@ -43,7 +43,13 @@ fn quick_mode_runs_every_system_and_checks_every_output() {
         "| W3 tumbling 60 s windows, count | kafka-streams |",
         "| W3-HOPPING-NOCACHE W3-HOPPING, record cache off | homa |",
         "| W3-HOPPING-NOCACHE W3-HOPPING, record cache off | kafka-streams |",
+        "| W1-EOS W1 under exactly_once_v2 | homa |",
+        "| W1-EOS W1 under exactly_once_v2 | kafka-streams |",
+        "| W2-EOS W2 under exactly_once_v2 | homa |",
+        "| W2-EOS W2 under exactly_once_v2 | kafka-streams |",
         "| W1 | kafka-streams | 1000 |",
+        "| W1-EOS | homa | 1000 |",
+        "| W2-EOS | state directory kept | kafka-streams |",
         "## Restore",
     ] {
         assert!(stdout.contains(row), "no row {row} in:\n{stdout}");

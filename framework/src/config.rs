@@ -226,7 +226,8 @@ pub mod keys {
     pub const DESERIALIZATION_EXCEPTION_HANDLER: &str = "deserialization.exception.handler";
     /// `log_and_fail` (default) or `log_and_continue`: a processor's error on a record.
     pub const PROCESSING_EXCEPTION_HANDLER: &str = "processing.exception.handler";
-    /// `log_and_fail` (default) or `log_and_continue`: a record the producer cannot write.
+    /// `log_and_fail` (default) or `log_and_continue`: a record the producer cannot write
+    /// (under exactly-once only `log_and_fail`: such a record aborts the transaction).
     pub const PRODUCTION_EXCEPTION_HANDLER: &str = "production.exception.handler";
     /// A dead-letter topic: a record that fails to deserialize is written there with the
     /// error and its source topic, partition and offset in headers, then the handler decides.
@@ -630,6 +631,14 @@ impl StreamsConfigBuilder {
             ProcessingHandler::LogAndFail
         };
         let production_handler = if handler(keys::PRODUCTION_EXCEPTION_HANDLER)? {
+            if processing_guarantee == ProcessingGuarantee::ExactlyOnceV2 {
+                return Err(invalid(
+                    keys::PRODUCTION_EXCEPTION_HANDLER,
+                    "log_and_continue",
+                    "under processing.guarantee=exactly_once_v2 a record that is not written \
+                     leaves its transaction to abort, so it cannot be skipped; use log_and_fail",
+                ));
+            }
             ProductionHandler::LogAndContinue
         } else {
             ProductionHandler::LogAndFail
@@ -900,6 +909,14 @@ mod tests {
         assert!(!base().build().unwrap().exactly_once());
         let err = refused("processing.guarantee", "exactly_once_beta").to_string();
         assert!(err.contains("at_least_once or exactly_once_v2"), "{err}");
+        let err = base()
+            .set("processing.guarantee", "exactly_once_v2")
+            .set("production.exception.handler", "log_and_continue")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("production.exception.handler"), "{err}");
+        assert!(err.contains("cannot be skipped"), "{err}");
     }
 
     #[test]

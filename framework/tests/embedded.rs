@@ -130,3 +130,23 @@ fn records_later_than_their_windows_grace_are_counted_by_topic() {
     let late: Vec<_> = metrics.late_records.into_iter().collect();
     assert_eq!(late, [("clicks".to_string(), 1)]);
 }
+
+#[test]
+fn exactly_once_is_refused_on_the_embedded_kafka_whose_transactions_are_not_real() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    kafka.create_topic("eos-in", 1).unwrap();
+    let mut builder = StreamsBuilder::new();
+    builder.stream::<String, String>("eos-in").to("eos-out");
+    let state = tempfile::tempdir().unwrap();
+    let config = StreamsConfig::builder()
+        .application_id("embedded-eos")
+        .bootstrap_servers(kafka.bootstrap_servers())
+        .state_dir(state.path())
+        .set("processing.guarantee", "exactly_once_v2")
+        .build()
+        .expect("a config");
+    let topology = builder.build().expect("a topology");
+    let mut streams = KafkaStreams::new(&topology, config).expect("an instance");
+    let err = streams.start().unwrap_err().to_string();
+    assert!(err.contains("needs a real Kafka"), "{err}");
+}

@@ -132,13 +132,10 @@ impl StreamsProducer {
         transactional_id: Option<String>,
         changelogs: impl IntoIterator<Item = String>,
     ) -> Result<Self, ThreadError> {
-        // A record not delivered in a transaction leaves it to abort: it cannot be skipped.
-        let handler = match transactional_id {
-            Some(_) => ProductionHandler::LogAndFail,
-            None => config.production_handler(),
-        };
+        // (Under exactly-once the config refuses log-and-continue: a record not delivered
+        // in a transaction leaves it to abort.)
         let deliveries = Deliveries {
-            handler,
+            handler: config.production_handler(),
             failed: Mutex::new(None),
             skipped: std::sync::atomic::AtomicU64::new(0),
             changelogs: changelogs

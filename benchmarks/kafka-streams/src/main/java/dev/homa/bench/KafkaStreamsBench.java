@@ -69,11 +69,11 @@ public final class KafkaStreamsBench {
         KStream<byte[], byte[]> in = builder.stream(input, Consumed.with(bytes, bytes));
         switch (workload) {
             case "w0" -> in.to(output, Produced.with(bytes, bytes));
-            case "w1" -> in
+            case "w1", "w1-eos" -> in
                 .filter((key, value) -> value.length > 0 && (value[0] & 0xff) < 128)
                 .mapValues(KafkaStreamsBench::invert)
                 .to(output, Produced.with(bytes, bytes));
-            case "w2", "w2-nocache" -> in
+            case "w2", "w2-nocache", "w2-eos" -> in
                 .groupByKey(Grouped.with(bytes, bytes))
                 .aggregate(
                     () -> 0L,
