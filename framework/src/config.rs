@@ -252,6 +252,41 @@ pub mod keys {
         "__emit.interval.ms.kstreams.outer.join.spurious.results.fix__";
 }
 
+/// The transaction timeout of the stream threads' producers under exactly-once unless
+/// `producer.transaction.timeout.ms` says otherwise (Kafka Streams' default).
+pub(crate) const DEFAULT_TRANSACTION_TIMEOUT_MS: u64 = 10_000;
+
+/// Under exactly-once, a transaction stays open from one commit to the next: the broker
+/// aborts one open longer than `transaction.timeout.ms` and fences its producer, so the
+/// commit interval must be shorter (Kafka Streams refuses the same).
+fn check_transaction_timeout(
+    producer: &BTreeMap<String, String>,
+    commit_interval: Duration,
+) -> Result<(), ConfigError> {
+    let key = "producer.transaction.timeout.ms";
+    let timeout = match producer.get("transaction.timeout.ms") {
+        None => DEFAULT_TRANSACTION_TIMEOUT_MS,
+        Some(value) => value.trim().parse().map_err(|_| ConfigError::Invalid {
+            key: key.to_string(),
+            value: value.clone(),
+            reason: "expected a whole number of ms".to_string(),
+        })?,
+    };
+    if u128::from(timeout) < commit_interval.as_millis() {
+        return Err(ConfigError::Invalid {
+            key: key.to_string(),
+            value: timeout.to_string(),
+            reason: format!(
+                "under exactly_once_v2 a transaction stays open between commits, and the \
+                 broker aborts one open longer than this: raise it above commit.interval.ms \
+                 ({} ms), or commit more often",
+                commit_interval.as_millis()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Client settings given unprefixed that apply to every client, as in Kafka Streams.
 fn is_shared_client_setting(key: &str) -> bool {
     key == "security.protocol" || key.starts_with("ssl.") || key.starts_with("sasl.")
@@ -697,13 +732,17 @@ impl StreamsConfigBuilder {
             all.extend(own);
             all
         };
+        let commit_interval = millis(keys::COMMIT_INTERVAL_MS, default_commit_ms)?;
+        if processing_guarantee == ProcessingGuarantee::ExactlyOnceV2 {
+            check_transaction_timeout(&producer, commit_interval)?;
+        }
         Ok(StreamsConfig {
             bootstrap_servers: text(keys::BOOTSTRAP_SERVERS),
             client_id: text(keys::CLIENT_ID),
             group_instance_id: text(keys::GROUP_INSTANCE_ID),
             group_protocol,
             num_stream_threads: to_usize(number(keys::NUM_STREAM_THREADS, 1, 1)?),
-            commit_interval: millis(keys::COMMIT_INTERVAL_MS, default_commit_ms)?,
+            commit_interval,
             poll: millis(keys::POLL_MS, 100)?,
             processing_guarantee,
             state_dir: text(keys::STATE_DIR)
@@ -917,6 +956,19 @@ mod tests {
             .to_string();
         assert!(err.contains("production.exception.handler"), "{err}");
         assert!(err.contains("cannot be skipped"), "{err}");
+        let err = base()
+            .set("processing.guarantee", "exactly_once_v2")
+            .set("commit.interval.ms", "30000")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("producer.transaction.timeout.ms"), "{err}");
+        base()
+            .set("processing.guarantee", "exactly_once_v2")
+            .set("commit.interval.ms", "30000")
+            .set("producer.transaction.timeout.ms", "60000")
+            .build()
+            .unwrap();
     }
 
     #[test]

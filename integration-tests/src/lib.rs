@@ -129,6 +129,22 @@ pub fn restart_broker(bootstrap: &str, kill: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The end offsets of partitions `0..partitions` of `topic`, as `consumer` sees them.
+fn end_offsets_of(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<Vec<i64>> {
+    (0..partitions)
+        .map(|p| {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p, TIMEOUT)
+                .with_context(|| format!("end offset of {topic}/{p}"))?;
+            Ok(high)
+        })
+        .collect()
+}
+
 /// A port that nothing listens on right now.
 fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a free local port")?;
@@ -293,15 +309,20 @@ impl Kafka {
 
     /// The end offsets (high watermarks) of partitions `0..partitions` of `topic`.
     pub fn end_offsets(&self, topic: &str, partitions: i32) -> anyhow::Result<Vec<i64>> {
-        let consumer = self.offsets_client()?;
-        (0..partitions)
-            .map(|p| {
-                let (_, high) = consumer
-                    .fetch_watermarks(topic, p, TIMEOUT)
-                    .with_context(|| format!("end offset of {topic}/{p}"))?;
-                Ok(high)
-            })
-            .collect()
+        end_offsets_of(&self.offsets_client()?, topic, partitions)
+    }
+
+    /// The end offsets of partitions `0..partitions` of `topic` as a consumer of `config`
+    /// sees them: a `read_committed` one (librdkafka's default) stops before the first open
+    /// transaction, a `read_uncommitted` one sees every record written.
+    pub fn end_offsets_with(
+        &self,
+        config: &ClientConfig,
+        topic: &str,
+        partitions: i32,
+    ) -> anyhow::Result<Vec<i64>> {
+        let consumer: BaseConsumer = config.create().context("creating a consumer")?;
+        end_offsets_of(&consumer, topic, partitions)
     }
 
     /// The offsets consumer group `group` has committed for partitions `0..partitions` of
@@ -369,8 +390,9 @@ impl Kafka {
         partitions: i32,
         mut each: impl FnMut(&BorrowedMessage<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<u64> {
-        let ends = self.end_offsets(topic, partitions)?;
         let consumer: BaseConsumer = config.create().context("creating a consumer")?;
+        // Up to the end this consumer's isolation sees.
+        let ends = end_offsets_of(&consumer, topic, partitions)?;
         let mut assignment = TopicPartitionList::new();
         for p in 0..partitions {
             assignment.add_partition_offset(topic, p, Offset::Beginning)?;

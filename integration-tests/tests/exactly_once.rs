@@ -61,26 +61,39 @@ fn the_committed_output_is_exact_and_a_restart_restores_only_the_tail() -> anyho
 #[test]
 fn a_processing_error_aborts_the_transaction_and_commits_nothing_of_it() -> anyhow::Result<()> {
     let app = app("eos-abort")?;
+    let dead_letters = kafka().create_topic("eos-abort-dlq", 1)?;
     let state = tempfile::tempdir()?;
     // No commit comes within the test (one a minute): the poison pill, produced once the
     // records before it are written, fails the thread with them in the open transaction.
+    // A record that cannot be read goes to the dead-letter topic, in that transaction too.
     app.produce(0..2_000, None)?;
+    kafka().produce(&app.input, [("k0", &b"\xff not UTF-8"[..])])?;
     let streams = instance(
         &app,
         state.path(),
-        &[("commit.interval.ms", "60000"), ("producer.linger.ms", "0")],
+        &[
+            ("commit.interval.ms", "60000"),
+            ("producer.transaction.timeout.ms", "120000"),
+            ("producer.linger.ms", "0"),
+            ("deserialization.exception.handler", "log_and_continue"),
+            ("errors.dead.letter.queue.topic.name", &dead_letters),
+        ],
     )?;
     // The sums come after the repartition, whose records no `read_committed` reader (the
     // sums' task either) ever sees: they are the output that was written.
     let repartition = format!("{}-numbers-repartition", app.id);
-    let read = |isolation| -> anyhow::Result<u64> {
+    let reader = |isolation| {
         let mut config = kafka().consumer_config(&unique_name("homa-eos-reader"));
         config.set("isolation.level", isolation);
-        kafka().read_to_end_with(&config, &repartition, 4, |_| Ok(()))
+        config
+    };
+    let read = |topic: &str, partitions, isolation| -> anyhow::Result<u64> {
+        kafka().read_to_end_with(&reader(isolation), topic, partitions, |_| Ok(()))
     };
     let deadline = std::time::Instant::now() + TIMEOUT;
+    let uncommitted = reader("read_uncommitted");
     while kafka()
-        .end_offsets(&repartition, 4)
+        .end_offsets_with(&uncommitted, &repartition, 4)
         .map_or(0, |e| e.iter().sum::<i64>())
         < 2_000
     {
@@ -92,13 +105,20 @@ fn a_processing_error_aborts_the_transaction_and_commits_nothing_of_it() -> anyh
     }
     app.produce(2_000..2_500, Some((2_000, "poison")))?;
     wait_for_state(&streams, State::Error)?;
-    let written = read("read_uncommitted")?;
+    let written = read(&repartition, 4, "read_uncommitted")?;
     eprintln!("records written to {repartition} before the error: {written}");
     ensure!(written >= 2_000, "only {written} records were written");
-    let committed = read("read_committed")?;
+    let committed = read(&repartition, 4, "read_committed")?;
     ensure!(
         committed == 0,
         "a read_committed reader sees {committed} records of the aborted transaction"
+    );
+    let dead = read(&dead_letters, 1, "read_uncommitted")?;
+    ensure!(dead == 1, "{dead} dead letters written, not 1");
+    let dead = read(&dead_letters, 1, "read_committed")?;
+    ensure!(
+        dead == 0,
+        "a read_committed reader sees {dead} dead letters of the aborted transaction"
     );
     let output = app.output(true)?;
     ensure!(

@@ -140,9 +140,10 @@ pub(crate) fn producer(
     thread: usize,
     transactional_id: Option<&str>,
 ) -> ClientConfig {
+    let timeout = crate::config::DEFAULT_TRANSACTION_TIMEOUT_MS.to_string();
     let mut defaults = vec![("linger.ms", "100"), ("enable.idempotence", "true")];
     if transactional_id.is_some() {
-        defaults.push(("transaction.timeout.ms", "10000"));
+        defaults.push(("transaction.timeout.ms", &timeout));
     }
     let id = format!("{}-StreamThread-{thread}-producer", config.client_id());
     let mut client = client(&defaults, config.producer_settings(), bootstrap, id);
