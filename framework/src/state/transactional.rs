@@ -42,6 +42,11 @@
 //! restored, before any commit goes through the log: a crash never keeps a later commit
 //! and loses the restored records under it.
 //!
+//! Reads of the task and queries both see the open transaction's writes (as in Kafka
+//! Streams, whose stores hold them). A window store's pending writes are read without its
+//! segments' retention check, and its expired segments are dropped as its batches come in:
+//! the writes are all of the last commit interval, newer than anything the retention drops.
+//!
 //! [`apply`]: TransactionalBytesStore::apply
 
 use std::collections::BTreeMap;
