@@ -1017,6 +1017,48 @@ pub fn kill(mut child: std::process::Child) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A child process that is killed (SIGKILL) when dropped: a test that fails half-way
+/// leaves no process behind (one would also hold the test's output open).
+#[derive(Debug)]
+pub struct ChildGuard(Option<std::process::Child>);
+
+impl ChildGuard {
+    /// Guards `child`.
+    pub fn new(child: std::process::Child) -> Self {
+        Self(Some(child))
+    }
+
+    /// The child, while it is guarded.
+    ///
+    /// # Panics
+    /// Never: it is only taken by [`kill`](Self::kill), which consumes the guard.
+    pub fn child(&mut self) -> &mut std::process::Child {
+        self.0
+            .as_mut()
+            .expect("a guard holds its child until killed")
+    }
+
+    /// Kills the child now, as [`kill`].
+    ///
+    /// # Errors
+    /// As [`kill`].
+    pub fn kill(mut self) -> anyhow::Result<()> {
+        match self.0.take() {
+            Some(child) => kill(child),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Runs `topology` as application `app` against `bootstrap` with its state in `state_dir`
 /// (commits every 500 ms, a 10 s session), until it fails or is killed: the main loop of
 /// the apps that tests kill. `name` prefixes what it prints of an error.

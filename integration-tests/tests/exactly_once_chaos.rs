@@ -136,6 +136,15 @@ impl Chaos {
     }
 }
 
+impl Drop for Chaos {
+    /// A run that fails half-way leaves no instance behind.
+    fn drop(&mut self) {
+        for child in self.children.iter_mut().filter_map(Option::take) {
+            let _ = kill(child);
+        }
+    }
+}
+
 /// Runs the chaos under `guarantee`: the instances are killed `kills` times while
 /// `records` come in over `over`, the broker restarted after half the kills; returns the
 /// harness (its instances stopped) once `settled` says the output is complete.

@@ -7,14 +7,13 @@
 //! committed but not yet in the store, replayed from the changelog, or nothing.
 
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use homa::prelude::*;
 use homa::runtime::State;
 use homa_integration_tests::summing::{Expected, SummingApp, last_sums};
-use homa_integration_tests::{TIMEOUT, kafka, kill, wait_for_state};
+use homa_integration_tests::{ChildGuard, TIMEOUT, kafka, wait_for_state};
 
 const KEYS: usize = 20;
 
@@ -37,7 +36,7 @@ impl App {
 
     /// The application as a child process (a static member: each start takes the tasks
     /// back at once), crashing at `crash` (a `FAILPOINTS` value).
-    fn spawn(&self, crash: Option<&str>) -> anyhow::Result<Child> {
+    fn spawn(&self, crash: Option<&str>) -> anyhow::Result<ChildGuard> {
         let binary = env!("CARGO_BIN_EXE_summing-app");
         let mut command = self.app.command(
             binary,
@@ -48,7 +47,9 @@ impl App {
         if let Some(crash) = crash {
             command.env("FAILPOINTS", crash);
         }
-        command.spawn().context("starting summing-app")
+        Ok(ChildGuard::new(
+            command.spawn().context("starting summing-app")?,
+        ))
     }
 
     /// The sums the store holds, opened again on the state directory in this process.
@@ -69,10 +70,10 @@ impl App {
 }
 
 /// Waits until `child` ends; fails if it was not killed (by the crash point's abort).
-fn wait_for_crash(child: &mut Child, point: &str) -> anyhow::Result<()> {
+fn wait_for_crash(child: &mut ChildGuard, point: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = child.child().try_wait()? {
             ensure!(
                 !status.success(),
                 "summing-app ended by itself, not at {point}"
@@ -122,7 +123,7 @@ fn crash_and_recover(point: &str, restores: Restores) -> anyhow::Result<()> {
     app.app.produce(0..2_000, None)?;
     let first = app.spawn(None)?;
     app.app.wait_for(2_000, TIMEOUT)?;
-    kill(first)?;
+    first.kill()?;
 
     // The first transaction of the second run parses records into the repartition topic,
     // which its sums only read once it commits: the second one writes the stores.
@@ -133,7 +134,7 @@ fn crash_and_recover(point: &str, restores: Restores) -> anyhow::Result<()> {
     app.app.produce(4_000..5_000, None)?;
     let third = app.spawn(None)?;
     app.app.wait_for(5_000, TIMEOUT)?;
-    kill(third)?;
+    third.kill()?;
     let (line, restored) = last_restore(&app.log);
     eprintln!("{point}: the restart after the crash: {line}");
     if std::env::var_os("HOMA_SHOW_RESTORES").is_some() {

@@ -1,31 +1,77 @@
 //! A zombie under exactly-once, against the real broker: of two instances of the summing
 //! application (child processes), one is frozen with SIGSTOP, in the middle of its work,
-//! until the group has given its tasks to the other; resumed with SIGCONT, it still holds
-//! its open transaction and its old generation. It must be fenced: its writes never reach
-//! the `read_committed` output, which is exactly the expected one, and it joins the group
-//! again.
+//! while its transaction holds records, until the group has given its tasks to the other;
+//! resumed with SIGCONT, it still holds that transaction and its old generation. It must be
+//! fenced: its writes never reach the `read_committed` output, which is exactly the
+//! expected one (they are in the log, aborted), and it joins the group again.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use homa_integration_tests::summing::SummingApp;
-use homa_integration_tests::{TIMEOUT, kafka, kill};
+use homa_integration_tests::{ChildGuard, TIMEOUT, kafka, unique_name};
 
 const KEYS: usize = 50;
 const RECORDS: usize = 40_000;
 
 /// Sends `signal` (`STOP`, `CONT`) to `child`.
-fn signal(child: &Child, signal: &str) -> anyhow::Result<()> {
+fn signal(child: &mut ChildGuard, signal: &str) -> anyhow::Result<()> {
+    let id = child.child().id();
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
-        .arg(child.id().to_string())
+        .arg(id.to_string())
         .status()
         .context("running kill")?;
-    ensure!(status.success(), "kill -{signal} {} failed", child.id());
+    ensure!(status.success(), "kill -{signal} {id} failed");
     Ok(())
+}
+
+/// The repartition topic of `app`.
+fn repartition(app: &SummingApp) -> String {
+    format!("{}-numbers-repartition", app.id)
+}
+
+/// Records of the repartition topic that a reader of `isolation` sees, by partition.
+fn ends(app: &SummingApp, isolation: &str) -> anyhow::Result<Vec<i64>> {
+    let mut config = kafka().consumer_config(&unique_name("zombie-reader"));
+    config.set("isolation.level", isolation);
+    kafka().end_offsets_with(&config, &repartition(app), 4)
+}
+
+/// Waits until a partition of the repartition topic has had records of an open
+/// transaction that stayed open a second: the zombie's (the other instance commits every
+/// 100 ms, so where it writes the committed end moves on).
+fn wait_for_long_transaction(app: &SummingApp) -> anyhow::Result<()> {
+    let deadline = Instant::now() + TIMEOUT;
+    // By partition: the committed end, and since when it has stood there below the end.
+    let mut standing: [Option<(i64, Instant)>; 4] = [None; 4];
+    loop {
+        let (written, committed) = (ends(app, "read_uncommitted")?, ends(app, "read_committed")?);
+        for (p, stands) in standing.iter_mut().enumerate() {
+            match stands {
+                Some((at, since)) if *at == committed[p] && written[p] > committed[p] => {
+                    if since.elapsed() >= Duration::from_secs(1) {
+                        eprintln!(
+                            "an open transaction on {}/{p}: written up to {}, committed up to {}",
+                            repartition(app),
+                            written[p],
+                            committed[p]
+                        );
+                        return Ok(());
+                    }
+                }
+                _ => *stands = Some((committed[p], Instant::now())),
+            }
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no transaction stayed open a second within {TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -33,17 +79,30 @@ fn a_frozen_instance_is_fenced_and_none_of_its_late_writes_are_committed() -> an
     let app = SummingApp::new(kafka(), "zombie", KEYS)?;
     let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
     let binary = env!("CARGO_BIN_EXE_summing-app");
-    let spawn = |slot: usize, stderr: Stdio| -> anyhow::Result<Child> {
+    let spawn = |slot: usize, stderr: Stdio, settings: &str| -> anyhow::Result<ChildGuard> {
         let log = dirs[slot].path().join("restores.log");
         let mut command = app.command(binary, [dirs[slot].path(), &log], "exactly_once_v2", false);
-        command.stderr(stderr);
-        command.spawn().context("starting summing-app")
+        command.stderr(stderr).env("SUMMING_SET", settings);
+        Ok(ChildGuard::new(
+            command.spawn().context("starting summing-app")?,
+        ))
     };
-    // The zombie's warnings, read as they come.
-    let mut zombie = spawn(0, Stdio::piped())?;
+    // The zombie commits every 5 s: its transaction is open, with records in it, most of
+    // the time. Its warnings are read as they come. Neither purges the repartition topic,
+    // where the zombie's aborted records are counted.
+    const NO_PURGE: &str = "repartition.purge.interval.ms=3600000";
+    let mut zombie = spawn(
+        0,
+        Stdio::piped(),
+        &format!("commit.interval.ms=5000,{NO_PURGE}"),
+    )?;
     let said: Arc<Mutex<Vec<String>>> = Arc::default();
     let reader = {
-        let stderr = zombie.stderr.take().context("the zombie's stderr")?;
+        let stderr = zombie
+            .child()
+            .stderr
+            .take()
+            .context("the zombie's stderr")?;
         let said = said.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -54,7 +113,7 @@ fn a_frozen_instance_is_fenced_and_none_of_its_late_writes_are_committed() -> an
             }
         })
     };
-    let other = spawn(1, Stdio::inherit())?;
+    let other = spawn(1, Stdio::inherit(), NO_PURGE)?;
 
     // Input keeps coming while the zombie is frozen, and after.
     let producing = {
@@ -70,8 +129,8 @@ fn a_frozen_instance_is_fenced_and_none_of_its_late_writes_are_committed() -> an
     // Both at work, then the zombie frozen for longer than its session (6 s) and its
     // transaction's timeout (10 s): its tasks go to the other instance.
     kafka().wait_for_members(&app.id, 2)?;
-    std::thread::sleep(Duration::from_secs(4));
-    signal(&zombie, "STOP")?;
+    wait_for_long_transaction(&app)?;
+    signal(&mut zombie, "STOP")?;
     let frozen = Instant::now();
     kafka().wait_for_members(&app.id, 1)?;
     eprintln!(
@@ -79,7 +138,7 @@ fn a_frozen_instance_is_fenced_and_none_of_its_late_writes_are_committed() -> an
         frozen.elapsed().as_secs_f64()
     );
     std::thread::sleep(Duration::from_secs(12).saturating_sub(frozen.elapsed()));
-    signal(&zombie, "CONT")?;
+    signal(&mut zombie, "CONT")?;
     eprintln!(
         "zombie resumed after {:.1} s",
         frozen.elapsed().as_secs_f64()
@@ -89,10 +148,23 @@ fn a_frozen_instance_is_fenced_and_none_of_its_late_writes_are_committed() -> an
         .join()
         .map_err(|_| anyhow::anyhow!("the producer panicked"))??;
     app.wait_for(RECORDS, 2 * TIMEOUT)?;
+    // The log holds what aborted transactions wrote too (the zombie's, fenced): none of it
+    // is in the committed output, which is exactly the expected one.
+    let read = |isolation| -> anyhow::Result<u64> {
+        let mut config = kafka().consumer_config(&unique_name("zombie-reader"));
+        config.set("isolation.level", isolation);
+        kafka().read_to_end_with(&config, &repartition(&app), 4, |_| Ok(()))
+    };
+    let aborted = read("read_uncommitted")?.saturating_sub(read("read_committed")?);
+    eprintln!("records the zombie wrote in its fenced transaction, none committed: {aborted}");
+    ensure!(
+        aborted > 0,
+        "the zombie had nothing in its transaction: the test shows nothing"
+    );
     // Back in the group, with a new producer.
     kafka().wait_for_members(&app.id, 2)?;
-    kill(zombie)?;
-    kill(other)?;
+    zombie.kill()?;
+    other.kill()?;
     let _ = reader.join();
     let said = said
         .lock()

@@ -300,7 +300,9 @@ fn run_member(cx: &ThreadContext<'_>) -> Result<(), ThreadError> {
     // leave the group even then).
     let _closing = ClosingOnDrop(&consumer.context().closing);
     let mut purger = Purger::new(cx.topology, cx.config, cx.bootstrap, cx.index)?;
-    let outcome = run_loop(cx, &consumer, &mut tasks, purger.as_mut());
+    let outcome = run_loop(cx, &consumer, &mut tasks, purger.as_mut())
+        // A record or call that failed because the producer was fenced is the fencing.
+        .map_err(|e| tasks.producer().fenced().unwrap_or(e));
     let closed = tasks.close_all(&consumer, outcome.is_ok());
     tracing::info!("homa: stream thread {} stopping", cx.index);
     outcome.and(closed)

@@ -387,6 +387,23 @@ impl StreamsProducer {
         lock(partitions).get(&partition).copied()
     }
 
+    /// Under exactly-once, the error of a producer that a newer one fenced (librdkafka's
+    /// fatal error, which fails every record and call after it), if it was.
+    pub(crate) fn fenced(&self) -> Option<ThreadError> {
+        let (id, _) = self.transaction.as_ref()?;
+        let (code, reason) = self.producer.client().fatal_error()?;
+        let source = KafkaError::MessageProduction(code);
+        if !super::error::is_fenced(&source) {
+            return None;
+        }
+        tracing::warn!("homa: the producer of {id} was fenced: {reason}");
+        Some(ThreadError::Transaction {
+            operation: "going on with",
+            transactional_id: id.clone(),
+            source,
+        })
+    }
+
     /// Records skipped by the production handler so far.
     pub(crate) fn skipped(&self) -> u64 {
         self.producer

@@ -1,7 +1,8 @@
 //! The exactly-once tests' application run as its own process, for tests that kill, freeze
 //! and restart it: `summing-app BOOTSTRAP INPUT SUMS COUNTS APPLICATION_ID STATE_DIR
 //! GUARANTEE LOG [INSTANCE_ID]`. Runs [`summing::topology`] under `processing.guarantee`
-//! GUARANTEE, committing every 100 ms, with a 6 s session (as a static member
+//! GUARANTEE, committing every 100 ms, with a 6 s session (`SUMMING_SET=key=value,...`
+//! sets more) (as a static member
 //! `INSTANCE_ID` when given), until killed. Each time it is running (restored, assigned),
 //! it appends to LOG how many changelog records it has restored so far. `FAILPOINTS` (the
 //! `fail` crate's) crashes it at a point of the exactly-once commit. HOMA's warnings go to
@@ -38,6 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let topology = summing::topology(input, sums, counts)?;
+
     let mut config = StreamsConfig::builder()
         .application_id(app)
         .bootstrap_servers(bootstrap)
@@ -48,6 +50,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .set("consumer.heartbeat.interval.ms", "1000");
     if let Some(instance) = instance {
         config = config.set("group.instance.id", instance);
+    }
+    // Further settings, `key=value,key=value`, over these.
+    for setting in std::env::var("SUMMING_SET").unwrap_or_default().split(',') {
+        if let Some((key, value)) = setting.split_once('=') {
+            config = config.set(key.trim(), value.trim());
+        }
     }
     let mut streams = KafkaStreams::new(&topology, config.build()?)?;
     streams.set_uncaught_error_handler(|e| eprintln!("summing-app: {e}"));
