@@ -7,7 +7,9 @@
 //! - under `exactly_once_v2`, the output a `read_committed` reader sees is exactly the
 //!   expected one: each key's sums in order, no gap, no repeat; each window's count; and
 //!   the stores, opened again on the instances' state directories, hold the true sums;
-//! - under `at_least_once`, nothing is lost, and the records counted twice are printed.
+//! - under `at_least_once`, nothing is lost (every key's sum reaches the true one), and the
+//!   records counted twice are printed, with the windows that records processed again
+//!   after a kill came too late for.
 //!
 //! Each run prints how much each restart restored. `HOMA_CHAOS_RECORDS`, `HOMA_CHAOS_KILLS`
 //! and `HOMA_CHAOS_SECONDS` (how long the input takes to come in) make a longer soak; the
@@ -276,14 +278,13 @@ fn at_least_once_loses_nothing_through_kills_and_a_broker_restart() -> anyhow::R
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let expected = Expected::of(records(), KEYS);
     let truth = last_sums(&expected);
-    // Complete once every key's last sum and every window's count reach the true ones
-    // (records processed twice make them larger).
+    // Complete once every key's last sum reaches the true one (records processed twice make
+    // it larger): nothing is lost.
     let complete = |output: &Expected| {
         let sums = last_sums(output);
         truth
             .iter()
             .all(|(k, v)| sums.get(k).is_some_and(|s| s >= v))
-            && (expected.counts.iter()).all(|(w, n)| output.counts.get(w).is_some_and(|c| c >= n))
     };
     let (_chaos, output) = run_chaos("at_least_once", complete)?;
     if !complete(&output) {
@@ -294,6 +295,18 @@ fn at_least_once_loses_nothing_through_kills_and_a_broker_restart() -> anyhow::R
             &differences[..differences.len().min(10)]
         );
     }
+    // The windows have no grace: a record processed again after a kill comes into the
+    // repartition topic after later ones, and a window it falls in may have closed by then
+    // (dropped as late, counted and logged, as Kafka Streams drops it). So a window may
+    // count less than all of its records; the run says how many do.
+    let short = (expected.counts.iter())
+        .filter(|(w, n)| output.counts.get(*w).is_none_or(|c| c < *n))
+        .count();
+    eprintln!(
+        "at_least_once: {short} of {} windows count fewer records than they hold (records \
+         dropped as late after a kill)",
+        expected.counts.len()
+    );
     let written: usize = output.sums.values().map(Vec::len).sum();
     let counted_again: i64 = (last_sums(&output).iter())
         .map(|(k, v)| v - truth.get(k).copied().unwrap_or(0))
